@@ -1,0 +1,97 @@
+"""Chronos configuration, read from ``CHRONOS_*`` environment variables and an optional ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".chronos"
+
+
+class Settings(BaseSettings):
+    """Every setting Chronos reads. Secrets are ``SecretStr`` so they never show in logs or reprs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHRONOS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- storage ---
+    mongodb_uri: SecretStr | None = Field(
+        default=None,
+        description="MongoDB connection URI. Unset: Chronos starts or reuses its embedded server.",
+    )
+    mongodb_database: str = Field(default="chronos", min_length=1, max_length=63)
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where the embedded database and local files live.",
+    )
+    embedded_port: int = Field(
+        default=27027, ge=0, le=65535, description="Port of the embedded database (0: any free)."
+    )
+
+    # --- FIWARE ---
+    sth_url: str = "http://127.0.0.1:8666"
+    orion_url: str = "http://127.0.0.1:1026"
+    iot_agent_url: str = "http://127.0.0.1:4041"
+    fiware_service: str = "smart"
+    fiware_servicepath: str = "/"
+    fiware_auth_token: SecretStr | None = Field(
+        default=None, description="Optional X-Auth-Token sent to every FIWARE service."
+    )
+    sth_max_page_size: int = Field(default=100, ge=1, le=10_000)
+    http_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    http_retries: int = Field(default=3, ge=0, le=10)
+    http_backoff_seconds: float = Field(default=0.5, ge=0, le=60)
+
+    # --- training ---
+    collection_pages_per_chunk: int = Field(
+        default=20, ge=1, le=10_000, description="STH pages grouped into one collection chunk."
+    )
+    collection_concurrency: int = Field(default=4, ge=1, le=64)
+    max_last_n: int = Field(default=1_000_000, ge=1)
+    random_seed: int = 42
+    tf_threads: int = Field(default=0, ge=0, description="TensorFlow thread count (0: machine cores).")
+
+    # --- forecasting ---
+    forecast_entity_type: str = "Forecast"
+    forecast_staleness_seconds: int = Field(
+        default=0,
+        ge=0,
+        description="Refuse to forecast from data older than this many seconds (0: no limit).",
+    )
+    min_prediction_interval_seconds: int = Field(default=60, ge=1)
+    forecast_concurrency: int = Field(default=4, ge=1, le=64)
+    forecast_retention_days: int = Field(default=30, ge=1)
+    model_cache_size: int = Field(default=256, ge=1)
+
+    # --- Prefect ---
+    work_pool: str = "chronos"
+
+    @field_validator("sth_url", "orion_url", "iot_agent_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("fiware_servicepath")
+    @classmethod
+    def _servicepath_starts_with_slash(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("a FIWARE service path starts with '/'")
+        return value
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.mongodb_uri is None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; call ``get_settings.cache_clear()`` after changing env)."""
+    return Settings()
