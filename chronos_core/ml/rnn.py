@@ -1,0 +1,146 @@
+"""Build the LSTM/GRU direct multi-step network (MIMO: the whole horizon at once)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from chronos_core.domain.enums import ModelType
+from chronos_core.domain.model import KERAS_ACTIVATIONS
+from chronos_core.errors import InvalidInput
+from chronos_core.ml import tf_runtime
+
+if TYPE_CHECKING:
+    import keras
+
+
+# The gated linear unit splits its input in two; Keras 3 still declares the Dense layer's full
+# width, so the next layer is built for the wrong input size.
+UNSUPPORTED_DENSE_ACTIVATIONS = frozenset({"glu"})
+
+
+class RNNLayerSpec(Protocol):
+    """Anything with the fields of ``chronos_core.domain.model.RNNLayer``."""
+
+    @property
+    def units(self) -> int: ...
+    @property
+    def dropout(self) -> float: ...
+    @property
+    def recurrent_dropout(self) -> float: ...
+
+
+class DenseLayerSpec(Protocol):
+    """Anything with the fields of ``chronos_core.domain.model.DenseLayer``."""
+
+    @property
+    def units(self) -> int: ...
+    @property
+    def activation(self) -> str: ...
+    @property
+    def dropout(self) -> float: ...
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _check_rate(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise InvalidInput(f"{name} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _model_type(value: Any) -> ModelType:
+    try:
+        return ModelType(value)
+    except ValueError:
+        allowed = ", ".join(t.value for t in ModelType)
+        raise InvalidInput(f"model_type must be one of {allowed}, got {value!r}") from None
+
+
+def build_network(
+    model_type: ModelType | str,
+    lookback_window: int,
+    forecast_horizon: int,
+    rnn_layers: Sequence[RNNLayerSpec],
+    dense_layers: Sequence[DenseLayerSpec],
+    learning_rate: float,
+    *,
+    seed: int | None = None,
+    jit_compile: bool = False,
+) -> keras.Model:
+    """A compiled ``keras.Sequential``: ``Input(lookback, 1)`` → recurrent stack → dense layers →
+    linear ``Dense(forecast_horizon)``; Adam(``learning_rate``), MSE loss.
+
+    - Recurrent layers return sequences except the last; each gets its own ``dropout`` and
+      ``recurrent_dropout`` (no extra Dropout layer after it).
+    - Each dense layer uses its activation and is followed by ``Dropout`` only if its dropout > 0.
+    - No layer is added that was not asked for: empty ``dense_layers`` means the output layer
+      follows the last recurrent layer directly.
+    - ``seed`` re-seeds the Keras RNGs first, so the initial weights and dropout masks repeat.
+
+    Layer names: ``rnn_1..``, ``dense_1..``, ``dropout_1..`` (after ``dense_i``), ``forecast``.
+    Raises ``InvalidInput`` for any parameter out of range.
+    """
+    kind = _model_type(model_type)
+    _check_positive_int("lookback_window", lookback_window)
+    _check_positive_int("forecast_horizon", forecast_horizon)
+    if (
+        isinstance(learning_rate, bool)
+        or not isinstance(learning_rate, (int, float))
+        or not 0 < learning_rate <= 1
+    ):
+        raise InvalidInput(f"learning_rate must be a number in (0, 1], got {learning_rate!r}")
+    if not rnn_layers:
+        raise InvalidInput("at least one recurrent layer is required")
+    for i, layer in enumerate(rnn_layers, start=1):
+        _check_positive_int(f"rnn_layers[{i - 1}].units", layer.units)
+        _check_rate(f"rnn_layers[{i - 1}].dropout", layer.dropout)
+        _check_rate(f"rnn_layers[{i - 1}].recurrent_dropout", layer.recurrent_dropout)
+    for i, dense in enumerate(dense_layers, start=1):
+        _check_positive_int(f"dense_layers[{i - 1}].units", dense.units)
+        _check_rate(f"dense_layers[{i - 1}].dropout", dense.dropout)
+        if dense.activation not in KERAS_ACTIVATIONS:
+            raise InvalidInput(
+                f"dense_layers[{i - 1}].activation {dense.activation!r} is not a Keras activation; "
+                f"allowed: {', '.join(sorted(KERAS_ACTIVATIONS))}"
+            )
+        if dense.activation in UNSUPPORTED_DENSE_ACTIVATIONS:
+            raise InvalidInput(
+                f"dense_layers[{i - 1}].activation {dense.activation!r} cannot be used in a "
+                "hidden layer: it halves the layer's width, which Keras does not propagate"
+            )
+
+    keras = tf_runtime.keras_module()
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    recurrent = keras.layers.LSTM if kind is ModelType.LSTM else keras.layers.GRU
+    layers: list[Any] = [keras.Input(shape=(lookback_window, 1), name="window")]
+    for i, layer in enumerate(rnn_layers, start=1):
+        layers.append(
+            recurrent(
+                int(layer.units),
+                return_sequences=i < len(rnn_layers),
+                dropout=float(layer.dropout),
+                recurrent_dropout=float(layer.recurrent_dropout),
+                name=f"rnn_{i}",
+            )
+        )
+    for i, dense in enumerate(dense_layers, start=1):
+        layers.append(
+            keras.layers.Dense(int(dense.units), activation=dense.activation, name=f"dense_{i}")
+        )
+        if dense.dropout > 0:
+            layers.append(keras.layers.Dropout(float(dense.dropout), name=f"dropout_{i}"))
+    layers.append(keras.layers.Dense(forecast_horizon, activation="linear", name="forecast"))
+
+    network = keras.Sequential(layers, name=f"chronos_{kind.value}")
+    network.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=float(learning_rate)),
+        loss="mean_squared_error",
+        jit_compile=jit_compile,
+    )
+    return network

@@ -1,0 +1,113 @@
+"""The LSTM/GRU builder: exactly the layers asked for, nothing more."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from chronos_core.domain.model import KERAS_ACTIVATIONS, DenseLayer, RNNLayer
+from chronos_core.errors import InvalidInput
+from chronos_core.ml.rnn import build_network
+
+
+def _kinds(network):
+    return [type(layer).__name__ for layer in network.layers]
+
+
+@pytest.mark.parametrize(("model_type", "kind"), [("lstm", "LSTM"), ("gru", "GRU")])
+def test_one_recurrent_layer_and_no_dense_gives_exactly_two_layers(keras_runtime, model_type, kind):
+    network = build_network(model_type, 24, 6, [RNNLayer(units=8, dropout=0.2)], [], 0.001)
+    assert _kinds(network) == [kind, "Dense"]
+    recurrent, output = network.layers
+    assert recurrent.name == "rnn_1" and recurrent.units == 8
+    assert recurrent.return_sequences is False
+    assert recurrent.dropout == pytest.approx(0.2) and recurrent.recurrent_dropout == 0.0
+    assert output.name == "forecast" and output.units == 6
+    assert output.activation.__name__ == "linear"
+    assert network.input_shape == (None, 24, 1) and network.output_shape == (None, 6)
+
+
+@pytest.mark.parametrize(("model_type", "kind"), [("lstm", "LSTM"), ("gru", "GRU")])
+def test_stacked_layers_and_dense_head(keras_runtime, model_type, kind):
+    network = build_network(
+        model_type,
+        10,
+        2,
+        [RNNLayer(units=6, dropout=0.1, recurrent_dropout=0.05), RNNLayer(units=4, dropout=0.0)],
+        [DenseLayer(units=5, activation="tanh", dropout=0.0), DenseLayer(units=3, dropout=0.25)],
+        0.01,
+    )
+    assert _kinds(network) == [kind, kind, "Dense", "Dense", "Dropout", "Dense"]
+    first, second, dense_1, dense_2, dropout, output = network.layers
+    assert first.return_sequences is True and second.return_sequences is False
+    assert first.recurrent_dropout == pytest.approx(0.05)
+    assert dense_1.activation.__name__ == "tanh" and dense_2.activation.__name__ == "relu"
+    assert dropout.name == "dropout_2" and dropout.rate == pytest.approx(0.25)
+    assert output.units == 2
+
+
+def test_compiled_with_adam_and_mse(keras_runtime):
+    network = build_network("gru", 4, 1, [RNNLayer(units=2)], [], 0.005)
+    assert type(network.optimizer).__name__ == "Adam"
+    assert float(np.asarray(network.optimizer.learning_rate)) == pytest.approx(0.005)
+    assert network.loss == "mean_squared_error"
+
+
+def test_accepts_any_object_with_the_layer_fields(keras_runtime):
+    rnn = SimpleNamespace(units=3, dropout=0.0, recurrent_dropout=0.0)
+    dense = SimpleNamespace(units=2, activation="relu", dropout=0.0)
+    network = build_network("lstm", 5, 1, [rnn], [dense], 0.01)
+    assert _kinds(network) == ["LSTM", "Dense", "Dense"]
+
+
+def test_glu_is_refused_in_hidden_layers(keras_runtime):
+    # Keras builds the layer after a glu Dense for the undivided width, so the network breaks.
+    glu = [DenseLayer(units=4, activation="glu", dropout=0.0)]
+    with pytest.raises(InvalidInput, match="halves the layer's width"):
+        build_network("lstm", 5, 2, [RNNLayer(units=3)], glu, 0.01)
+
+
+def test_every_other_allowed_activation_builds_a_working_network(keras_runtime):
+    for name in sorted(KERAS_ACTIVATIONS - {"glu"}):
+        dense = [DenseLayer(units=3, activation=name, dropout=0.0)]
+        network = build_network("gru", 4, 2, [RNNLayer(units=2, dropout=0.0)], dense, 0.01)
+        assert np.asarray(network(np.ones((1, 4, 1), dtype="float32"))).shape == (1, 2), name
+
+
+def test_seed_makes_initial_weights_repeat(keras_runtime):
+    first = build_network("lstm", 5, 2, [RNNLayer(units=3)], [], 0.01, seed=5)
+    second = build_network("lstm", 5, 2, [RNNLayer(units=3)], [], 0.01, seed=5)
+    for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"model_type": "transformer"}, "model_type must be one of lstm, gru"),
+        ({"rnn_layers": []}, "at least one recurrent layer"),
+        ({"rnn_layers": [SimpleNamespace(units=0, dropout=0, recurrent_dropout=0)]}, "units"),
+        ({"rnn_layers": [SimpleNamespace(units=2, dropout=1.0, recurrent_dropout=0)]}, "dropout"),
+        (
+            {"dense_layers": [SimpleNamespace(units=2, activation="lambda x: x", dropout=0)]},
+            "is not a Keras activation",
+        ),
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"lookback_window": 0}, "lookback_window"),
+        ({"forecast_horizon": 2.5}, "forecast_horizon"),
+    ],
+)
+def test_bad_parameters_are_rejected(keras_runtime, kwargs, message):
+    arguments = {
+        "model_type": "lstm",
+        "lookback_window": 4,
+        "forecast_horizon": 1,
+        "rnn_layers": [RNNLayer(units=2)],
+        "dense_layers": [],
+        "learning_rate": 0.01,
+        **kwargs,
+    }
+    with pytest.raises(InvalidInput, match=message):
+        build_network(**arguments)
