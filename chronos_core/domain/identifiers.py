@@ -55,9 +55,7 @@ _SERVICEPATH_RE = re.compile(r"^/([A-Za-z0-9_]{1,50}(/[A-Za-z0-9_]{1,50}){0,9})?
 
 def check_fiware_service(value: str) -> str:
     if not _SERVICE_RE.match(value):
-        raise ValueError(
-            "FIWARE service must be 1-50 lowercase letters, digits or underscores"
-        )
+        raise ValueError("FIWARE service must be 1-50 lowercase letters, digits or underscores")
     return value
 
 

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from chronos_core.clock import utc_now
 from chronos_core.domain.enums import ModelStatus, ModelType
@@ -23,7 +30,6 @@ KERAS_ACTIVATIONS = frozenset(
         "elu",
         "exponential",
         "gelu",
-        "glu",
         "hard_sigmoid",
         "hard_silu",
         "hard_swish",
@@ -53,12 +59,24 @@ MAX_WINDOW = 8760
 MAX_LAYERS = 10
 MAX_UNITS = 4096
 
+_NUMBER_TYPES: set[object] = {int, float}
+
 Ratio = Annotated[float, Field(gt=0, lt=1)]
 Dropout = Annotated[float, Field(ge=0, lt=1)]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads true/false as 1/0; a boolean batch size is a mistake.
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if annotation in _NUMBER_TYPES or set(get_args(annotation)) & _NUMBER_TYPES:
+                raise ValueError("must be a number, not true/false")
+        return value
 
 
 class RNNLayer(_Strict):
@@ -67,7 +85,9 @@ class RNNLayer(_Strict):
     units: int = Field(gt=0, le=MAX_UNITS, title="Units", description="Number of recurrent units.")
     dropout: Dropout = Field(default=0.1, title="Dropout", description="Input dropout, in [0, 1).")
     recurrent_dropout: Dropout = Field(
-        default=0.0, title="Recurrent dropout", description="Dropout on the recurrent state, in [0, 1)."
+        default=0.0,
+        title="Recurrent dropout",
+        description="Dropout on the recurrent state, in [0, 1).",
     )
 
 
@@ -75,8 +95,12 @@ class DenseLayer(_Strict):
     """One fully connected hidden layer between the recurrent stack and the output."""
 
     units: int = Field(gt=0, le=MAX_UNITS, title="Units")
-    activation: str = Field(default="relu", title="Activation", description="A Keras activation name.")
-    dropout: Dropout = Field(default=0.1, title="Dropout", description="Dropout after the layer, in [0, 1).")
+    activation: str = Field(
+        default="relu", title="Activation", description="A Keras activation name."
+    )
+    dropout: Dropout = Field(
+        default=0.1, title="Dropout", description="Dropout after the layer, in [0, 1)."
+    )
 
     @field_validator("activation")
     @classmethod
@@ -122,7 +146,11 @@ class TrainingParameters(_Strict):
         default=24, ge=1, le=MAX_WINDOW, title="Lookback window", description="Input points."
     )
     forecast_horizon: int = Field(
-        default=1, ge=1, le=MAX_WINDOW, title="Forecast horizon", description="Points forecast at once."
+        default=1,
+        ge=1,
+        le=MAX_WINDOW,
+        title="Forecast horizon",
+        description="Points forecast at once.",
     )
 
     @model_validator(mode="after")
@@ -190,10 +218,8 @@ class ModelDefinition(TrainingParameters):
         return None if value is None else check_fiware_servicepath(value)
 
 
-class ModelUpdate(BaseModel):
+class ModelUpdate(_Strict):
     """A partial update of a draft model: only the fields that are set change."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: str | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=1000)
@@ -225,10 +251,10 @@ class Model(ModelDefinition):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     id: str = Field(default_factory=new_id)
-    name: str = Field(min_length=1, max_length=100)  # type: ignore[assignment]
+    name: str = Field(min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=1000)
-    service: str = Field(min_length=1)  # type: ignore[assignment]
-    service_path: str = Field(min_length=1)  # type: ignore[assignment]
+    service: str = Field(min_length=1)
+    service_path: str = Field(min_length=1)
     status: ModelStatus = ModelStatus.DRAFT
     has_successful_training: bool = False
     created_at: datetime = Field(default_factory=utc_now)

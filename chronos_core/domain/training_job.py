@@ -57,7 +57,7 @@ class TrainingMetrics(_Doc):
     best_baseline: str | None = None
     baselines: dict[str, dict[str, Any]] = Field(default_factory=dict)
     per_step_mae: list[float | None] = Field(default_factory=list)
-    loss_history: dict[str, list[float]] = Field(default_factory=dict)
+    loss_history: dict[str, list[float | None]] = Field(default_factory=dict)
 
 
 class PredictionConfig(_Doc):

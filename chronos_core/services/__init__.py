@@ -1,0 +1,1 @@
+"""Use cases combining domain, storage, FIWARE clients and ML code (no Prefect)."""

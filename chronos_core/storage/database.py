@@ -1,0 +1,139 @@
+"""Connecting to MongoDB and creating Chronos' indexes.
+
+``connect`` keeps one ``MongoClient`` per process and URI (pymongo clients are thread-safe but
+must not cross a fork, so a forked child opens its own). With ``CHRONOS_MONGODB_URI`` unset it
+starts or reuses the embedded database. Datetimes come back timezone-aware, in UTC. The URI is a
+secret: only :func:`redact_uri`'s form of it ever appears in a message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from datetime import UTC
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.database import Database
+from pymongo.errors import ConfigurationError, OperationFailure, PyMongoError
+
+from chronos_core.errors import ExternalServiceError, InvalidInput
+from chronos_core.settings import Settings, get_settings
+from chronos_core.storage.embedded import ensure_embedded_server
+from chronos_core.storage.schema import COLLECTION_INDEXES
+
+Document = dict[str, Any]
+
+_clients: dict[tuple[int, str], MongoClient[Document]] = {}
+_bootstrapped: set[tuple[int, str, str]] = set()
+_embedded_uris: dict[tuple[int, str, int], str] = {}
+_lock = threading.Lock()
+
+_USERINFO = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/?#]*@)")
+_SECRET_PARAM = re.compile(
+    r"(?P<key>[?&;](?:[^=&;#]*(?:password|secret|token|credential)[^=&;#]*"
+    r"|authMechanismProperties)=)(?P<value>[^&;#]*)",
+    re.IGNORECASE,
+)
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with user, password and secret-bearing options replaced by ``***``."""
+    text = _USERINFO.sub(lambda m: f"{m.group('scheme')}***@", uri.strip())
+    return _SECRET_PARAM.sub(lambda m: f"{m.group('key')}***", text)
+
+
+def _scrub(message: str, uri: str) -> str:
+    """Remove anything secret a driver message might quote from ``uri``."""
+    match = _USERINFO.match(uri.strip())
+    if match:
+        userinfo = match.group("userinfo")[:-1]
+        for secret in {userinfo, *userinfo.split(":")}:
+            if secret:
+                message = message.replace(secret, "***")
+    return message.replace(uri, redact_uri(uri))
+
+
+def database_uri(settings: Settings) -> str:
+    """The configured URI, or the embedded server's (started if needed, found once per process)."""
+    if settings.mongodb_uri is not None:
+        return settings.mongodb_uri.get_secret_value()
+    key = (os.getpid(), str(settings.data_dir.expanduser().resolve()), settings.embedded_port)
+    uri = _embedded_uris.get(key)
+    if uri is None:
+        uri = ensure_embedded_server(settings.data_dir, port=settings.embedded_port).uri
+        _embedded_uris[key] = uri
+    return uri
+
+
+def client_for(uri: str) -> MongoClient[Document]:
+    """This process's client for ``uri`` (created on first use)."""
+    key = (os.getpid(), uri)
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            try:
+                client = MongoClient(
+                    uri,
+                    tz_aware=True,
+                    tzinfo=UTC,
+                    appname="chronos",
+                    serverSelectionTimeoutMS=10_000,
+                    maxIdleTimeMS=60_000,
+                )
+            except (ConfigurationError, ValueError, TypeError) as error:
+                raise InvalidInput(
+                    f"invalid MongoDB URI {redact_uri(uri)}: {_scrub(str(error), uri)}"
+                ) from None
+            _clients[key] = client
+        return client
+
+
+def connect(settings: Settings | None = None) -> Database[Document]:
+    """The Chronos database named by ``settings`` (default: the process settings)."""
+    settings = settings or get_settings()
+    return client_for(database_uri(settings))[settings.mongodb_database]
+
+
+def bootstrap(db: Database[Document]) -> None:
+    """Create every collection's indexes (idempotent: existing identical indexes are kept)."""
+    for collection, indexes in COLLECTION_INDEXES.items():
+        if not indexes:
+            continue
+        try:
+            db[collection].create_indexes(indexes)
+        except OperationFailure as error:
+            raise ExternalServiceError(
+                f"cannot create the indexes of {db.name}.{collection}: {error.details or error} "
+                "(an index with the same name or keys but other options exists; drop it and "
+                "start Chronos again)"
+            ) from None
+        except PyMongoError as error:
+            raise ExternalServiceError(
+                f"cannot reach the database to create indexes: {type(error).__name__}: "
+                f"{str(error).splitlines()[0][:300]}"
+            ) from None
+
+
+def get_database(settings: Settings | None = None) -> Database[Document]:
+    """Connect and, once per process and database, bootstrap the indexes."""
+    settings = settings or get_settings()
+    db = connect(settings)
+    key = (os.getpid(), database_uri(settings), db.name)  # the URI is cached by now
+    if key not in _bootstrapped:
+        bootstrap(db)
+        with _lock:
+            _bootstrapped.add(key)
+    return db
+
+
+def close_clients() -> None:
+    """Close this process's clients (at shutdown, or between test sessions)."""
+    with _lock:
+        for (pid, _uri), client in list(_clients.items()):
+            if pid == os.getpid():
+                client.close()
+        _clients.clear()
+        _bootstrapped.clear()
+        _embedded_uris.clear()

@@ -1,0 +1,132 @@
+"""Mapping between domain entities and BSON documents.
+
+Documents carry the entities' field names; enums are stored as their values, datetimes as BSON
+dates in UTC (millisecond precision), nested entities as sub-documents. MongoDB's ``_id`` never
+reaches an entity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from enum import Enum
+from functools import lru_cache
+from types import NoneType, UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from chronos_core.clock import as_utc
+from chronos_core.domain.validation import describe_validation_error
+from chronos_core.errors import ChronosError, InvalidInput
+
+E = TypeVar("E", bound=BaseModel)
+
+
+class StoredDataError(ChronosError):
+    """A document in the database does not describe a valid entity."""
+
+
+def bson_datetime(value: datetime) -> datetime:
+    """``value`` in UTC, truncated to the millisecond a BSON date can hold."""
+    utc = as_utc(value)
+    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+
+
+def to_bson(value: Any) -> Any:
+    """Convert entities, enums and datetimes (recursively) to what BSON stores."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return bson_datetime(value)
+    if isinstance(value, BaseModel):
+        return to_bson(value.model_dump())
+    if isinstance(value, Mapping):
+        return {str(key): to_bson(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_bson(item) for item in value]
+    return value
+
+
+def entity_to_document(entity: BaseModel) -> dict[str, Any]:
+    document: dict[str, Any] = to_bson(entity.model_dump())
+    return document
+
+
+def document_to_entity(cls: type[E], document: Mapping[str, Any], what: str) -> E:
+    """Build ``cls`` from a stored document, dropping ``_id``."""
+    data = {key: value for key, value in document.items() if key != "_id"}
+    try:
+        return cls.model_validate(data)
+    except ValidationError as error:
+        raise StoredDataError(
+            f"stored {what} {data.get('id')!r} is not valid: "
+            + describe_validation_error(error).removeprefix("invalid input: ")
+        ) from None
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, UnionType):
+        args = [arg for arg in get_args(annotation) if arg is not NoneType]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _is_model_class(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _is_mapping_type(annotation: Any) -> bool:
+    origin = get_origin(annotation) or annotation
+    return isinstance(origin, type) and issubclass(origin, Mapping)
+
+
+@lru_cache(maxsize=256)
+def _adapter_for(cls: type[BaseModel], path: str) -> TypeAdapter[Any] | None:
+    """The validator for the value at ``path`` (``None``: free-form, e.g. inside a dict field)."""
+    current: type[BaseModel] = cls
+    parts = path.split(".")
+    for position, part in enumerate(parts):
+        field = current.model_fields.get(part)
+        if field is None:
+            if current.model_config.get("extra") == "allow":
+                return None
+            raise InvalidInput(f"{cls.__name__} has no field {path!r}")
+        annotation = field.annotation
+        if position == len(parts) - 1:
+            typed: Any = Annotated[(annotation, *field.metadata)] if field.metadata else annotation
+            return TypeAdapter(typed)
+        inner = _unwrap_optional(annotation)
+        if _is_model_class(inner):
+            current = inner
+        elif _is_mapping_type(inner):
+            return None
+        else:
+            raise InvalidInput(f"{cls.__name__} has no field {path!r}")
+    return None  # pragma: no cover - loop always returns
+
+
+def validated_fields(
+    cls: type[BaseModel], fields: Mapping[str, Any], *, protected: frozenset[str]
+) -> dict[str, Any]:
+    """Check ``{field path: value}`` against ``cls``'s field types; return BSON-ready values.
+
+    Paths may be dotted (``prediction_config.enabled``). Fields in ``protected`` (ids, status,
+    creation time) cannot be set this way.
+    """
+    out: dict[str, Any] = {}
+    for path, value in fields.items():
+        if not isinstance(path, str) or not path or "$" in path:
+            raise InvalidInput(f"invalid field name {path!r}")
+        if path.split(".")[0] in protected:
+            raise InvalidInput(f"{cls.__name__} field {path!r} cannot be set directly")
+        adapter = _adapter_for(cls, path)
+        if adapter is not None:
+            try:
+                value = adapter.validate_python(value)
+            except ValidationError as error:
+                reason = describe_validation_error(error).removeprefix("invalid input: ")
+                raise InvalidInput(f"invalid value for {path}: {reason}") from None
+        out[path] = to_bson(value)
+    return out

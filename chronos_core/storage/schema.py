@@ -1,0 +1,78 @@
+"""Collection names and the indexes :func:`chronos_core.storage.database.bootstrap` creates.
+
+Each collection lists its index specs in :data:`COLLECTION_INDEXES`; a new collection adds its
+entry here and ``bootstrap`` picks it up. Index names are fixed so that bootstrapping is
+idempotent and databases written by the earlier Chronos keep their indexes.
+"""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, IndexModel
+
+from chronos_core.domain.enums import ACTIVE_TRAINING_STATUSES
+
+MODELS = "models"
+TRAINING_JOBS = "training_jobs"
+ARTIFACT_BUCKET = "model_artifacts"
+ARTIFACT_FILES = f"{ARTIFACT_BUCKET}.files"
+ARTIFACT_CHUNKS = f"{ARTIFACT_BUCKET}.chunks"
+
+ONE_ACTIVE_JOB_INDEX = "one_active_job_per_model"
+ACTIVE_STATUS_VALUES = sorted(status.value for status in ACTIVE_TRAINING_STATUSES)
+
+MODEL_INDEXES = [
+    IndexModel([("id", ASCENDING)], name="id_unique", unique=True),
+    IndexModel([("created_at", ASCENDING)], name="created_at_idx"),
+    IndexModel([("status", ASCENDING)], name="status_idx"),
+    IndexModel([("model_type", ASCENDING)], name="model_type_idx"),
+    IndexModel([("entity_id", ASCENDING)], name="entity_id_idx"),
+    IndexModel([("feature", ASCENDING)], name="feature_idx"),
+    IndexModel([("model_type", ASCENDING), ("status", ASCENDING)], name="model_type_status_idx"),
+    IndexModel([("entity_id", ASCENDING), ("feature", ASCENDING)], name="entity_feature_idx"),
+]
+
+TRAINING_JOB_INDEXES = [
+    IndexModel([("id", ASCENDING)], name="id_unique", unique=True),
+    # Cascade deletes, "jobs of this model" listings and the active-job lookup all filter on
+    # model_id; without this index each of them scans the whole collection.
+    IndexModel([("model_id", ASCENDING)], name="model_id_idx"),
+    # At most one active job per model, enforced by the server: a second insert for the same
+    # model while one is pending/collecting/preprocessing/training/cancel_requested fails with a
+    # duplicate-key error, however many processes race. ($in in a partial filter: MongoDB 6.0+.)
+    IndexModel(
+        [("model_id", ASCENDING)],
+        name=ONE_ACTIVE_JOB_INDEX,
+        unique=True,
+        partialFilterExpression={"status": {"$in": ACTIVE_STATUS_VALUES}},
+    ),
+    IndexModel([("prediction_config.enabled", ASCENDING)], name="prediction_enabled_idx"),
+    IndexModel([("next_prediction_at", ASCENDING)], name="next_prediction_at_idx"),
+]
+
+# GridFS's own indexes, created up front (the driver would otherwise add them on first upload).
+ARTIFACT_FILE_INDEXES = [
+    IndexModel(
+        [("filename", ASCENDING), ("uploadDate", ASCENDING)], name="filename_1_uploadDate_1"
+    ),
+]
+ARTIFACT_CHUNK_INDEXES = [
+    IndexModel([("files_id", ASCENDING), ("n", ASCENDING)], name="files_id_1_n_1", unique=True),
+]
+
+COLLECTION_INDEXES: dict[str, list[IndexModel]] = {
+    MODELS: MODEL_INDEXES,
+    TRAINING_JOBS: TRAINING_JOB_INDEXES,
+    ARTIFACT_FILES: ARTIFACT_FILE_INDEXES,
+    ARTIFACT_CHUNKS: ARTIFACT_CHUNK_INDEXES,
+}
+
+__all__ = [
+    "ACTIVE_STATUS_VALUES",
+    "ARTIFACT_BUCKET",
+    "ARTIFACT_CHUNKS",
+    "ARTIFACT_FILES",
+    "COLLECTION_INDEXES",
+    "MODELS",
+    "ONE_ACTIVE_JOB_INDEX",
+    "TRAINING_JOBS",
+]

@@ -1,0 +1,387 @@
+"""The ``training_jobs`` collection: training runs, their collection chunks and forecast schedule.
+
+Every status change is a ``find_one_and_update`` filtered on the expected current status (checked
+against :mod:`chronos_core.domain.transitions` first), so two processes can never both move the
+same job. "At most one active job per model" is enforced by the server through the partial
+unique index ``one_active_job_per_model`` (see :mod:`chronos_core.storage.schema`): concurrent
+inserts for one model cannot both succeed.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from chronos_core.clock import utc_now
+from chronos_core.domain.enums import (
+    ACTIVE_TRAINING_STATUSES,
+    DataCollectionStatus,
+    TrainingStatus,
+)
+from chronos_core.domain.training_job import DataCollectionJob, TrainingJob
+from chronos_core.domain.transitions import check_training_transition, sources_for_training
+from chronos_core.errors import Conflict, InvalidInput, NotFound
+from chronos_core.storage.documents import (
+    bson_datetime,
+    document_to_entity,
+    entity_to_document,
+    validated_fields,
+)
+from chronos_core.storage.model_repository import DEFAULT_PAGE_SIZE, check_page
+from chronos_core.storage.schema import ACTIVE_STATUS_VALUES, ONE_ACTIVE_JOB_INDEX, TRAINING_JOBS
+
+_PROTECTED = frozenset({"_id", "id", "model_id", "status", "created_at", "updated_at"})
+_CHUNK_PROTECTED = frozenset({"id", "index"})
+_NO_ID = {"_id": False}
+UNFINISHED_CHUNK_STATUSES = (DataCollectionStatus.PENDING, DataCollectionStatus.IN_PROGRESS)
+DUE_PREDICTIONS_LIMIT = 50
+
+Statuses = TrainingStatus | Iterable[TrainingStatus]
+
+
+def _require_id(value: object, what: str = "training job id") -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{what} must be a non-empty string, got {type(value).__name__}")
+    return value
+
+
+def _status_list(statuses: Statuses) -> builtins.list[TrainingStatus]:
+    if isinstance(statuses, TrainingStatus):
+        return [statuses]
+    return [TrainingStatus(s) for s in statuses]
+
+
+def _count(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInput(f"{what} must be an integer >= 0, got {value!r}")
+    return value
+
+
+class TrainingJobRepository:
+    """Reads and writes :class:`~chronos_core.domain.training_job.TrainingJob` documents."""
+
+    def __init__(self, db: Database[dict[str, Any]]) -> None:
+        self._collection: Collection[dict[str, Any]] = db[TRAINING_JOBS]
+
+    def _entity(self, document: Mapping[str, Any]) -> TrainingJob:
+        return document_to_entity(TrainingJob, document, "training job")
+
+    def _many(self, cursor: Iterable[Mapping[str, Any]]) -> builtins.list[TrainingJob]:
+        return [self._entity(document) for document in cursor]
+
+    # --- reads ---
+
+    def find(self, job_id: str) -> TrainingJob | None:
+        document = self._collection.find_one({"id": _require_id(job_id)}, _NO_ID)
+        return None if document is None else self._entity(document)
+
+    def get(self, job_id: str) -> TrainingJob:
+        job = self.find(job_id)
+        if job is None:
+            raise NotFound(f"training job {job_id} not found")
+        return job
+
+    def list_for_model(
+        self,
+        model_id: str,
+        *,
+        status: Statuses | None = None,
+        skip: int = 0,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> builtins.list[TrainingJob]:
+        """The model's jobs, newest first."""
+        check_page(skip, limit)
+        query: dict[str, Any] = {"model_id": _require_id(model_id, "model id")}
+        if status is not None:
+            query["status"] = {"$in": [s.value for s in _status_list(status)]}
+        cursor = (
+            self._collection.find(query, _NO_ID)
+            .sort([("created_at", DESCENDING), ("id", DESCENDING)])
+            .skip(skip)
+            .limit(limit)
+        )
+        return self._many(cursor)
+
+    def count_for_model(self, model_id: str, *, status: Statuses | None = None) -> int:
+        query: dict[str, Any] = {"model_id": _require_id(model_id, "model id")}
+        if status is not None:
+            query["status"] = {"$in": [s.value for s in _status_list(status)]}
+        return self._collection.count_documents(query)
+
+    def list_by_status(
+        self,
+        status: Statuses,
+        *,
+        skip: int = 0,
+        limit: int = DEFAULT_PAGE_SIZE,
+        newest_first: bool = False,
+    ) -> builtins.list[TrainingJob]:
+        """Jobs in any of ``status``, oldest first (or newest first)."""
+        check_page(skip, limit)
+        order = DESCENDING if newest_first else ASCENDING
+        cursor = (
+            self._collection.find(
+                {"status": {"$in": [s.value for s in _status_list(status)]}}, _NO_ID
+            )
+            .sort([("created_at", order), ("id", order)])
+            .skip(skip)
+            .limit(limit)
+        )
+        return self._many(cursor)
+
+    def find_active(self, model_id: str | None = None) -> builtins.list[TrainingJob]:
+        """Every active job (pending, collecting, preprocessing, training, cancel requested)."""
+        query: dict[str, Any] = {"status": {"$in": ACTIVE_STATUS_VALUES}}
+        if model_id is not None:
+            query["model_id"] = _require_id(model_id, "model id")
+        return self._many(self._collection.find(query, _NO_ID).sort("created_at", ASCENDING))
+
+    def active_for_model(self, model_id: str) -> TrainingJob | None:
+        active = self.find_active(model_id)
+        return active[0] if active else None
+
+    def has_completed(self, model_id: str) -> bool:
+        query = {
+            "model_id": _require_id(model_id, "model id"),
+            "status": TrainingStatus.COMPLETED.value,
+        }
+        return self._collection.count_documents(query, limit=1) > 0
+
+    def ids_for_model(self, model_id: str) -> builtins.list[str]:
+        cursor = self._collection.find(
+            {"model_id": _require_id(model_id, "model id")}, {"_id": False, "id": True}
+        )
+        return [document["id"] for document in cursor]
+
+    def find_due_predictions(
+        self, now: datetime | None = None, *, limit: int = DUE_PREDICTIONS_LIMIT
+    ) -> builtins.list[TrainingJob]:
+        """Completed jobs with recurring forecasts enabled whose next run is due, earliest first."""
+        check_page(0, limit)
+        query = {
+            "prediction_config.enabled": True,
+            "status": TrainingStatus.COMPLETED.value,
+            "next_prediction_at": {"$lte": bson_datetime(now or utc_now())},
+        }
+        cursor = (
+            self._collection.find(query, _NO_ID).sort("next_prediction_at", ASCENDING).limit(limit)
+        )
+        return self._many(cursor)
+
+    # --- writes ---
+
+    def insert(self, job: TrainingJob) -> TrainingJob:
+        """Store a new job; Conflict if its model already has an active one."""
+        try:
+            self._collection.insert_one(entity_to_document(job))
+        except DuplicateKeyError as error:
+            if ONE_ACTIVE_JOB_INDEX in str(error):
+                active = self.active_for_model(job.model_id)
+                which = f" {active.id} ({active.status.value})" if active else ""
+                raise Conflict(
+                    f"model {job.model_id} already has an active training job{which}; "
+                    "wait for it to finish or cancel it first",
+                    details={"active_job_id": active.id if active else None},
+                ) from None
+            raise Conflict(f"a training job with id {job.id} already exists") from None
+        return job
+
+    def transition(
+        self,
+        job_id: str,
+        target: TrainingStatus,
+        expected: Statuses | None = None,
+        *,
+        close_chunks: DataCollectionStatus | None = None,
+        chunk_error: str | None = None,
+        **fields: Any,
+    ) -> TrainingJob:
+        """Move the job from one of ``expected`` to ``target`` atomically, setting ``fields``.
+
+        ``expected`` defaults to every status from which ``target`` is allowed. With
+        ``close_chunks``, pending and in-progress chunks get that status (and ``chunk_error``) in
+        the same update. Raises NotFound, IllegalTransition (the state machine forbids the move
+        from the current status) or Conflict (the status is not one of ``expected``).
+        """
+        target = TrainingStatus(target)
+        sources = sources_for_training(target) if expected is None else _status_list(expected)
+        for source in sources:
+            check_training_transition(source, target)
+        changes = validated_fields(TrainingJob, fields, protected=_PROTECTED)
+        now = utc_now()
+        update_set: dict[str, Any] = {**changes, "status": target.value, "updated_at": now}
+        array_filters = None
+        if close_chunks is not None:
+            prefix = "data_collection_jobs.$[open]"
+            update_set[f"{prefix}.end_time"] = now
+            if chunk_error is not None:
+                update_set[f"{prefix}.error"] = chunk_error
+            # The status goes last: SecantusDB re-evaluates array filters after each path it
+            # applies, so once a chunk's status changed its other fields would be skipped.
+            update_set[f"{prefix}.status"] = DataCollectionStatus(close_chunks).value
+            array_filters = [{"open.status": {"$in": [s.value for s in UNFINISHED_CHUNK_STATUSES]}}]
+        document = self._collection.find_one_and_update(
+            {"id": _require_id(job_id), "status": {"$in": [s.value for s in sources]}},
+            {"$set": update_set},
+            projection=_NO_ID,
+            array_filters=array_filters,
+            return_document=ReturnDocument.AFTER,
+        )
+        if document is not None:
+            return self._entity(document)
+        current = self.get(job_id)
+        check_training_transition(current.status, target)
+        expected_text = " or ".join(s.value for s in sources)
+        raise Conflict(
+            f"training job {job_id} is {current.status.value}, not {expected_text}; "
+            f"it cannot be moved to {target.value} now"
+        )
+
+    def set_fields(
+        self,
+        job_id: str,
+        fields: Mapping[str, Any],
+        *,
+        expected: Statuses | None = None,
+    ) -> TrainingJob:
+        """Set fields (dotted paths allowed, e.g. ``prediction_config.enabled``), not the status.
+
+        With ``expected``, only while the job's status is one of those (Conflict otherwise).
+        """
+        changes = validated_fields(TrainingJob, fields, protected=_PROTECTED)
+        query: dict[str, Any] = {"id": _require_id(job_id)}
+        if expected is not None:
+            query["status"] = {"$in": [s.value for s in _status_list(expected)]}
+        document = self._collection.find_one_and_update(
+            query,
+            {"$set": {**changes, "updated_at": utc_now()}},
+            projection=_NO_ID,
+            return_document=ReturnDocument.AFTER,
+        )
+        if document is not None:
+            return self._entity(document)
+        current = self.get(job_id)
+        raise Conflict(f"training job {job_id} is {current.status.value}; it cannot be changed now")
+
+    def set_collection_plan(
+        self, job_id: str, chunks: Sequence[DataCollectionJob], total_requested: int
+    ) -> TrainingJob:
+        """Replace the job's chunk list (while it is active) and reset the collected totals."""
+        return self.set_fields(
+            job_id,
+            {
+                "data_collection_jobs": list(chunks),
+                "total_data_points_requested": _count(total_requested, "total_requested"),
+                "total_data_points_collected": 0,
+            },
+            expected=ACTIVE_TRAINING_STATUSES,
+        )
+
+    def update_chunk(
+        self,
+        job_id: str,
+        chunk_id: str,
+        *,
+        expected_status: DataCollectionStatus | Iterable[DataCollectionStatus] | None = None,
+        **fields: Any,
+    ) -> TrainingJob:
+        """Set fields of one chunk while the job is active (and the chunk is in
+        ``expected_status``, if given)."""
+        raw = validated_fields(DataCollectionJob, fields, protected=_CHUNK_PROTECTED)
+        changes = {f"data_collection_jobs.$[c].{path}": value for path, value in raw.items()}
+        match: dict[str, Any] = {"id": _require_id(chunk_id, "chunk id")}
+        if expected_status is not None:
+            match["status"] = {"$in": _chunk_status_values(expected_status)}
+        return self._update_chunk(
+            job_id, chunk_id, match, {"$set": {**changes, "updated_at": utc_now()}}
+        )
+
+    def add_collected_points(
+        self, job_id: str, chunk_id: str, points: int, *, dropped: int = 0
+    ) -> TrainingJob:
+        """Atomically add ``points`` to the chunk's and the job's collected counts."""
+        points = _count(points, "points")
+        dropped = _count(dropped, "dropped")
+        update = {
+            "$inc": {
+                "data_collection_jobs.$[c].data_points_collected": points,
+                "data_collection_jobs.$[c].dropped_values": dropped,
+                "total_data_points_collected": points,
+            },
+            "$set": {"updated_at": utc_now()},
+        }
+        return self._update_chunk(
+            job_id, chunk_id, {"id": _require_id(chunk_id, "chunk id")}, update
+        )
+
+    def _update_chunk(
+        self, job_id: str, chunk_id: str, match: dict[str, Any], update: dict[str, Any]
+    ) -> TrainingJob:
+        document = self._collection.find_one_and_update(
+            {
+                "id": _require_id(job_id),
+                "status": {"$in": ACTIVE_STATUS_VALUES},
+                "data_collection_jobs": {"$elemMatch": match},
+            },
+            update,
+            projection=_NO_ID,
+            array_filters=[{"c.id": chunk_id}],
+            return_document=ReturnDocument.AFTER,
+        )
+        if document is not None:
+            return self._entity(document)
+        job = self.get(job_id)
+        chunk = next((c for c in job.data_collection_jobs if c.id == chunk_id), None)
+        if chunk is None:
+            raise NotFound(f"training job {job_id} has no collection chunk {chunk_id}")
+        if not job.status.is_active:
+            raise Conflict(
+                f"training job {job_id} is {job.status.value}; its chunks can no longer change"
+            )
+        raise Conflict(f"chunk {chunk_id} of training job {job_id} is {chunk.status.value}")
+
+    def claim_prediction(
+        self, job_id: str, expected_next_at: datetime | None, new_next_at: datetime
+    ) -> bool:
+        """Move ``next_prediction_at`` from ``expected_next_at`` to ``new_next_at`` (atomic CAS).
+
+        ``True`` for exactly one of several schedulers racing for the same due run.
+        """
+        query = {
+            "id": _require_id(job_id),
+            "prediction_config.enabled": True,
+            "next_prediction_at": (
+                None if expected_next_at is None else bson_datetime(expected_next_at)
+            ),
+        }
+        result = self._collection.update_one(
+            query,
+            {"$set": {"next_prediction_at": bson_datetime(new_next_at), "updated_at": utc_now()}},
+        )
+        return result.matched_count == 1
+
+    def delete(self, job_id: str, *, only_if_finished: bool = True) -> bool:
+        """Delete the job (by default only if it is completed, failed or cancelled)."""
+        query: dict[str, Any] = {"id": _require_id(job_id)}
+        if only_if_finished:
+            query["status"] = {"$nin": ACTIVE_STATUS_VALUES}
+        return self._collection.delete_one(query).deleted_count == 1
+
+    def delete_for_model(self, model_id: str) -> int:
+        result = self._collection.delete_many({"model_id": _require_id(model_id, "model id")})
+        return result.deleted_count
+
+
+def _chunk_status_values(
+    statuses: DataCollectionStatus | Iterable[DataCollectionStatus],
+) -> builtins.list[str]:
+    if isinstance(statuses, DataCollectionStatus):
+        return [statuses.value]
+    return [DataCollectionStatus(s).value for s in statuses]
