@@ -14,7 +14,7 @@ def _default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    """Every setting Chronos reads. Secrets are ``SecretStr`` so they never show in logs or reprs."""
+    """Every setting Chronos reads; secrets are ``SecretStr``, so never shown in logs or reprs."""
 
     model_config = SettingsConfigDict(
         env_prefix="CHRONOS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -55,7 +55,9 @@ class Settings(BaseSettings):
     collection_concurrency: int = Field(default=4, ge=1, le=64)
     max_last_n: int = Field(default=1_000_000, ge=1)
     random_seed: int = 42
-    tf_threads: int = Field(default=0, ge=0, description="TensorFlow thread count (0: machine cores).")
+    tf_threads: int = Field(
+        default=0, ge=0, description="TensorFlow thread count (0: machine cores)."
+    )
 
     # --- forecasting ---
     forecast_entity_type: str = "Forecast"
@@ -93,5 +95,5 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings (cached; call ``get_settings.cache_clear()`` after changing env)."""
+    """The process-wide settings (cached: ``get_settings.cache_clear()`` after changing env)."""
     return Settings()

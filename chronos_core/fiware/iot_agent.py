@@ -1,0 +1,249 @@
+"""Client for the IoT Agent northbound (provisioning) API, and device discovery.
+
+Recorded behaviour it relies on: both ``fiware-service`` and ``fiware-servicepath`` are mandatory;
+lists are ``{count, devices|services}`` where ``count`` is the total whatever ``limit``/``offset``;
+creation answers 201 ``{}``; the memory registry answers 404 ``DEVICE_GROUP_NOT_FOUND`` instead of
+an empty group list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypedDict
+
+import httpx
+from pydantic import SecretStr
+
+from chronos_core.errors import InvalidInput
+from chronos_core.fiware.errors import FiwareNotFound, RequestTarget
+from chronos_core.fiware.http import FiwareHTTP, RetryPolicy, segment
+from chronos_core.fiware.tenant import Tenant
+from chronos_core.settings import Settings, get_settings
+
+SERVICE_NAME = "IoT Agent"
+DEFAULT_ENTITY_TYPE = "Thing"
+
+
+class DiscoveredEntity(TypedDict):
+    """One device's entity, as device discovery reports it."""
+
+    entity_name: str
+    device_id: str
+    attributes: list[str]
+
+
+def group_devices_by_entity_type(
+    devices: Iterable[Mapping[str, Any]],
+    *,
+    exclude_entity_types: Collection[str] = (),
+) -> dict[str, list[DiscoveredEntity]]:
+    """``{entity_type: [{entity_name, device_id, attributes}]}`` in device order.
+
+    ``attributes`` lists the names of the devices' active ``attributes`` (not lazy, static or
+    command ones), without duplicates. Devices whose entity type is in ``exclude_entity_types``
+    (e.g. Chronos' own forecast entities) are left out. A device without ``entity_type`` is a
+    ``Thing`` and one without ``entity_name`` is named ``<type>:<device_id>``, as the IoT Agent
+    does.
+    """
+    excluded = set(exclude_entity_types)
+    grouped: dict[str, list[DiscoveredEntity]] = {}
+    for device in devices:
+        device_id = device.get("device_id")
+        if not isinstance(device_id, str) or not device_id:
+            continue
+        entity_type = device.get("entity_type")
+        if not isinstance(entity_type, str) or not entity_type:
+            entity_type = DEFAULT_ENTITY_TYPE
+        if entity_type in excluded:
+            continue
+        entity_name = device.get("entity_name")
+        if not isinstance(entity_name, str) or not entity_name:
+            entity_name = f"{entity_type}:{device_id}"
+        names: list[str] = []
+        for attribute in device.get("attributes") or []:
+            name = attribute.get("name") if isinstance(attribute, Mapping) else None
+            if isinstance(name, str) and name and name not in names:
+                names.append(name)
+        grouped.setdefault(entity_type, []).append(
+            {"entity_name": entity_name, "device_id": device_id, "attributes": names}
+        )
+    return grouped
+
+
+class IoTAgentClient:
+    """Devices and service groups of an IoT Agent. A context manager."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float | None = None,
+        retries: int | None = None,
+        backoff_seconds: float | None = None,
+        auth_token: SecretStr | str | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        settings = settings or get_settings()
+        retry = RetryPolicy(
+            retries=settings.http_retries if retries is None else retries,
+            backoff_seconds=(
+                settings.http_backoff_seconds if backoff_seconds is None else backoff_seconds
+            ),
+        )
+        extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
+        self._http = FiwareHTTP(
+            SERVICE_NAME,
+            base_url or settings.iot_agent_url,
+            timeout=timeout or settings.http_timeout_seconds,
+            retry=retry,
+            auth_token=auth_token if auth_token is not None else settings.fiware_auth_token,
+            transport=transport,
+            **extra,
+        )
+
+    def __repr__(self) -> str:
+        return f"IoTAgentClient({self._http.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> IoTAgentClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _list(
+        self, tenant: Tenant, path: str, key: str, page_size: int, params: Sequence[tuple[str, str]]
+    ) -> list[dict[str, Any]]:
+        if not 1 <= page_size <= 1000:
+            raise InvalidInput("page_size must be between 1 and 1000")
+        items: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            query = [*params, ("limit", str(page_size)), ("offset", str(offset))]
+            response = self._http.request("GET", path, tenant=tenant, params=query)
+            body = self._http.json(response)
+            page = body.get(key) if isinstance(body, dict) else None
+            count = body.get("count") if isinstance(body, dict) else None
+            if not isinstance(page, list):
+                raise self._http.protocol_error(response, f"no '{key}' array in the answer")
+            items.extend(item for item in page if isinstance(item, dict))
+            offset += len(page)
+            if not page or (isinstance(count, int) and offset >= count):
+                return items
+            if len(page) > page_size:  # the agent ignored the limit: it sent everything
+                return items
+
+    # ------------------------------------------------------------------ API
+
+    def about(self) -> dict[str, Any]:
+        response = self._http.request("GET", "/iot/about")
+        body = self._http.json(response)
+        if not isinstance(body, dict):
+            raise self._http.protocol_error(response, "the /iot/about answer is not an object")
+        return body
+
+    def list_devices(self, tenant: Tenant, *, page_size: int = 100) -> list[dict[str, Any]]:
+        """Every device of the tenant, reading all pages."""
+        return self._list(tenant, "/iot/devices", "devices", page_size, ())
+
+    def get_device(self, tenant: Tenant, device_id: str) -> dict[str, Any]:
+        target = RequestTarget(device_id=device_id)
+        response = self._http.request(
+            "GET", f"/iot/devices/{segment(device_id)}", tenant=tenant, target=target
+        )
+        body = self._http.json(response, target=target)
+        if not isinstance(body, dict):
+            raise self._http.protocol_error(response, "the device is not an object", target)
+        return body
+
+    def provision_devices(self, tenant: Tenant, devices: Sequence[Mapping[str, Any]]) -> None:
+        """Provision devices in one request (409 :class:`FiwareConflict` on a duplicate)."""
+        if not devices:
+            raise InvalidInput("give at least one device to provision")
+        for device in devices:
+            if not isinstance(device, Mapping) or not device.get("device_id"):
+                raise InvalidInput("every device needs a 'device_id'")
+        self._http.request(
+            "POST", "/iot/devices", tenant=tenant, json={"devices": [dict(d) for d in devices]}
+        )
+
+    def update_device(self, tenant: Tenant, device_id: str, changes: Mapping[str, Any]) -> None:
+        if "device_id" in changes:
+            raise InvalidInput("a device's id cannot be changed")
+        self._http.request(
+            "PUT",
+            f"/iot/devices/{segment(device_id)}",
+            tenant=tenant,
+            json=dict(changes),
+            target=RequestTarget(device_id=device_id),
+        )
+
+    def delete_device(self, tenant: Tenant, device_id: str, *, missing_ok: bool = False) -> bool:
+        try:
+            self._http.request(
+                "DELETE",
+                f"/iot/devices/{segment(device_id)}",
+                tenant=tenant,
+                target=RequestTarget(device_id=device_id),
+            )
+        except FiwareNotFound:
+            if missing_ok:
+                return False
+            raise
+        return True
+
+    def list_service_groups(
+        self,
+        tenant: Tenant,
+        *,
+        resource: str | None = None,
+        apikey: str | None = None,
+        page_size: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Every service group of the tenant (an empty list when there is none)."""
+        params: list[tuple[str, str]] = []
+        if resource is not None:
+            params.append(("resource", resource))
+        if apikey is not None:
+            params.append(("apikey", apikey))
+        try:
+            return self._list(tenant, "/iot/services", "services", page_size, params)
+        except FiwareNotFound as exc:
+            if exc.server_error == "DEVICE_GROUP_NOT_FOUND":
+                return []
+            raise
+
+    def provision_service_groups(self, tenant: Tenant, groups: Sequence[Mapping[str, Any]]) -> None:
+        """Create service groups (409 :class:`FiwareConflict` if apikey/resource exist)."""
+        if not groups:
+            raise InvalidInput("give at least one service group")
+        for group in groups:
+            if (
+                not isinstance(group, Mapping)
+                or not group.get("apikey")
+                or not group.get("resource")
+            ):
+                raise InvalidInput("every service group needs an 'apikey' and a 'resource'")
+        self._http.request(
+            "POST", "/iot/services", tenant=tenant, json={"services": [dict(g) for g in groups]}
+        )
+
+    def discover_entities(
+        self, tenant: Tenant, *, exclude_entity_types: Collection[str] = ()
+    ) -> dict[str, list[DiscoveredEntity]]:
+        """:func:`group_devices_by_entity_type` over :meth:`list_devices`."""
+        return group_devices_by_entity_type(
+            self.list_devices(tenant), exclude_entity_types=exclude_entity_types
+        )

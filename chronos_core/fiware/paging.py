@@ -1,0 +1,155 @@
+"""Planning and collecting STH-Comet history page by page.
+
+STH-Comet orders raw points oldest first and pages them with ``hOffset``/``hLimit`` (at most the
+max page size per request). To read the ``last_n`` most recent of ``total`` points, start at offset
+``total - last_n`` and read forward. Offsets count from the oldest point, so points appended while
+collecting do not shift anything already planned; pages are grouped into chunks so that a million
+points is a few hundred units of work, not ten thousand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from chronos_core.errors import Cancelled, InvalidInput
+from chronos_core.fiware.series import ObservationSeries, merge_series
+from chronos_core.fiware.tenant import Tenant
+
+
+@dataclass(frozen=True)
+class PagePlan:
+    """One request: ``h_limit`` points from ``h_offset``."""
+
+    h_offset: int
+    h_limit: int
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """Consecutive pages covering ``h_limit`` points from ``h_offset``."""
+
+    index: int
+    h_offset: int
+    h_limit: int
+    pages: tuple[PagePlan, ...]
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidInput(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def collection_window(total: int, last_n: int | None) -> tuple[int, int]:
+    """(first offset, number of points) of the ``last_n`` most recent of ``total`` points."""
+    _check_int("total", total, 0)
+    if last_n is None:
+        return 0, total
+    _check_int("last_n", last_n, 1)
+    count = min(total, last_n)
+    return total - count, count
+
+
+def plan_pages(total: int, last_n: int | None, page_size: int) -> tuple[PagePlan, ...]:
+    """Pages covering exactly the most recent ``last_n`` points (all when None), oldest first."""
+    _check_int("page_size", page_size, 1)
+    start, count = collection_window(total, last_n)
+    return tuple(
+        PagePlan(offset, min(page_size, start + count - offset))
+        for offset in range(start, start + count, page_size)
+    )
+
+
+def plan_chunks(
+    total: int, last_n: int | None, page_size: int, pages_per_chunk: int
+) -> tuple[ChunkPlan, ...]:
+    """:func:`plan_pages` grouped ``pages_per_chunk`` at a time into numbered chunks."""
+    _check_int("pages_per_chunk", pages_per_chunk, 1)
+    pages = plan_pages(total, last_n, page_size)
+    chunks = []
+    for index, first in enumerate(range(0, len(pages), pages_per_chunk)):
+        group = pages[first : first + pages_per_chunk]
+        chunks.append(
+            ChunkPlan(
+                index=index,
+                h_offset=group[0].h_offset,
+                h_limit=sum(page.h_limit for page in group),
+                pages=group,
+            )
+        )
+    return tuple(chunks)
+
+
+class _Page(Protocol):
+    @property
+    def received(self) -> int: ...
+
+    @property
+    def series(self) -> ObservationSeries: ...
+
+
+class PageReader(Protocol):
+    """What :func:`collect_chunk` needs: :meth:`SthCometClient.fetch_page`."""
+
+    def fetch_page(
+        self,
+        tenant: Tenant,
+        entity_type: str,
+        entity_id: str,
+        attribute: str,
+        h_offset: int,
+        h_limit: int,
+        *,
+        date_from: datetime | None = None,
+        date_to: datetime | None = None,
+    ) -> _Page: ...
+
+
+def collect_chunk(
+    client: PageReader,
+    tenant: Tenant,
+    entity_type: str,
+    entity_id: str,
+    attribute: str,
+    chunk: ChunkPlan,
+    *,
+    should_cancel: Callable[[], bool] | None = None,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+) -> ObservationSeries:
+    """Read a chunk's pages in order and return their points, sorted and de-duplicated.
+
+    ``should_cancel`` is checked before every request; when it returns True,
+    :class:`~chronos_core.errors.Cancelled` is raised. A page that comes back shorter than asked
+    is completed by asking for the rest from where it stopped; an empty answer means the data ends
+    there. Dates must be the ones the chunk was planned with.
+    """
+    parts: list[ObservationSeries] = []
+    for page in chunk.pages:
+        offset, remaining = page.h_offset, page.h_limit
+        while remaining > 0:
+            if should_cancel is not None and should_cancel():
+                raise Cancelled(
+                    f"collecting {entity_id}.{attribute} was cancelled (chunk {chunk.index}, "
+                    f"offset {offset})",
+                    details={"chunk": chunk.index, "h_offset": offset},
+                )
+            result = client.fetch_page(
+                tenant,
+                entity_type,
+                entity_id,
+                attribute,
+                offset,
+                remaining,
+                date_from=date_from,
+                date_to=date_to,
+            )
+            parts.append(result.series)
+            if result.received <= 0:
+                break
+            offset += result.received
+            remaining -= result.received
+    return merge_series(parts)

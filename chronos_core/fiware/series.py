@@ -1,0 +1,190 @@
+"""A typed, time-sorted numeric series read from STH-Comet, and the parser of its raw values.
+
+STH-Comet returns ``attrValue`` with whatever JSON type was notified: numbers, numeric strings
+(``"40.0"``), and also ``""``, ``"null"``, ``"abc"``, objects and booleans. The parser keeps the
+finite numbers and numeric strings, and counts everything else in ``dropped`` (never raises).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, overload
+
+from chronos_core.fiware.ngsi import parse_datetime
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_NUMERIC_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One point: an aware UTC timestamp and a finite float."""
+
+    timestamp: datetime
+    value: float
+
+
+@dataclass(frozen=True)
+class ObservationSeries:
+    """Observations sorted by time with unique timestamps, plus how many raw values were dropped.
+
+    Build it with :meth:`from_observations` (sorts and de-duplicates) or :func:`parse_raw_values`.
+    """
+
+    observations: tuple[Observation, ...] = ()
+    dropped: int = 0
+
+    @classmethod
+    def from_observations(
+        cls, observations: Iterable[Observation], dropped: int = 0
+    ) -> ObservationSeries:
+        """Sort by time; of several observations with the same timestamp the last one wins."""
+        by_time: dict[datetime, Observation] = {}
+        for observation in observations:
+            by_time[observation.timestamp] = observation
+        ordered = tuple(by_time[t] for t in sorted(by_time))
+        return cls(ordered, dropped)
+
+    @classmethod
+    def from_pairs(
+        cls, pairs: Iterable[tuple[datetime, float]], dropped: int = 0
+    ) -> ObservationSeries:
+        observations = []
+        for moment, value in pairs:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            observations.append(Observation(moment.astimezone(UTC), float(value)))
+        return cls.from_observations(observations, dropped)
+
+    def merge(self, *others: ObservationSeries) -> ObservationSeries:
+        """This series and ``others`` concatenated, sorted, duplicates (by timestamp) dropped.
+
+        Later series win on equal timestamps; ``dropped`` counts are added up.
+        """
+        return merge_series((self, *others))
+
+    def __len__(self) -> int:
+        return len(self.observations)
+
+    def __iter__(self) -> Iterator[Observation]:
+        return iter(self.observations)
+
+    @overload
+    def __getitem__(self, index: int) -> Observation: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> ObservationSeries: ...
+
+    def __getitem__(self, index: int | slice) -> Observation | ObservationSeries:
+        if isinstance(index, slice):
+            return ObservationSeries(self.observations[index], self.dropped)
+        return self.observations[index]
+
+    def __bool__(self) -> bool:
+        return bool(self.observations)
+
+    @property
+    def timestamps(self) -> list[datetime]:
+        return [o.timestamp for o in self.observations]
+
+    @property
+    def values(self) -> list[float]:
+        return [o.value for o in self.observations]
+
+    @property
+    def first(self) -> Observation | None:
+        return self.observations[0] if self.observations else None
+
+    @property
+    def last(self) -> Observation | None:
+        return self.observations[-1] if self.observations else None
+
+    def tail(self, count: int) -> ObservationSeries:
+        """The ``count`` most recent observations."""
+        if count <= 0:
+            return ObservationSeries((), self.dropped)
+        return ObservationSeries(self.observations[-count:], self.dropped)
+
+    def to_pandas(self) -> pd.Series:
+        """float64 values on a tz-aware UTC DatetimeIndex named ``timestamp``."""
+        import pandas as pd
+
+        index = pd.DatetimeIndex([o.timestamp for o in self.observations], name="timestamp")
+        index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+        return pd.Series(
+            [o.value for o in self.observations], index=index, dtype="float64", name="value"
+        )
+
+    @classmethod
+    def from_pandas(cls, series: pd.Series) -> ObservationSeries:
+        """From a Series indexed by timestamps (naive means UTC); NaN values are dropped."""
+        import pandas as pd
+
+        index = pd.DatetimeIndex(series.index)
+        index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+        observations = []
+        dropped = 0
+        for moment, value in zip(index, series.to_numpy(dtype="float64"), strict=True):
+            if math.isnan(value) or math.isinf(value):
+                dropped += 1
+                continue
+            observations.append(Observation(moment.to_pydatetime(), float(value)))
+        return cls.from_observations(observations, dropped)
+
+
+def merge_series(parts: Iterable[ObservationSeries]) -> ObservationSeries:
+    """Concatenate series (pages, chunks), sort, drop duplicate timestamps (later wins)."""
+    collected: list[Observation] = []
+    dropped = 0
+    for part in parts:
+        collected.extend(part.observations)
+        dropped += part.dropped
+    return ObservationSeries.from_observations(collected, dropped)
+
+
+def numeric_value(value: Any) -> float | None:
+    """A finite float for a JSON number or a numeric string; None for anything else."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return float(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        text = value.strip()
+        if _NUMERIC_TEXT.match(text):
+            number = float(text)
+            return number if math.isfinite(number) else None
+    return None
+
+
+def parse_raw_values(values: Sequence[Any] | Iterable[Any]) -> ObservationSeries:
+    """Parse STH-Comet raw points (``{recvTime, attrValue, ...}``; extra fields are ignored).
+
+    Points whose value is not numeric, or whose recvTime is missing or unparseable, are dropped
+    and counted.
+    """
+    observations: list[Observation] = []
+    dropped = 0
+    for point in values:
+        if not isinstance(point, Mapping):
+            dropped += 1
+            continue
+        number = numeric_value(point.get("attrValue"))
+        recv_time = point.get("recvTime")
+        if number is None or not isinstance(recv_time, str):
+            dropped += 1
+            continue
+        try:
+            moment = parse_datetime(recv_time)
+        except ValueError:
+            dropped += 1
+            continue
+        observations.append(Observation(moment, number))
+    return ObservationSeries.from_observations(observations, dropped)

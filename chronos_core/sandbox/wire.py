@@ -1,0 +1,336 @@
+"""HTTP messages as the emulated FIWARE services see them, and their exact JSON wire format.
+
+The real services are written in JavaScript (STH-Comet, IoT Agent) and C++ (Orion). Their JSON is
+compact, keeps key order and writes integral numbers without ``.0``. :func:`encode_json` produces
+the same bytes from parsed Python values (``22.0`` becomes ``22``, ``1e-7`` becomes ``1e-7``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+ResponseAction = Literal["respond", "hang", "drop", "truncate"]
+
+_ISO_DATE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?"
+    r"(Z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+class Headers:
+    """Case-insensitive, order-keeping view of request headers."""
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items = [(str(name), str(value)) for name, value in items]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        wanted = name.lower()
+        for key, value in self._items:
+            if key.lower() == wanted:
+                return value
+        return default
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({[name for name, _ in self._items]!r})"
+
+
+class WireRequest:
+    """One HTTP request: method, raw request-target, headers and body bytes."""
+
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        headers: Headers | Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+    ) -> None:
+        self.method = method.upper()
+        self.target = target
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        self.body = body
+        parts = urlsplit(target)
+        self.raw_path = parts.path or "/"
+        self.raw_query = parts.query
+        self.segments = [unquote(s) for s in self.raw_path.split("/")[1:]]
+        self.path = unquote(self.raw_path)
+        self.query_items = parse_qsl(parts.query, keep_blank_values=True)
+        self.query: dict[str, str] = {}
+        for key, value in self.query_items:
+            self.query.setdefault(key, value)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    def __repr__(self) -> str:
+        return f"WireRequest({self.method} {self.target})"
+
+
+@dataclass
+class WireResponse:
+    """An answer. ``action`` other than ``respond`` emulates a misbehaving server.
+
+    ``hang``: never answer (the connection stays open ``hang_seconds``, then closes silently);
+    ``drop``: close the connection without a status line; ``truncate``: announce the full
+    ``Content-Length`` but send only half of the body, then close.
+    """
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    action: ResponseAction = "respond"
+    hang_seconds: float = 0.0
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+class InvalidJSON(ValueError):
+    """A request body is not JSON (``position`` is where parsing stopped)."""
+
+    def __init__(self, message: str, position: int, truncated: bool) -> None:
+        super().__init__(message)
+        self.position = position
+        self.truncated = truncated
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a request body like a JavaScript/C++ JSON parser (no NaN/Infinity)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidJSON("body is not UTF-8", exc.start, False) from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        truncated = exc.pos >= len(text.rstrip())
+        raise InvalidJSON(exc.msg, exc.pos, truncated) from None
+    except ValueError as exc:
+        raise InvalidJSON(str(exc), 0, False) from None
+
+
+def js_number(value: float) -> str:
+    """Format a number the way JavaScript's ``Number.prototype.toString`` does."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value) or math.isinf(value):
+        return "null"
+    if value == 0:
+        return "0"
+    if value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    sign = "-" if value < 0 else ""
+    digits_tuple = Decimal(repr(abs(value))).normalize().as_tuple()
+    digits = "".join(str(d) for d in digits_tuple.digits)
+    exponent = int(digits_tuple.exponent)
+    k = len(digits)
+    n = exponent + k
+    if k <= n <= 21:
+        text = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        text = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        text = "0." + "0" * (-n) + digits
+    else:
+        e = n - 1
+        mantissa = digits if k == 1 else digits[0] + "." + digits[1:]
+        text = f"{mantissa}e{'+' if e > 0 else '-'}{abs(e)}"
+    return sign + text
+
+
+def _encode(value: Any, out: Callable[[str], None]) -> None:
+    if value is None:
+        out("null")
+    elif value is True:
+        out("true")
+    elif value is False:
+        out("false")
+    elif isinstance(value, str):
+        out(json.dumps(value, ensure_ascii=False))
+    elif isinstance(value, int | float):
+        out(js_number(value))
+    elif isinstance(value, dict):
+        out("{")
+        first = True
+        for key, item in value.items():
+            if not first:
+                out(",")
+            first = False
+            out(json.dumps(str(key), ensure_ascii=False))
+            out(":")
+            _encode(item, out)
+        out("}")
+    elif isinstance(value, list | tuple):
+        out("[")
+        for index, item in enumerate(value):
+            if index:
+                out(",")
+            _encode(item, out)
+        out("]")
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+class _NeedsJavaScriptFormatting(Exception):
+    """A float that Python's ``repr`` writes differently from JavaScript."""
+
+
+_EXACT_INTEGER_LIMIT = 2.0**53
+
+
+def _plain(value: Any) -> Any:
+    """Integral floats as ints, so the C encoder writes them like JavaScript does."""
+    kind = type(value)
+    if kind is float:
+        magnitude = abs(value)
+        if value.is_integer() and magnitude < _EXACT_INTEGER_LIMIT:
+            return int(value)
+        if magnitude < 1e-4 or magnitude >= _EXACT_INTEGER_LIMIT or math.isnan(value):
+            raise _NeedsJavaScriptFormatting
+        return value
+    if kind is dict:
+        return {key: _plain(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_plain(item) for item in value]
+    return value
+
+
+def encode_json(value: Any) -> str:
+    """Compact JSON with JavaScript number formatting, key order kept, non-ASCII unescaped."""
+    try:
+        return json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False)
+    except (_NeedsJavaScriptFormatting, TypeError, ValueError):
+        parts: list[str] = []
+        _encode(value, parts.append)
+        return "".join(parts)
+
+
+def json_bytes(value: Any) -> bytes:
+    return encode_json(value).encode("utf-8")
+
+
+# --------------------------------------------------------------------------- ids and clocks
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def iso_ms(epoch_ms: int) -> str:
+    """``2024-01-01T00:00:00.000Z`` (JavaScript ``Date.prototype.toISOString``)."""
+    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+
+
+def to_epoch_ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def parse_date_ms(text: str) -> int | None:
+    """Epoch ms of a millisecond number or an ISO-8601 date (naive means UTC); None if invalid."""
+    stripped = text.strip()
+    if re.fullmatch(r"-?\d+", stripped):
+        return int(stripped)
+    match = _ISO_DATE.match(stripped)
+    if not match:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        moment = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            tzinfo=UTC,
+        )
+    except ValueError:
+        return None
+    millis = to_epoch_ms(moment) + (int((fraction or "0")[:3].ljust(3, "0")))
+    if zone and zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        digits = zone[1:].replace(":", "")
+        millis -= sign * (int(digits[:2]) * 60 + int(digits[2:])) * 60_000
+    return millis
+
+
+class ObjectIdFactory:
+    """MongoDB-style ObjectIds: 4-byte seconds, 5 random bytes, 3-byte counter."""
+
+    def __init__(self) -> None:
+        self._random = int.from_bytes(os.urandom(5), "big")
+        self._counter = int.from_bytes(os.urandom(3), "big")
+        self._lock = threading.Lock()
+
+    def new(self, seconds: int | None = None) -> str:
+        with self._lock:
+            self._counter = (self._counter + 1) & 0xFFFFFF
+            counter = self._counter
+        stamp = int(time.time()) if seconds is None else seconds
+        return f"{stamp & 0xFFFFFFFF:08x}{self._random:010x}{counter:06x}"
+
+    def for_sequence(self, seconds: int, sequence: int) -> str:
+        """A stable id derived from a stored sequence number (no state kept per point)."""
+        return f"{seconds & 0xFFFFFFFF:08x}{self._random:010x}{sequence & 0xFFFFFF:06x}"
+
+
+def random_correlator() -> str:
+    return str(uuid.uuid4())
+
+
+def time_correlator() -> str:
+    return str(uuid.uuid1())
+
+
+def random_hex(length: int) -> str:
+    return secrets.token_hex((length + 1) // 2)[:length]
+
+
+def json_response(
+    status: int,
+    body: Any,
+    *,
+    content_type: str,
+    headers: Iterable[tuple[str, str]] = (),
+) -> WireResponse:
+    response_headers = [*headers, ("Content-Type", content_type)]
+    return WireResponse(status, response_headers, json_bytes(body))

@@ -1,0 +1,232 @@
+"""OrionClient against the sandbox Orion, including forecasts flowing to the sandbox STH-Comet."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fiware_test_data import START, TENANT
+
+from chronos_core.errors import Conflict, InvalidInput, NotFound
+from chronos_core.fiware import (
+    FiwareConflict,
+    FiwareHTTPError,
+    FiwareNotFound,
+    OrionClient,
+    SthCometClient,
+    build_sth_subscription,
+)
+from chronos_core.fiware.http import FiwareHTTP
+from chronos_core.fiware.ngsi import (
+    entity,
+    format_datetime,
+    number_attribute,
+    relationship_attribute,
+    structured_attribute,
+    text_attribute,
+)
+from chronos_core.sandbox import Fault, FiwareSandbox
+from chronos_core.settings import Settings
+
+
+def room(entity_id: str, temperature: float) -> dict:
+    return entity(
+        entity_id,
+        "Room",
+        temperature=number_attribute(temperature, observed_at=START),
+        name=text_attribute(f"Room {entity_id[-1]}"),
+    )
+
+
+def test_entity_lifecycle(sandbox: FiwareSandbox, settings: Settings) -> None:
+    with OrionClient(settings=settings) as orion:
+        assert orion.create_entity(TENANT, room("Room1", 21.5)) == "/v2/entities/Room1?type=Room"
+        with pytest.raises(FiwareConflict) as duplicate:
+            orion.create_entity(TENANT, room("Room1", 21.5))
+        assert isinstance(duplicate.value, Conflict)
+        assert "Already Exists" in str(duplicate.value)
+        orion.update_attributes(TENANT, "Room1", {"humidity": number_attribute(40)})
+        orion.patch_attributes(TENANT, "Room1", {"temperature": number_attribute(22.0)})
+        got = orion.get_entity(TENANT, "Room1", entity_type="Room")
+        assert list(got) == ["id", "type", "humidity", "name", "temperature"]
+        assert got["temperature"] == {
+            "type": "Number",
+            "value": 22,
+            "metadata": {"TimeInstant": {"type": "DateTime", "value": "2024-01-01T00:00:00.000Z"}},
+        }
+        assert orion.get_entity(TENANT, "Room1", key_values=True, attrs=["temperature"]) == {
+            "id": "Room1",
+            "type": "Room",
+            "temperature": 22,
+        }
+        assert orion.get_attribute(TENANT, "Room1", "humidity")["value"] == 40
+        assert orion.delete_entity(TENANT, "Room1") is True
+        assert orion.delete_entity(TENANT, "Room1", missing_ok=True) is False
+        with pytest.raises(FiwareNotFound) as missing:
+            orion.get_entity(TENANT, "Room1")
+    assert isinstance(missing.value, NotFound)
+    assert "Orion answered 404 to GET /v2/entities/Room1 (entity 'Room1')" in str(missing.value)
+
+
+def test_patch_of_a_missing_attribute_names_everything(
+    sandbox: FiwareSandbox, settings: Settings
+) -> None:
+    with OrionClient(settings=settings) as orion:
+        orion.create_entity(TENANT, room("Room1", 21.5))
+        with pytest.raises(FiwareConflict) as caught:
+            orion.patch_attributes(
+                TENANT, "Room1", {"co2": number_attribute(400)}, entity_type="Room"
+            )
+    error = caught.value
+    assert error.status == 422
+    assert (
+        error.server_message == "one or more of the attributes in the request do not exist: [ co2 ]"
+    )
+    assert "entity 'Room1' of type 'Room'" in str(error)
+
+
+def test_upsert_creates_then_updates(sandbox: FiwareSandbox, settings: Settings) -> None:
+    with OrionClient(settings=settings) as orion:
+        orion.upsert_entity(TENANT, room("Room1", 20))
+        orion.upsert_entity(
+            TENANT, {"id": "Room1", "type": "Room", "temperature": number_attribute(23.25)}
+        )
+        got = orion.get_entity(TENANT, "Room1", key_values=True)
+    assert got == {"id": "Room1", "type": "Room", "name": "Room 1", "temperature": 23.25}
+
+
+def test_lists_read_every_page(sandbox: FiwareSandbox, settings: Settings) -> None:
+    rooms = [room(f"Room{i:03d}", i) for i in range(250)]
+    with OrionClient(settings=settings) as orion:
+        orion.batch_update(TENANT, "append", rooms)
+        listed = orion.list_entities(TENANT, entity_type="Room", key_values=True, page_size=100)
+        assert [e["id"] for e in listed] == [f"Room{i:03d}" for i in range(250)]
+        assert orion.count_entities(TENANT, entity_type="Room") == 250
+        hot = orion.list_entities(TENANT, entity_type="Room", q="temperature>=247", key_values=True)
+        assert [e["temperature"] for e in hot] == [247, 248, 249]
+        assert len(orion.list_entities(TENANT, entity_type="Room", limit=7)) == 7
+
+
+def test_subscriptions(sandbox: FiwareSandbox, settings: Settings) -> None:
+    subscription = build_sth_subscription(
+        entity_id="Room1",
+        entity_type="Room",
+        attributes=["temperature"],
+        notify_url=f"{sandbox.sth_url}/notify",
+        description="Room1 temperature to STH",
+    )
+    with OrionClient(settings=settings) as orion:
+        subscription_id = orion.create_subscription(TENANT, subscription)
+        assert len(subscription_id) == 24
+        assert orion.get_subscription(TENANT, subscription_id)["notification"]["attrsFormat"] == (
+            "legacy"
+        )
+        assert [s["id"] for s in orion.list_subscriptions(TENANT)] == [subscription_id]
+        assert orion.delete_subscription(TENANT, subscription_id) is True
+        assert orion.delete_subscription(TENANT, subscription_id, missing_ok=True) is False
+        with pytest.raises(FiwareNotFound, match="subscription"):
+            orion.get_subscription(TENANT, subscription_id)
+
+
+def test_forecasts_published_to_orion_land_in_sth(
+    sandbox: FiwareSandbox, settings: Settings
+) -> None:
+    """The real-stack path: Orion (legacy subscription) -> STH-Comet /notify -> history."""
+    issued = [START + timedelta(hours=h) for h in range(3)]
+    with OrionClient(settings=settings) as orion, SthCometClient(settings=settings) as sth:
+        orion.create_subscription(
+            TENANT,
+            build_sth_subscription(
+                entity_id="Forecast:Room1",
+                entity_type="TemperatureForecast",
+                attributes=["forecast", "nextValue"],
+                notify_url=f"{sandbox.sth_url}/notify",
+                description="Chronos forecasts to STH",
+            ),
+        )
+        for hour, moment in enumerate(issued):
+            series = [
+                {"dateTime": format_datetime(moment + timedelta(hours=k + 1)), "value": 17.5 + k}
+                for k in range(24)
+            ]
+            orion.upsert_entity(
+                TENANT,
+                entity(
+                    "Forecast:Room1",
+                    "TemperatureForecast",
+                    forecast=structured_attribute(
+                        {"issuedAt": format_datetime(moment), "step": "PT1H", "series": series},
+                        observed_at=moment,
+                    ),
+                    nextValue=number_attribute(17.5 + hour, observed_at=moment),
+                    refRoom=relationship_attribute("Room1"),
+                ),
+            )
+        history = sth.fetch_last_n(TENANT, "TemperatureForecast", "Forecast:Room1", "nextValue", 10)
+        raw = sth.raw_history(
+            TENANT, "TemperatureForecast", "Forecast:Room1", "forecast", last_n=10, count=True
+        )
+    assert history.timestamps == issued
+    assert history.values == [17.5, 18.5, 19.5]
+    assert raw.total == 3
+    assert raw.values[-1]["attrType"] == "StructuredValue"
+    assert raw.values[-1]["attrValue"]["issuedAt"] == "2024-01-01T02:00:00.000Z"
+    assert len(raw.values[-1]["attrValue"]["series"]) == 24
+
+
+def test_payload_validation_happens_before_sending(settings: Settings) -> None:
+    with pytest.raises(InvalidInput, match="does not accept"):
+        text_attribute("<b>Room</b>")
+    with pytest.raises(InvalidInput, match="JSON cannot carry"):
+        number_attribute(float("nan"))
+    with pytest.raises(InvalidInput, match="entity id"):
+        entity("Room (1)", "Room")
+    with pytest.raises(InvalidInput, match="description"):
+        build_sth_subscription(
+            entity_id="Room1",
+            entity_type="Room",
+            attributes=["t"],
+            notify_url="http://sth:8666/notify",
+            description="bad (desc)",
+        )
+    assert format_datetime(START + timedelta(microseconds=123_999)) == "2024-01-01T00:00:00.123Z"
+
+
+def test_get_and_delete_never_carry_a_content_type(settings: Settings) -> None:
+    with FiwareHTTP("Orion", settings.orion_url) as http, pytest.raises(ValueError):
+        http.request("GET", "/v2/entities", json={"x": 1})
+
+
+def test_orion_5xx_on_a_create_is_not_retried(sandbox: FiwareSandbox, settings: Settings) -> None:
+    """A POST that may have been processed must not be repeated (it could duplicate)."""
+    sandbox.orion.inject_faults(Fault.server_error(500), repeat=2)
+    with OrionClient(settings=settings) as orion, pytest.raises(FiwareHTTPError) as caught:
+        orion.create_subscription(
+            TENANT,
+            build_sth_subscription(
+                entity_id="Room1",
+                entity_type="Room",
+                attributes=["t"],
+                notify_url="http://127.0.0.1:9/notify",
+                description="x",
+            ),
+        )
+    assert caught.value.status == 500
+    assert sandbox.orion.pending_faults() == 1
+
+
+def test_orion_4_refuses_legacy_subscriptions(settings: Settings) -> None:
+    legacy = build_sth_subscription(
+        entity_id="Room1",
+        entity_type="Room",
+        attributes=["t"],
+        notify_url="http://127.0.0.1:9/notify",
+        description="x",
+    )
+    with (
+        FiwareSandbox(sth_port=None, iot_agent_port=None, orion_version="4.1.0") as orion4,
+        OrionClient(orion4.orion_url, settings=settings) as orion,
+        pytest.raises(FiwareHTTPError, match="invalid attrsFormat") as caught,
+    ):
+        orion.create_subscription(TENANT, legacy)
+    assert caught.value.status == 400
