@@ -1,0 +1,146 @@
+"""Step 5, store: upload the four artifacts to GridFS and complete the job.
+
+Uploads happen only here, after everything else succeeded; if an upload or the completion fails,
+the files this step uploaded are removed again, so no orphan is left behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from pymongo.database import Database
+
+from chronos_core.clock import utc_now
+from chronos_core.domain.enums import ArtifactType
+from chronos_core.ml import tf_runtime
+from chronos_core.ml.model_io import KERAS_CONTENT_TYPE
+from chronos_core.services.training_jobs import finish_job_completed
+from chronos_core.settings import Settings
+from chronos_core.storage.artifact_store import ArtifactStore
+from chronos_core.storage.model_repository import ModelRepository
+from chronos_core.storage.training_job_repository import TrainingJobRepository
+from chronos_core.training.evaluation import LOSS_CURVE_FILE, TEST_FORECASTS_FILE
+from chronos_core.training.fitting import NETWORK_FILE
+from chronos_core.training.phases import raise_if_cancelled
+from chronos_core.training.workspace import JobWorkspace
+
+Db = Database[dict[str, Any]]
+METADATA_FORMAT = "chronos.training_metadata"
+METADATA_FORMAT_VERSION = 1
+JSON_CONTENT_TYPE = "application/json"
+
+
+def build_metadata(
+    db: Db, job_id: str, workspace: JobWorkspace, settings: Settings
+) -> dict[str, Any]:
+    """Everything needed to use and audit the trained network, as one JSON document."""
+    job = TrainingJobRepository(db).get(job_id)
+    model = ModelRepository(db).get(job.model_id)
+    prepared_meta = workspace.load_json("prepared")
+    fit = workspace.load_json("fit")
+    evaluation = workspace.load_json("evaluation")
+    loss_png = workspace.load_bytes(LOSS_CURVE_FILE)
+    test_png = workspace.load_bytes(TEST_FORECASTS_FILE)
+    return {
+        "format": METADATA_FORMAT,
+        "format_version": METADATA_FORMAT_VERSION,
+        "model_id": model.id,
+        "training_job_id": job.id,
+        "created_at": utc_now().isoformat(),
+        "lookback_window": model.lookback_window,
+        "forecast_horizon": model.forecast_horizon,
+        "feature": model.feature,
+        "feature_columns": ["value"],
+        "entity_type": model.entity_type,
+        "entity_id": model.entity_id,
+        "service": model.service,
+        "service_path": model.service_path,
+        "sampling_interval_seconds": prepared_meta["sampling_interval_seconds"],
+        "last_observed_timestamp": prepared_meta["last_observed_timestamp"],
+        "last_n": job.last_n,
+        "data_summary": prepared_meta["summary"],
+        "model_config": model.model_dump(
+            mode="json",
+            include={
+                "model_type",
+                "rnn_layers",
+                "dense_layers",
+                "batch_size",
+                "epochs",
+                "learning_rate",
+                "validation_ratio",
+                "test_ratio",
+                "early_stopping_patience",
+                "lookback_window",
+                "forecast_horizon",
+            },
+        )
+        | {"effective_patience": model.effective_patience},
+        "seed": settings.random_seed,
+        "metrics": workspace.load_json("metrics"),
+        "training_history": fit,
+        "evaluation": evaluation,
+        "library_versions": tf_runtime.library_versions(),
+        "plots": {
+            "loss_curve_png_base64": base64.b64encode(loss_png).decode("ascii"),
+            "test_forecasts_png_base64": base64.b64encode(test_png).decode("ascii"),
+        },
+    }
+
+
+def store_artifacts(
+    db: Db, job_id: str, workspace: JobWorkspace, settings: Settings
+) -> dict[str, str]:
+    """Upload model, scalers and metadata; complete the job; return the artifact ids by type."""
+    raise_if_cancelled(db, job_id)
+    job = TrainingJobRepository(db).get(job_id)
+    model_id = job.model_id
+    prepared_meta = workspace.load_json("prepared")
+    metadata = build_metadata(db, job_id, workspace, settings)
+    stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
+    files: list[tuple[ArtifactType, str, bytes, str]] = [
+        (ArtifactType.MODEL, "model.keras", workspace.load_bytes(NETWORK_FILE), KERAS_CONTENT_TYPE),
+        (
+            ArtifactType.X_SCALER,
+            "x_scaler.json",
+            _json(prepared_meta["x_scaler"]),
+            JSON_CONTENT_TYPE,
+        ),
+        (
+            ArtifactType.Y_SCALER,
+            "y_scaler.json",
+            _json(prepared_meta["y_scaler"]),
+            JSON_CONTENT_TYPE,
+        ),
+        (ArtifactType.METADATA, "metadata.json", _json(metadata), JSON_CONTENT_TYPE),
+    ]
+    store = ArtifactStore(db)
+    uploaded: dict[str, str] = {}
+    try:
+        for kind, name, data, content_type in files:
+            uploaded[kind.value] = store.upload(
+                data,
+                f"{model_id}_{job_id}_{stamp}_{name}",
+                model_id=model_id,
+                training_job_id=job_id,
+                artifact_type=kind,
+                content_type=content_type,
+                extra={"format_version": METADATA_FORMAT_VERSION},
+            )
+        finish_job_completed(
+            db,
+            job_id,
+            metrics=workspace.load_json("metrics"),
+            artifact_ids=uploaded,
+            sampling_interval_seconds=int(prepared_meta["sampling_interval_seconds"]),
+        )
+    except BaseException:
+        store.delete_many(uploaded.values())
+        raise
+    return uploaded
+
+
+def _json(document: Any) -> bytes:
+    return json.dumps(document, separators=(",", ":"), allow_nan=False, default=str).encode()

@@ -1,0 +1,150 @@
+"""Step 1, ``collecting_data``: plan the STH-Comet pages and collect them chunk by chunk."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from pymongo.database import Database
+
+from chronos_core.clock import utc_now
+from chronos_core.domain.enums import DataCollectionStatus, TrainingStatus
+from chronos_core.domain.model import Model
+from chronos_core.domain.training_job import DataCollectionJob
+from chronos_core.errors import ChronosError, Conflict, InsufficientData, NotFound
+from chronos_core.fiware.paging import ChunkPlan, PagePlan, collect_chunk, plan_chunks
+from chronos_core.fiware.sth_comet import SthCometClient
+from chronos_core.fiware.tenant import Tenant
+from chronos_core.ml.windowing import minimum_points
+from chronos_core.services.training_jobs import is_cancel_requested
+from chronos_core.settings import Settings
+from chronos_core.storage.model_repository import ModelRepository
+from chronos_core.storage.training_job_repository import TrainingJobRepository
+from chronos_core.training.phases import enter_phase
+from chronos_core.training.workspace import JobWorkspace
+
+Db = Database[dict[str, Any]]
+
+
+def required_points(model: Model) -> int:
+    """The fewest regular points this model's windows and split need."""
+    return minimum_points(
+        model.lookback_window, model.forecast_horizon, model.validation_ratio, model.test_ratio
+    )
+
+
+def plan_collection(db: Db, job_id: str, settings: Settings) -> list[str]:
+    """Learn the total from STH-Comet, plan the newest ``last_n`` points in chunks of pages and
+    record the chunks on the job; returns the chunk ids in order.
+
+    The job moves ``pending`` → ``collecting_data``. Fails early, before anything is fetched,
+    when STH-Comet holds fewer points than the model needs.
+    """
+    job = enter_phase(
+        db,
+        job_id,
+        TrainingStatus.COLLECTING_DATA,
+        TrainingStatus.PENDING,
+        data_collection_start=utc_now(),
+    )
+    model = ModelRepository(db).get(job.model_id)
+    needed = required_points(model)
+    where = (
+        f"{model.entity_type} {model.entity_id}, attribute {model.feature} "
+        f"(service {model.service}, path {model.service_path})"
+    )
+    if job.last_n < needed:
+        raise InsufficientData(
+            f"last_n={job.last_n} is too small: this model needs at least {needed} points "
+            f"(lookback {model.lookback_window}, horizon {model.forecast_horizon}, "
+            f"validation {model.validation_ratio}, test {model.test_ratio})",
+            details={"required": needed, "found": job.last_n},
+        )
+    with SthCometClient(settings=settings) as client:
+        total = client.count(_tenant(model), model.entity_type, model.entity_id, model.feature)
+    if total < needed:
+        raise InsufficientData(
+            f"STH-Comet has {total} points for {where}; this model needs at least {needed}",
+            details={"required": needed, "found": total},
+        )
+    plans = plan_chunks(
+        total, job.last_n, settings.sth_max_page_size, settings.collection_pages_per_chunk
+    )
+    chunks = [
+        DataCollectionJob(
+            index=plan.index, h_offset=plan.h_offset, h_limit=plan.h_limit, pages=len(plan.pages)
+        )
+        for plan in plans
+    ]
+    requested = sum(chunk.h_limit for chunk in chunks)
+    TrainingJobRepository(db).set_collection_plan(job_id, chunks, requested)
+    return [chunk.id for chunk in chunks]
+
+
+def collect_chunk_points(
+    db: Db, job_id: str, chunk_id: str, workspace: JobWorkspace, settings: Settings
+) -> int:
+    """Fetch one chunk's pages, save its points in the workspace and record its progress.
+
+    Returns the number of points collected. A cancel request is noticed between pages.
+    """
+    jobs = TrainingJobRepository(db)
+    job = jobs.get(job_id)
+    chunk = next((c for c in job.data_collection_jobs if c.id == chunk_id), None)
+    if chunk is None:
+        raise NotFound(f"training job {job_id} has no collection chunk {chunk_id}")
+    model = ModelRepository(db).get(job.model_id)
+    jobs.update_chunk(
+        job_id,
+        chunk_id,
+        status=DataCollectionStatus.IN_PROGRESS,
+        start_time=utc_now(),
+        error=None,
+    )
+    plan = _chunk_plan(chunk, settings.sth_max_page_size)
+    try:
+        with SthCometClient(settings=settings) as client:
+            series = collect_chunk(
+                client,
+                _tenant(model),
+                model.entity_type,
+                model.entity_id,
+                model.feature,
+                plan,
+                should_cancel=lambda: is_cancel_requested(db, job_id),
+            )
+        workspace.save_chunk(chunk.index, series.to_pandas())
+    except BaseException as error:
+        _record_chunk_failure(jobs, job_id, chunk_id, error)
+        raise
+    jobs.update_chunk(job_id, chunk_id, status=DataCollectionStatus.COMPLETED, end_time=utc_now())
+    jobs.add_collected_points(job_id, chunk_id, len(series), dropped=series.dropped)
+    return len(series)
+
+
+def _record_chunk_failure(
+    jobs: TrainingJobRepository, job_id: str, chunk_id: str, error: BaseException
+) -> None:
+    message = str(error) if isinstance(error, ChronosError) else f"{type(error).__name__}: {error}"
+    # If the job already ended (e.g. cancelled), its chunks were closed with it.
+    with contextlib.suppress(Conflict, NotFound):
+        jobs.update_chunk(
+            job_id,
+            chunk_id,
+            status=DataCollectionStatus.FAILED,
+            end_time=utc_now(),
+            error=message[:2000],
+        )
+
+
+def _chunk_plan(chunk: DataCollectionJob, page_size: int) -> ChunkPlan:
+    end = chunk.h_offset + chunk.h_limit
+    pages = tuple(
+        PagePlan(offset, min(page_size, end - offset))
+        for offset in range(chunk.h_offset, end, page_size)
+    )
+    return ChunkPlan(index=chunk.index, h_offset=chunk.h_offset, h_limit=chunk.h_limit, pages=pages)
+
+
+def _tenant(model: Model) -> Tenant:
+    return Tenant(model.service, model.service_path)

@@ -1,0 +1,88 @@
+"""Step 3, ``training``: build the LSTM/GRU network and fit it on the prepared windows."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pymongo.database import Database
+
+from chronos_core.clock import utc_now
+from chronos_core.domain.enums import TrainingStatus
+from chronos_core.ml import tf_runtime
+from chronos_core.ml.fitting import fit_network
+from chronos_core.ml.model_io import serialize_network
+from chronos_core.ml.rnn import build_network
+from chronos_core.services.training_jobs import is_cancel_requested
+from chronos_core.settings import Settings
+from chronos_core.storage.model_repository import ModelRepository
+from chronos_core.training.phases import enter_phase
+from chronos_core.training.preparation import load_prepared
+from chronos_core.training.workspace import JobWorkspace
+
+Db = Database[dict[str, Any]]
+EpochCallback = Callable[[int, int, dict[str, float | None]], None]
+NETWORK_FILE = "network.keras"
+CANCEL_POLL_SECONDS = 2.0
+
+
+def fit_model(
+    db: Db,
+    job_id: str,
+    workspace: JobWorkspace,
+    settings: Settings,
+    on_epoch_end: EpochCallback | None = None,
+) -> dict[str, Any]:
+    """Fit the network in the calling thread; returns the fit summary (losses, best epoch).
+
+    The job moves ``preprocessing`` → ``training``. A cancel request is noticed between epochs
+    (and within long epochs) and raises ``Cancelled``.
+    """
+    job = enter_phase(
+        db,
+        job_id,
+        TrainingStatus.TRAINING,
+        TrainingStatus.PREPROCESSING,
+        training_start=utc_now(),
+    )
+    model = ModelRepository(db).get(job.model_id)
+    tf_runtime.configure(threads=settings.tf_threads, seed=settings.random_seed)
+    prepared = load_prepared(workspace)
+    network = build_network(
+        model.model_type,
+        model.lookback_window,
+        model.forecast_horizon,
+        model.rnn_layers,
+        model.dense_layers,
+        model.learning_rate,
+        seed=settings.random_seed,
+    )
+    last_poll = [0.0]
+    cancelled = [False]
+
+    def should_stop() -> bool:
+        now = time.monotonic()
+        if not cancelled[0] and now - last_poll[0] >= CANCEL_POLL_SECONDS:
+            last_poll[0] = now
+            cancelled[0] = is_cancel_requested(db, job_id)
+        return cancelled[0]
+
+    def epoch_done(epoch: int, logs: dict[str, float | None]) -> None:
+        last_poll[0] = 0.0  # always check for a cancel request at an epoch boundary
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, model.epochs, logs)
+
+    result = fit_network(
+        network,
+        prepared,
+        epochs=model.epochs,
+        batch_size=model.batch_size,
+        early_stopping_patience=model.effective_patience,
+        should_stop=should_stop,
+        on_epoch_end=epoch_done,
+    )
+    workspace.save_bytes(NETWORK_FILE, serialize_network(network))
+    summary = result.to_dict()
+    workspace.save_json("fit", summary)
+    return summary

@@ -1,0 +1,103 @@
+"""Step 2, ``preprocessing``: merge the collected chunks and build the windows to train on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from pymongo.database import Database
+
+from chronos_core.clock import utc_now
+from chronos_core.domain.enums import TrainingStatus
+from chronos_core.ml.preprocessing import PreparedData, prepare
+from chronos_core.ml.scalers import StandardScaler
+from chronos_core.storage.model_repository import ModelRepository
+from chronos_core.storage.training_job_repository import TrainingJobRepository
+from chronos_core.training.phases import enter_phase
+from chronos_core.training.workspace import JobWorkspace
+
+Db = Database[dict[str, Any]]
+_ARRAYS = (
+    "x_train",
+    "y_train",
+    "x_val",
+    "y_val",
+    "x_test",
+    "y_test",
+    "test_inputs",
+    "test_targets",
+    "test_target_timestamps",
+    "train_values",
+    "train_segment_ids",
+)
+
+
+def prepare_data(db: Db, job_id: str, workspace: JobWorkspace) -> dict[str, Any]:
+    """Clean, regularise, split, scale and window the collected series.
+
+    Moves the job ``collecting_data`` → ``preprocessing``, stores the detected sampling interval
+    on the job and returns the data summary (counts of duplicates, gaps, windows per part).
+    Raises ``InsufficientData`` with the needed and found counts when the series is too short.
+    """
+    now = utc_now()
+    job = enter_phase(
+        db,
+        job_id,
+        TrainingStatus.PREPROCESSING,
+        TrainingStatus.COLLECTING_DATA,
+        data_collection_end=now,
+        preprocessing_start=now,
+    )
+    model = ModelRepository(db).get(job.model_id)
+    prepared = prepare(
+        workspace.load_collected(),
+        lookback_window=model.lookback_window,
+        forecast_horizon=model.forecast_horizon,
+        validation_ratio=model.validation_ratio,
+        test_ratio=model.test_ratio,
+    )
+    save_prepared(workspace, prepared)
+    TrainingJobRepository(db).set_fields(
+        job_id,
+        {
+            "sampling_interval_seconds": prepared.sampling_interval_seconds,
+            "preprocessing_end": utc_now(),
+        },
+    )
+    return prepared.summary
+
+
+def save_prepared(workspace: JobWorkspace, prepared: PreparedData) -> None:
+    arrays = {name: getattr(prepared, name) for name in _ARRAYS}
+    arrays["test_target_timestamps"] = prepared.test_target_timestamps.astype(
+        "datetime64[ns]"
+    ).view("int64")
+    workspace.save_arrays("prepared", **arrays)
+    workspace.save_json(
+        "prepared",
+        {
+            "x_scaler": prepared.x_scaler.to_dict(),
+            "y_scaler": prepared.y_scaler.to_dict(),
+            "lookback_window": prepared.lookback_window,
+            "forecast_horizon": prepared.forecast_horizon,
+            "sampling_interval_seconds": prepared.sampling_interval_seconds,
+            "last_observed_timestamp": prepared.last_observed_timestamp.isoformat(),
+            "summary": prepared.summary,
+        },
+    )
+
+
+def load_prepared(workspace: JobWorkspace) -> PreparedData:
+    arrays = workspace.load_arrays("prepared")
+    meta = workspace.load_json("prepared")
+    arrays["test_target_timestamps"] = arrays["test_target_timestamps"].view("datetime64[ns]")
+    return PreparedData(
+        **arrays,
+        x_scaler=StandardScaler.from_dict(meta["x_scaler"]),
+        y_scaler=StandardScaler.from_dict(meta["y_scaler"]),
+        lookback_window=int(meta["lookback_window"]),
+        forecast_horizon=int(meta["forecast_horizon"]),
+        sampling_interval_seconds=int(meta["sampling_interval_seconds"]),
+        last_observed_timestamp=pd.Timestamp(meta["last_observed_timestamp"]),
+        summary=meta["summary"],
+    )

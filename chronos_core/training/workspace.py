@@ -1,0 +1,85 @@
+"""A training job's scratch directory: collected chunks, prepared arrays, the fitted network."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+class JobWorkspace:
+    """Local files that carry one training job's data from step to step.
+
+    The workspace lives for one flow run. Nothing in it is ever read back from the database:
+    GridFS only receives the final artifacts in the store step.
+    """
+
+    def __init__(self, root: Path, job_id: str) -> None:
+        self.job_id = job_id
+        self.path = root / job_id
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def create(cls, job_id: str, root: Path | None = None) -> JobWorkspace:
+        base = root if root is not None else Path(tempfile.gettempdir()) / "chronos-jobs"
+        return cls(base, job_id)
+
+    # --- collected chunks ---
+    def _chunk_file(self, index: int) -> Path:
+        return self.path / f"chunk-{index:06d}.npz"
+
+    def save_chunk(self, index: int, series: pd.Series) -> None:
+        timestamps = (
+            pd.DatetimeIndex(series.index).as_unit("ns").asi8
+            if len(series)
+            else np.array([], dtype="int64")
+        )
+        tmp = self.path / f".chunk-{index:06d}.tmp.npz"
+        np.savez(tmp, timestamps=timestamps, values=series.to_numpy(dtype="float64"))
+        tmp.replace(self._chunk_file(index))
+
+    def load_collected(self) -> pd.Series:
+        """Every saved chunk, concatenated (duplicates and order are preparation's job)."""
+        stamps: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        for file in sorted(self.path.glob("chunk-*.npz")):
+            with np.load(file) as data:
+                stamps.append(data["timestamps"])
+                values.append(data["values"])
+        if not stamps:
+            return pd.Series(
+                [], index=pd.DatetimeIndex([], tz="UTC", name="timestamp"), dtype="float64"
+            )
+        index = pd.DatetimeIndex(pd.to_datetime(np.concatenate(stamps), utc=True), name="timestamp")
+        return pd.Series(np.concatenate(values), index=index, dtype="float64")
+
+    # --- arrays, JSON documents, binary blobs ---
+    def save_arrays(self, name: str, **arrays: np.ndarray) -> None:
+        np.savez(self.path / f"{name}.npz", **arrays)  # type: ignore[arg-type]
+
+    def load_arrays(self, name: str) -> dict[str, np.ndarray]:
+        with np.load(self.path / f"{name}.npz") as data:
+            return {key: data[key] for key in data.files}
+
+    def save_json(self, name: str, document: Any) -> None:
+        (self.path / f"{name}.json").write_text(json.dumps(document, default=str))
+
+    def load_json(self, name: str) -> Any:
+        return json.loads((self.path / f"{name}.json").read_text())
+
+    def save_bytes(self, name: str, data: bytes) -> None:
+        (self.path / name).write_bytes(data)
+
+    def load_bytes(self, name: str) -> bytes:
+        return (self.path / name).read_bytes()
+
+    def has(self, name: str) -> bool:
+        return (self.path / name).exists()
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)

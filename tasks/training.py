@@ -1,0 +1,150 @@
+"""Prefect tasks of the training flow, one per pipeline step in ``chronos_core.training``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.runtime import flow_run
+from prefect.tasks import exponential_backoff
+
+from chronos_core.errors import ExternalServiceError
+from chronos_core.services.training_jobs import start_training_job
+from chronos_core.settings import get_settings
+from chronos_core.storage.database import get_database
+from chronos_core.training.artifacts import store_artifacts
+from chronos_core.training.collection import collect_chunk_points, plan_collection
+from chronos_core.training.evaluation import evaluate_model
+from chronos_core.training.fitting import fit_model
+from chronos_core.training.preparation import prepare_data
+from chronos_core.training.workspace import JobWorkspace
+from tasks.progress import Progress
+
+
+def workspace_for(job_id: str) -> JobWorkspace:
+    """The job's scratch directory under ``CHRONOS_DATA_DIR/work``."""
+    return JobWorkspace(Path(get_settings().data_dir) / "work", job_id)
+
+
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only what may succeed next time: unreachable or failing FIWARE services."""
+    try:
+        state.result()
+    except ExternalServiceError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(name="start-training-job", tags=["chronos", "training"])
+def start_job(model_id: str, last_n: int) -> str:
+    run_id = flow_run.get_id()
+    job = start_training_job(
+        get_database(), model_id, last_n, flow_run_id=str(run_id) if run_id else None
+    )
+    get_run_logger().info(
+        "training job %s created for model %s (last_n=%s)", job.id, model_id, last_n
+    )
+    return job.id
+
+
+@task(
+    name="plan-collection",
+    tags=["chronos", "sth-comet"],
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_transient,
+)
+def plan(job_id: str) -> list[str]:
+    chunk_ids = plan_collection(get_database(), job_id, get_settings())
+    get_run_logger().info("collecting in %d chunk(s)", len(chunk_ids))
+    return chunk_ids
+
+
+@task(
+    name="collect-chunk",
+    tags=["chronos", "sth-comet"],
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_transient,
+    task_run_name="collect-chunk-{index}",
+)
+def collect(job_id: str, chunk_id: str, index: int) -> int:
+    points = collect_chunk_points(
+        get_database(), job_id, chunk_id, workspace_for(job_id), get_settings()
+    )
+    get_run_logger().info("chunk %d: %d points", index, points)
+    return points
+
+
+@task(name="prepare-data", tags=["chronos", "training"])
+def prepare(job_id: str) -> dict[str, Any]:
+    summary = prepare_data(get_database(), job_id, workspace_for(job_id))
+    get_run_logger().info(
+        "prepared %s grid points at %ss (%s interpolated, %s long gaps); windows %s",
+        summary.get("grid_points"),
+        summary.get("sampling_interval_seconds"),
+        summary.get("interpolated_points"),
+        summary.get("long_gaps"),
+        summary.get("windows"),
+    )
+    return summary
+
+
+@task(name="fit-network", tags=["chronos", "training"])
+def fit(job_id: str) -> dict[str, Any]:
+    """Runs in the flow's main thread (the flow calls it directly, never ``.submit``)."""
+    logger = get_run_logger()
+    progress = Progress("Training epochs")
+
+    def on_epoch_end(epoch: int, epochs: int, logs: dict[str, float | None]) -> None:
+        logger.info(
+            "epoch %d/%d loss=%s val_loss=%s", epoch + 1, epochs, logs.get("loss"),
+            logs.get("val_loss"),
+        )  # fmt: skip
+        progress.update(100.0 * (epoch + 1) / epochs)
+
+    summary = fit_model(
+        get_database(), job_id, workspace_for(job_id), get_settings(), on_epoch_end=on_epoch_end
+    )
+    progress.update(100.0)
+    return summary
+
+
+@task(name="evaluate-model", tags=["chronos", "training"])
+def evaluate(job_id: str) -> dict[str, Any]:
+    return evaluate_model(get_database(), job_id, workspace_for(job_id))
+
+
+@task(name="store-artifacts", tags=["chronos", "gridfs"])
+def store(job_id: str) -> dict[str, str]:
+    ids = store_artifacts(get_database(), job_id, workspace_for(job_id), get_settings())
+    get_run_logger().info("artifacts stored: %s", ids)
+    return ids
+
+
+@task(name="publish-training-report", tags=["chronos"])
+def publish_report(job_id: str) -> str:
+    """Table and markdown artifacts: the model's test errors against the baselines."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    from chronos_core.storage.model_repository import ModelRepository
+    from chronos_core.storage.training_job_repository import TrainingJobRepository
+    from chronos_core.training.report import metrics_table, summary_markdown, verdict
+
+    db = get_database()
+    job = TrainingJobRepository(db).get(job_id)
+    model = ModelRepository(db).get(job.model_id)
+    create_table_artifact(
+        table=metrics_table(job),
+        key=f"metrics-{job_id}",
+        description=f"Test-set errors of model {model.name} against the baselines",
+    )
+    create_markdown_artifact(markdown=summary_markdown(job, model), key=f"training-{job_id}")
+    message = verdict(job)
+    get_run_logger().info(message)
+    return message

@@ -1,0 +1,338 @@
+"""The ``train-model`` flow end to end: the sandbox's STH-Comet, the embedded database, Prefect's
+test harness and a real (tiny) Keras network."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+from prefect.exceptions import CancelledRun
+
+from chronos_core.domain.enums import (
+    ArtifactType,
+    DataCollectionStatus,
+    ModelStatus,
+    TrainingStatus,
+)
+from chronos_core.fiware.tenant import Tenant
+from chronos_core.ml.inference import predict_windows
+from chronos_core.ml.model_io import load_network
+from chronos_core.ml.scalers import StandardScaler
+from chronos_core.sandbox import Fault
+from chronos_core.services.models import register_model
+from chronos_core.services.training_jobs import request_cancel
+from chronos_core.storage.artifact_store import ArtifactStore
+from chronos_core.storage.model_repository import ModelRepository
+from chronos_core.storage.training_job_repository import TrainingJobRepository
+from flows.training import cancel_training, on_run_cancelled, train_model
+
+pytestmark = pytest.mark.slow
+
+TENANT = Tenant("smart", "/")
+TINY = {
+    "model_type": "lstm",
+    "feature": "temperature",
+    "entity_type": "Room",
+    "entity_id": "Room1",
+    "epochs": 2,
+    "batch_size": 16,
+    "rnn_layers": [{"units": 4, "dropout": 0.0}],
+    "dense_layers": [],
+    "lookback_window": 8,
+    "forecast_horizon": 3,
+}
+
+
+@pytest.fixture
+def model_id(db: Any, settings: Any, sandbox: Any, sine_series: Any) -> str:
+    sandbox.sth.seed(TENANT, "Room", "Room1", "temperature", sine_series(300))
+    return register_model(db, TINY, settings).id
+
+
+def _jobs(db: Any, model_id: str) -> list[Any]:
+    return TrainingJobRepository(db).list_for_model(model_id)
+
+
+def test_training_completes_with_metrics_artifacts_and_chunks(
+    db: Any, settings: Any, model_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHRONOS_COLLECTION_PAGES_PER_CHUNK", "1")
+    from chronos_core.settings import get_settings
+
+    get_settings.cache_clear()
+    job_id = train_model(model_id, last_n=250)
+
+    job = TrainingJobRepository(db).get(job_id)
+    assert job.status is TrainingStatus.COMPLETED
+    assert job.error is None
+    assert job.sampling_interval_seconds == 900
+    # 250 newest of 300 points: offsets 50..299 in pages of at most 100, one page per chunk.
+    assert [(c.h_offset, c.h_limit) for c in job.data_collection_jobs] == [
+        (50, 100),
+        (150, 100),
+        (250, 50),
+    ]
+    assert all(c.status is DataCollectionStatus.COMPLETED for c in job.data_collection_jobs)
+    assert [c.data_points_collected for c in job.data_collection_jobs] == [100, 100, 50]
+    assert job.total_data_points_requested == job.total_data_points_collected == 250
+    for field in (
+        "start_time",
+        "end_time",
+        "data_collection_start",
+        "data_collection_end",
+        "preprocessing_start",
+        "preprocessing_end",
+        "training_start",
+        "training_end",
+    ):
+        assert getattr(job, field) is not None, field
+
+    metrics = job.metrics
+    assert metrics is not None
+    assert metrics.mae is not None and metrics.rmse is not None and metrics.r2 is not None
+    assert metrics.best_epoch is not None and metrics.epochs_trained == 2
+    assert "naive" in metrics.baselines
+    assert metrics.skill is not None
+    assert len(metrics.per_step_mae) == 3
+    assert len(metrics.loss_history["loss"]) == 2
+
+    model = ModelRepository(db).get(model_id)
+    assert model.status is ModelStatus.TRAINED
+    assert model.has_successful_training
+
+    store = ArtifactStore(db)
+    infos = {info.artifact_type: info for info in store.list_for_job(job_id)}
+    assert set(infos) == {t.value for t in ArtifactType} or set(infos) == set(ArtifactType)
+    raw_files = list(db["model_artifacts.files"].find({"metadata.training_job_id": job_id}))
+    assert len(raw_files) == 4
+    for raw in raw_files:
+        assert raw["metadata"]["model_id"] == model_id
+        assert raw["metadata"]["artifact_type"] in {t.value for t in ArtifactType}
+        assert raw["metadata"]["content_type"]
+
+    # The model loads back in safe mode and reproduces its stored test predictions.
+    network = load_network(store.download(job.model_artifact_id or ""))
+    x_scaler = StandardScaler.from_dict(json.loads(store.download(job.x_scaler_artifact_id or "")))
+    y_scaler = StandardScaler.from_dict(json.loads(store.download(job.y_scaler_artifact_id or "")))
+    metadata = json.loads(store.download(job.metadata_artifact_id or ""))
+    assert metadata["lookback_window"] == 8 and metadata["forecast_horizon"] == 3
+    assert metadata["model_config"]["dense_layers"] == []
+    assert "tensorflow" in metadata["library_versions"]
+    assert metadata["plots"]["loss_curve_png_base64"]
+    stored = metadata["evaluation"]["test_predictions"]
+    first_stored = np.array(stored["predicted"][0])
+    assert np.asarray(stored["actual"][0]).shape == (3,)
+    predicted_again = _predict_first_test_window(network, y_scaler)
+    np.testing.assert_allclose(predicted_again, first_stored, rtol=1e-4, atol=1e-4)
+    assert x_scaler.to_dict()["mean"] == y_scaler.to_dict()["mean"]
+
+
+def _predict_first_test_window(network: Any, y_scaler: Any) -> Any:
+    """Re-create the first test window from the seeded series and predict it again."""
+    import pandas as pd
+
+    from chronos_core.ml.preprocessing import prepare
+
+    index = pd.date_range("2024-01-01", periods=300, freq="15min", tz="UTC")
+    steps = np.arange(300)
+    values = np.round(20 + 3 * np.sin(2 * np.pi * steps * 15 / (24 * 60)) + 0.1 * np.cos(steps), 3)
+    series = pd.Series(values, index=index).iloc[-250:]
+    prepared = prepare(
+        series, lookback_window=8, forecast_horizon=3, validation_ratio=0.15, test_ratio=0.15
+    )
+    scaled = predict_windows(network, prepared.x_test[:1])
+    return y_scaler.inverse_transform(scaled)[0]
+
+
+def test_too_little_data_fails_clearly_and_restores_the_model(
+    db: Any, settings: Any, sandbox: Any, sine_series: Any
+) -> None:
+    sandbox.sth.seed(TENANT, "Room", "Room1", "temperature", sine_series(12))
+    model_id = register_model(db, TINY, settings).id
+    with pytest.raises(Exception, match="needs at least"):
+        train_model(model_id, last_n=500)
+    (job,) = _jobs(db, model_id)
+    assert job.status is TrainingStatus.FAILED
+    assert "STH-Comet has 12 points" in (job.error or "")
+    assert job.error_details and job.error_details["required"] > 12
+    assert ModelRepository(db).get(model_id).status is ModelStatus.DRAFT
+    assert ArtifactStore(db).list_for_model(model_id) == []
+
+
+def test_non_numeric_history_fails_with_the_needed_and_found_counts(
+    db: Any, settings: Any, sandbox: Any
+) -> None:
+    sandbox.sth.seed(
+        TENANT, "Room", "Room1", "temperature",
+        [(f"2024-01-01T{h:02d}:00:00Z", "abc") for h in range(24)] * 1,
+    )  # fmt: skip
+    model_id = register_model(
+        db, {**TINY, "lookback_window": 2, "forecast_horizon": 1}, settings
+    ).id
+    with pytest.raises(Exception, match="points"):
+        train_model(model_id, last_n=24)
+    (job,) = _jobs(db, model_id)
+    assert job.status is TrainingStatus.FAILED
+    assert job.data_collection_jobs[0].dropped_values == 24
+    assert ModelRepository(db).get(model_id).status is ModelStatus.DRAFT
+
+
+def test_a_chunk_that_keeps_failing_fails_the_job_naming_the_chunk(
+    db: Any, settings: Any, model_id: str, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHRONOS_HTTP_RETRIES", "0")
+    from chronos_core.settings import get_settings
+
+    get_settings.cache_clear()
+    # The count request passes (a zero delay); every page read after it answers 500.
+    sandbox.sth.inject_faults(Fault.delay(0), path_contains="temperature")
+    sandbox.sth.inject_faults(
+        Fault.server_error(500), repeat=50, method="GET", path_contains="temperature"
+    )
+    with pytest.raises(Exception, match=r"collection chunk 0 \(h_offset 50, h_limit 250\) failed"):
+        train_model(model_id, last_n=250)
+    (job,) = _jobs(db, model_id)
+    assert job.status is TrainingStatus.FAILED
+    assert "collection chunk 0" in (job.error or "")
+    assert job.data_collection_jobs[0].status is DataCollectionStatus.FAILED
+    assert "500" in (job.data_collection_jobs[0].error or "")
+    assert ModelRepository(db).get(model_id).status is ModelStatus.DRAFT
+    assert ArtifactStore(db).list_for_model(model_id) == []
+    assert not any(c.status.value in ("pending", "in_progress") for c in job.data_collection_jobs)
+
+
+def _cancel_when(db: Any, model_id: str, status: TrainingStatus) -> threading.Thread:
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            jobs = TrainingJobRepository(db).list_for_model(model_id)
+            if jobs and jobs[0].status is status:
+                request_cancel(db, jobs[0].id)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def _assert_cancelled(db: Any, model_id: str) -> None:
+    (job,) = _jobs(db, model_id)
+    assert job.status is TrainingStatus.CANCELLED
+    assert job.end_time is not None
+    assert not any(c.status.value in ("pending", "in_progress") for c in job.data_collection_jobs)
+    assert ModelRepository(db).get(model_id).status is ModelStatus.DRAFT
+    assert ArtifactStore(db).list_for_model(model_id) == []
+
+
+def test_cancel_during_collection(
+    db: Any, settings: Any, model_id: str, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHRONOS_COLLECTION_PAGES_PER_CHUNK", "1")
+    monkeypatch.setenv("CHRONOS_STH_MAX_PAGE_SIZE", "10")
+    from chronos_core.settings import get_settings
+
+    get_settings.cache_clear()
+    sandbox.sth.inject_faults(Fault.delay(0.2), repeat=40, path_contains="temperature")
+    watcher = _cancel_when(db, model_id, TrainingStatus.COLLECTING_DATA)
+    with pytest.raises(CancelledRun):
+        train_model(model_id, last_n=250)
+    watcher.join()
+    _assert_cancelled(db, model_id)
+
+
+def test_cancel_during_preprocessing(
+    db: Any, settings: Any, model_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chronos_core.training.preparation as preparation
+
+    original = preparation.prepare
+
+    def prepare_then_cancel(*args: Any, **kwargs: Any) -> Any:
+        (job,) = _jobs(db, model_id)
+        cancel_training(job.id)  # the cancel-training flow, while preprocessing runs
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(preparation, "prepare", prepare_then_cancel)
+    with pytest.raises(CancelledRun):
+        train_model(model_id, last_n=250)
+    _assert_cancelled(db, model_id)
+
+
+def test_cancel_during_training_between_epochs(db: Any, settings: Any, sandbox: Any) -> None:
+    rng = np.random.default_rng(0)
+    import pandas as pd
+
+    index = pd.date_range("2024-01-01", periods=400, freq="15min", tz="UTC")
+    sandbox.sth.seed(TENANT, "Room", "Room1", "temperature", pd.Series(rng.normal(size=400), index))
+    model_id = register_model(
+        db, {**TINY, "epochs": 500, "early_stopping_patience": 500}, settings
+    ).id
+    watcher = _cancel_when(db, model_id, TrainingStatus.TRAINING)
+    started = time.monotonic()
+    with pytest.raises(CancelledRun):
+        train_model(model_id, last_n=400)
+    watcher.join()
+    assert time.monotonic() - started < 120
+    _assert_cancelled(db, model_id)
+    (job,) = _jobs(db, model_id)
+    assert job.training_start is not None and job.training_end is not None
+
+
+def test_training_again_keeps_each_jobs_artifacts(db: Any, settings: Any, model_id: str) -> None:
+    first = train_model(model_id, last_n=250)
+    second = train_model(model_id, last_n=250)
+    store = ArtifactStore(db)
+    first_ids = {i.id for i in store.list_for_job(first)}
+    second_ids = {i.id for i in store.list_for_job(second)}
+    assert len(first_ids) == len(second_ids) == 4
+    assert first_ids.isdisjoint(second_ids)
+    for job_id in (first, second):
+        job = TrainingJobRepository(db).get(job_id)
+        assert set(job.artifact_ids) == {i.id for i in store.list_for_job(job_id)}
+
+
+def test_a_second_training_while_one_is_active_is_refused(
+    db: Any, settings: Any, model_id: str
+) -> None:
+    from chronos_core.services.training_jobs import start_training_job
+
+    active = start_training_job(db, model_id, 250)
+    with pytest.raises(Exception, match="already has an active training job"):
+        train_model(model_id, last_n=250)
+    assert [j.id for j in _jobs(db, model_id)] == [active.id]
+
+
+def test_runner_cancellation_hook_closes_the_runs_job(
+    db: Any, settings: Any, model_id: str
+) -> None:
+    from chronos_core.services.training_jobs import start_training_job
+
+    job = start_training_job(db, model_id, 250, flow_run_id="5f1f0f52-0a35-4f43-9f61-5f3c1d6a4e11")
+
+    class FlowRun:
+        id = "5f1f0f52-0a35-4f43-9f61-5f3c1d6a4e11"
+
+    on_run_cancelled(flow=None, flow_run=FlowRun(), state=None)  # type: ignore[arg-type]
+    after = TrainingJobRepository(db).get(job.id)
+    assert after.status is TrainingStatus.CANCELLED
+    assert ModelRepository(db).get(model_id).status is ModelStatus.DRAFT
+
+
+@pytest.mark.parametrize("bad", ["not-a-uuid", "abc$def", "a.b"])
+def test_bad_model_ids_are_refused_without_writing(db: Any, settings: Any, bad: str) -> None:
+    with pytest.raises(Exception, match="not a valid id"):
+        train_model(bad, last_n=100)
+    assert db["training_jobs"].count_documents({}) == 0
+
+
+def test_last_n_out_of_range_is_rejected_before_the_run(
+    db: Any, settings: Any, model_id: str
+) -> None:
+    with pytest.raises(Exception, match="last_n"):
+        train_model(model_id, last_n=0)
+    assert db["training_jobs"].count_documents({}) == 0
