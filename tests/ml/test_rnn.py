@@ -63,10 +63,16 @@ def test_accepts_any_object_with_the_layer_fields(keras_runtime):
 
 
 def test_glu_is_refused_in_hidden_layers(keras_runtime):
-    # Keras builds the layer after a glu Dense for the undivided width, so the network breaks.
-    glu = [DenseLayer(units=4, activation="glu", dropout=0.0)]
-    with pytest.raises(InvalidInput, match="halves the layer's width"):
-        build_network("lstm", 5, 2, [RNNLayer(units=3)], glu, 0.01)
+    # Keras builds the layer after a glu Dense for the undivided width, so the network breaks:
+    # the domain does not offer it, and the builder refuses it from any other caller.
+    with pytest.raises(ValueError, match="unknown activation 'glu'"):
+        DenseLayer(units=4, activation="glu", dropout=0.0)
+
+    class Glu:
+        units, activation, dropout = 4, "glu", 0.0
+
+    with pytest.raises(InvalidInput, match="'glu' is not a Keras activation"):
+        build_network("lstm", 5, 2, [RNNLayer(units=3)], [Glu()], 0.01)
 
 
 def test_every_other_allowed_activation_builds_a_working_network(keras_runtime):
