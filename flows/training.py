@@ -10,6 +10,7 @@ consistent status back.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
@@ -29,6 +30,7 @@ from chronos_core.services.training_jobs import (
 from chronos_core.settings import get_settings
 from chronos_core.storage.database import get_database
 from chronos_core.storage.training_job_repository import TrainingJobRepository
+from flows.parameters import ModelId, TrainingJobId
 from tasks.progress import Progress
 from tasks.training import (
     collect,
@@ -43,6 +45,8 @@ from tasks.training import (
 )
 
 log = logging.getLogger(__name__)
+#: The collection progress bar is updated at most this often (each update is an API call).
+PROGRESS_INTERVAL_SECONDS = 1.0
 
 
 class ChunkFailed(ChronosError):
@@ -80,12 +84,16 @@ def _collect_all(job_id: str, chunk_ids: list[str]) -> int:
         collect.submit(job_id, chunk_id, index) for index, chunk_id in enumerate(chunk_ids)
     ]
     collected = 0
+    updated = time.monotonic()
     try:
         for index, future in enumerate(futures):
             future.wait()
             if future.state.is_completed():
                 collected += future.result()
-                progress.update(100.0 * (index + 1) / len(futures))
+                now = time.monotonic()
+                if index + 1 == len(futures) or now - updated >= PROGRESS_INTERVAL_SECONDS:
+                    progress.update(100.0 * (index + 1) / len(futures))
+                    updated = now
                 continue
             try:
                 future.result()
@@ -113,7 +121,7 @@ def _collect_all(job_id: str, chunk_ids: list[str]) -> int:
     on_crashed=[on_run_crashed],
 )
 def train_model(
-    model_id: Annotated[str, Field(title="Model id", description="The model to train.")],
+    model_id: Annotated[ModelId, Field(title="Model id", description="The model to train.")],
     last_n: Annotated[
         int,
         Field(
@@ -167,7 +175,7 @@ def train_model(
 
 @flow(name="cancel-training", flow_run_name="cancel-{training_job_id}")
 def cancel_training(
-    training_job_id: Annotated[str, Field(title="Training job id")],
+    training_job_id: Annotated[TrainingJobId, Field(title="Training job id")],
 ) -> str:
     """Ask a running training job to stop; it ends ``cancelled`` within seconds.
 

@@ -221,25 +221,33 @@ class ModelDefinition(TrainingParameters):
 class ModelUpdate(_Strict):
     """A partial update of a draft model: only the fields that are set change."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    description: str | None = Field(default=None, max_length=1000)
-    model_type: ModelType | None = None
-    batch_size: int | None = None
-    epochs: int | None = None
-    learning_rate: float | None = None
-    validation_ratio: float | None = None
-    test_ratio: float | None = None
-    early_stopping_patience: int | None = None
-    rnn_layers: list[RNNLayer] | None = None
-    dense_layers: list[DenseLayer] | None = None
-    lookback_window: int | None = None
-    forecast_horizon: int | None = None
-    feature: str | None = None
-    entity_type: str | None = None
-    entity_id: str | None = None
-    service: str | None = None
-    service_path: str | None = None
-    publish_next_value: bool | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=100, title="Name")
+    description: str | None = Field(default=None, max_length=1000, title="Description")
+    model_type: ModelType | None = Field(default=None, title="Network type")
+    batch_size: int | None = Field(default=None, ge=1, le=1024, title="Batch size")
+    epochs: int | None = Field(default=None, ge=1, le=1000, title="Epochs")
+    learning_rate: float | None = Field(default=None, gt=0, le=1, title="Learning rate")
+    validation_ratio: float | None = Field(default=None, gt=0, lt=1, title="Validation ratio")
+    test_ratio: float | None = Field(default=None, gt=0, lt=1, title="Test ratio")
+    early_stopping_patience: int | None = Field(
+        default=None, ge=1, le=1000, title="Early stopping patience"
+    )
+    rnn_layers: list[RNNLayer] | None = Field(
+        default=None, min_length=1, max_length=MAX_LAYERS, title="Recurrent layers"
+    )
+    dense_layers: list[DenseLayer] | None = Field(
+        default=None, max_length=MAX_LAYERS, title="Dense layers"
+    )
+    lookback_window: int | None = Field(default=None, ge=1, le=MAX_WINDOW, title="Lookback window")
+    forecast_horizon: int | None = Field(
+        default=None, ge=1, le=MAX_WINDOW, title="Forecast horizon"
+    )
+    feature: str | None = Field(default=None, title="Feature")
+    entity_type: str | None = Field(default=None, title="Entity type")
+    entity_id: str | None = Field(default=None, title="Entity id")
+    service: str | None = Field(default=None, title="FIWARE service")
+    service_path: str | None = Field(default=None, title="FIWARE service path")
+    publish_next_value: bool | None = Field(default=None, title="Publish next value")
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)

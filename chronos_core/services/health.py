@@ -1,0 +1,308 @@
+"""Is Chronos able to work? Reachability and latency of MongoDB and the three FIWARE services.
+
+Each check answers ``up``, ``degraded`` (reachable but unhappy: a 4xx, e.g. a rejected token) or
+``down`` (unreachable, timed out, or a 5xx). The overall status is:
+
+- ``down`` when MongoDB is down (nothing in Chronos works without it) or every FIWARE service is;
+- ``degraded`` when anything else is not up (e.g. Orion down: training works, publishing does not);
+- ``up`` when everything is up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from chronos_core.clock import utc_now
+from chronos_core.settings import Settings
+
+#: Checks never wait longer than this, whatever ``http_timeout_seconds`` says.
+MAX_CHECK_TIMEOUT_SECONDS = 5.0
+
+MONGODB = "mongodb"
+STH_COMET = "sth-comet"
+ORION = "orion"
+IOT_AGENT = "iot-agent"
+FIWARE_SERVICES = frozenset({STH_COMET, ORION, IOT_AGENT})
+
+#: Paths tried in order for each FIWARE service; the first answer that is not ``down`` wins.
+PROBE_PATHS: Mapping[str, tuple[str, ...]] = {
+    STH_COMET: ("/version",),
+    ORION: ("/version",),
+    IOT_AGENT: ("/iot/about", "/version"),
+}
+
+
+class ServiceStatus(StrEnum):
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+class ServiceCheck(BaseModel):
+    """The outcome of one check."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    status: ServiceStatus
+    target: str = Field(description="What was contacted (a URL, or the database name).")
+    latency_ms: float | None = Field(default=None, description="Round trip of the last attempt.")
+    version: str | None = None
+    detail: str = ""
+
+
+class HealthReport(BaseModel):
+    """Every check plus the overall status."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: ServiceStatus
+    checked_at: datetime
+    services: list[ServiceCheck]
+
+    def service(self, name: str) -> ServiceCheck:
+        for check in self.services:
+            if check.name == name:
+                return check
+        raise KeyError(name)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One flat row per service (for tables)."""
+        return [
+            {
+                "service": check.name,
+                "status": check.status.value,
+                "latency_ms": check.latency_ms,
+                "version": check.version or "",
+                "target": check.target,
+                "detail": check.detail,
+            }
+            for check in self.services
+        ]
+
+
+def overall_status(checks: Iterable[ServiceCheck]) -> ServiceStatus:
+    """Aggregate individual checks (see the module docstring)."""
+    checks = list(checks)
+    if not checks:
+        return ServiceStatus.DOWN
+    by_name = {check.name: check.status for check in checks}
+    if by_name.get(MONGODB) is ServiceStatus.DOWN:
+        return ServiceStatus.DOWN
+    fiware = [status for name, status in by_name.items() if name in FIWARE_SERVICES]
+    if fiware and all(status is ServiceStatus.DOWN for status in fiware):
+        return ServiceStatus.DOWN
+    if all(status is ServiceStatus.UP for status in by_name.values()):
+        return ServiceStatus.UP
+    return ServiceStatus.DEGRADED
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000.0, 1)
+
+
+def _version_from(name: str, body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return None
+    if name == ORION and isinstance(body.get("orion"), dict):
+        version = body["orion"].get("version")
+    elif name == IOT_AGENT:
+        version = body.get("libVersion") or body.get("version")
+    else:
+        version = body.get("version")
+    return str(version) if version is not None else None
+
+
+def _describe_error(error: Exception) -> str:
+    if isinstance(error, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(error, httpx.ConnectError):
+        return "connection refused or host unreachable"
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:200]
+
+
+def check_http_service(
+    name: str,
+    base_url: str,
+    paths: Sequence[str],
+    *,
+    timeout_seconds: float = MAX_CHECK_TIMEOUT_SECONDS,
+    headers: Mapping[str, str] | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> ServiceCheck:
+    """GET ``paths`` on ``base_url`` in turn; 2xx/3xx is up, 4xx degraded, 5xx or no answer down."""
+    result: ServiceCheck | None = None
+    timeout = httpx.Timeout(min(timeout_seconds, MAX_CHECK_TIMEOUT_SECONDS))
+    with httpx.Client(
+        base_url=base_url, timeout=timeout, headers=dict(headers or {}), transport=transport
+    ) as client:
+        for path in paths:
+            target = f"{base_url}{path}"
+            started = time.perf_counter()
+            try:
+                response = client.get(path)
+            except httpx.HTTPError as error:
+                result = ServiceCheck(
+                    name=name,
+                    status=ServiceStatus.DOWN,
+                    target=target,
+                    latency_ms=_elapsed_ms(started),
+                    detail=_describe_error(error),
+                )
+                continue
+            latency = _elapsed_ms(started)
+            if response.status_code >= 500:
+                status = ServiceStatus.DOWN
+            elif response.status_code >= 400:
+                status = ServiceStatus.DEGRADED
+            else:
+                status = ServiceStatus.UP
+            try:
+                body: Any = response.json()
+            except ValueError:
+                body = None
+            result = ServiceCheck(
+                name=name,
+                status=status,
+                target=target,
+                latency_ms=latency,
+                version=_version_from(name, body),
+                detail=f"HTTP {response.status_code}",
+            )
+            if status is not ServiceStatus.DOWN:
+                break
+    assert result is not None, "at least one probe path is required"
+    return result
+
+
+def check_database(ping: Callable[[], Any], target: str) -> ServiceCheck:
+    """Run ``ping`` (e.g. ``lambda: db.command("ping")``) and time it; any error means down."""
+    started = time.perf_counter()
+    try:
+        ping()
+    except Exception as error:
+        return ServiceCheck(
+            name=MONGODB,
+            status=ServiceStatus.DOWN,
+            target=target,
+            latency_ms=_elapsed_ms(started),
+            detail=_describe_error(error),
+        )
+    return ServiceCheck(
+        name=MONGODB,
+        status=ServiceStatus.UP,
+        target=target,
+        latency_ms=_elapsed_ms(started),
+        detail="ping ok",
+    )
+
+
+def check_mongodb(
+    settings: Settings, *, timeout_seconds: float = MAX_CHECK_TIMEOUT_SECONDS
+) -> ServiceCheck:
+    """Ping the configured database (or the embedded one) with a short timeout."""
+    from pymongo import MongoClient
+
+    from chronos_core.storage.database import database_uri, redact_uri
+
+    target = settings.mongodb_database
+    started = time.perf_counter()
+    try:
+        uri = database_uri(settings)
+    except Exception as error:
+        return ServiceCheck(
+            name=MONGODB,
+            status=ServiceStatus.DOWN,
+            target=target,
+            latency_ms=_elapsed_ms(started),
+            detail=_describe_error(error),
+        )
+    target = f"{redact_uri(uri)} (database {settings.mongodb_database})"
+    timeout_ms = max(1, int(min(timeout_seconds, MAX_CHECK_TIMEOUT_SECONDS) * 1000))
+    try:
+        client: MongoClient[dict[str, Any]] = MongoClient(
+            uri,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            socketTimeoutMS=timeout_ms,
+            appname="chronos-health",
+        )
+    except Exception as error:
+        return ServiceCheck(
+            name=MONGODB,
+            status=ServiceStatus.DOWN,
+            target=target,
+            latency_ms=_elapsed_ms(started),
+            detail=_describe_error(error),
+        )
+    try:
+        return check_database(lambda: client[settings.mongodb_database].command("ping"), target)
+    finally:
+        client.close()
+
+
+def fiware_headers(settings: Settings) -> dict[str, str]:
+    """Headers every probe sends (the auth token, if configured; never logged)."""
+    if settings.fiware_auth_token is None:
+        return {}
+    return {"X-Auth-Token": settings.fiware_auth_token.get_secret_value()}
+
+
+def check_fiware_services(
+    settings: Settings,
+    *,
+    timeout_seconds: float = MAX_CHECK_TIMEOUT_SECONDS,
+    transport: httpx.BaseTransport | None = None,
+) -> list[ServiceCheck]:
+    """STH-Comet, Orion and the IoT Agent, checked concurrently."""
+    urls = {
+        STH_COMET: settings.sth_url,
+        ORION: settings.orion_url,
+        IOT_AGENT: settings.iot_agent_url,
+    }
+    headers = fiware_headers(settings)
+    timeout = min(settings.http_timeout_seconds, timeout_seconds, MAX_CHECK_TIMEOUT_SECONDS)
+    with ThreadPoolExecutor(max_workers=len(urls), thread_name_prefix="chronos-health") as pool:
+        futures = [
+            pool.submit(
+                check_http_service,
+                name,
+                url,
+                PROBE_PATHS[name],
+                timeout_seconds=timeout,
+                headers=headers,
+                transport=transport,
+            )
+            for name, url in urls.items()
+        ]
+        return [future.result() for future in futures]
+
+
+def build_report(checks: Iterable[ServiceCheck]) -> HealthReport:
+    checks = list(checks)
+    return HealthReport(status=overall_status(checks), checked_at=utc_now(), services=checks)
+
+
+def check_health(
+    settings: Settings,
+    *,
+    timeout_seconds: float = MAX_CHECK_TIMEOUT_SECONDS,
+    transport: httpx.BaseTransport | None = None,
+) -> HealthReport:
+    """Check the database and every FIWARE service (each check waits at most
+    ``timeout_seconds``, and never more than :data:`MAX_CHECK_TIMEOUT_SECONDS`)."""
+    return build_report(
+        [
+            check_mongodb(settings, timeout_seconds=timeout_seconds),
+            *check_fiware_services(settings, timeout_seconds=timeout_seconds, transport=transport),
+        ]
+    )

@@ -1,0 +1,1 @@
+"""The ``chronos`` command line (``cli.main:app``)."""

@@ -1,0 +1,122 @@
+"""How the CLI reports failures: one line on stderr and a documented exit code, no traceback."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from typer._click.exceptions import ClickException
+from typer.core import TyperGroup
+
+from chronos_core.domain.validation import describe_validation_error
+from chronos_core.errors import (
+    ChronosError,
+    Conflict,
+    ExternalServiceError,
+    InvalidInput,
+    NotFound,
+)
+
+EXIT_ERROR = 1
+EXIT_INVALID_INPUT = 2  # also what typer uses for a wrong option or argument
+EXIT_NOT_FOUND = 3
+EXIT_CONFLICT = 4
+EXIT_SERVICE_ERROR = 5
+EXIT_INTERRUPTED = 130
+
+
+def exit_code_for(error: BaseException) -> int:
+    if isinstance(error, InvalidInput | ValidationError):
+        return EXIT_INVALID_INPUT
+    if isinstance(error, NotFound):
+        return EXIT_NOT_FOUND
+    if isinstance(error, Conflict):
+        return EXIT_CONFLICT
+    if isinstance(error, ExternalServiceError):
+        return EXIT_SERVICE_ERROR
+    return EXIT_ERROR
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _is_instance_of(error: BaseException, module: str, name: str) -> bool:
+    """``isinstance`` against a class of a library that may not even be imported yet."""
+    loaded = sys.modules.get(module)
+    cls = getattr(loaded, name, None) if loaded is not None else None
+    return isinstance(cls, type) and isinstance(error, cls)
+
+
+def describe(error: BaseException) -> str | None:
+    """The one-line message for a failure the user can act on; ``None`` for a bug."""
+    if isinstance(error, ChronosError):
+        return _one_line(str(error))
+    if isinstance(error, ValidationError):
+        return _one_line(describe_validation_error(error))
+    if _is_instance_of(error, "pymongo.errors", "PyMongoError"):
+        return _one_line(f"database error: {error}")
+    if _is_instance_of(error, "httpx", "HTTPError"):
+        request = getattr(error, "_request", None)
+        where = f" ({request.method} {request.url})" if request is not None else ""
+        return _one_line(f"HTTP error{where}: {error}")
+    if _is_instance_of(error, "prefect.exceptions", "ParameterTypeError"):
+        return _one_line(f"invalid input: {error}")
+    if _is_instance_of(error, "prefect.exceptions", "CancelledRun"):
+        return _one_line(f"the flow run was cancelled: {error}")
+    return None
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    """Print ``Error: message`` on stderr and exit with ``code``."""
+    typer.echo(f"Error: {_one_line(message)}", err=True)
+    raise typer.Exit(code)
+
+
+class ChronosGroup(TyperGroup):
+    """The root command group: every failure a user can act on (a wrong option, a bad value,
+    an unknown id, an unreachable service) becomes one ``Error: ...`` line on stderr and an
+    exit code."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except ClickException as error:
+            if type(error).__name__ == "NoArgsIsHelpError":
+                sys.exit(error.exit_code)  # the help text has been printed already
+            context = getattr(error, "ctx", None)
+            hint = f" (see '{context.command_path} --help')" if context is not None else ""
+            message = _one_line(error.format_message()).replace("Value error, ", "")
+            typer.echo(f"Error: {message}{hint}", err=True)
+            sys.exit(error.exit_code)
+        except typer.Abort:
+            typer.echo("Aborted.", err=True)
+            sys.exit(EXIT_ERROR)
+        sys.exit(result if isinstance(result, int) else 0)
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort):
+            raise
+        except KeyboardInterrupt:
+            typer.echo("Interrupted.", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as error:
+            message = describe(error)
+            if message is None:
+                raise
+            typer.echo(f"Error: {message}", err=True)
+            raise typer.Exit(exit_code_for(error)) from None

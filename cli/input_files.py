@@ -1,0 +1,37 @@
+"""Reading JSON documents given on the command line (``--from-json FILE``, ``-`` for stdin)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from chronos_core.errors import InvalidInput
+
+
+def read_json_object(source: str) -> dict[str, Any]:
+    """The JSON object in file ``source`` (``-``: standard input)."""
+    if source == "-":
+        text = sys.stdin.read()
+        where = "standard input"
+    else:
+        path = Path(source).expanduser()
+        where = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InvalidInput(f"{where}: no such file") from None
+        except IsADirectoryError:
+            raise InvalidInput(f"{where}: is a directory, expected a JSON file") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise InvalidInput(f"{where}: cannot read it ({error})") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidInput(
+            f"{where} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{where} must hold a JSON object, got {type(value).__name__}")
+    return value

@@ -1,0 +1,234 @@
+"""``chronos jobs``: training jobs: list, inspect, cancel, reconcile."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from chronos_core.domain.enums import TrainingStatus
+from cli.output import print_fields, print_json, print_table
+
+app = typer.Typer(help="Training jobs: list, inspect, cancel, reconcile.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+JobIdArgument = Annotated[str, typer.Argument(metavar="JOB_ID", help="The training job's id.")]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Show Prefect's log lines as the flow runs.")
+]
+
+#: ``jobs list`` without a model reads at most this many jobs to find the newest.
+ALL_JOBS_WINDOW = 500
+
+
+def _row(job: Any) -> dict[str, Any]:
+    metrics = job.metrics
+    return {
+        "id": job.id,
+        "model_id": job.model_id,
+        "status": job.status,
+        "last_n": job.last_n,
+        "progress": f"{job.progress_percent:g}%" if job.total_data_points_requested else "",
+        "created_at": job.created_at,
+        "rmse": metrics.rmse if metrics else None,
+        "forecasts": "on" if job.prediction_config.enabled else "",
+    }
+
+
+@app.command("list")
+def list_jobs(
+    model: Annotated[
+        str | None, typer.Option("--model", metavar="MODEL_ID", help="Only this model's jobs.")
+    ] = None,
+    status: Annotated[
+        list[TrainingStatus] | None,
+        typer.Option(help="Only jobs in this status (repeat for several)."),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Most jobs to show.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List training jobs, newest first."""
+    from chronos_core.domain.identifiers import parse_id
+    from chronos_core.storage.training_job_repository import TrainingJobRepository
+    from cli.context import open_database
+
+    jobs = TrainingJobRepository(open_database())
+    statuses = list(status) if status else list(TrainingStatus)
+    if model is not None:
+        found = jobs.list_for_model(parse_id(model, "model id"), status=statuses, limit=limit)
+    else:
+        window = jobs.list_by_status(statuses, limit=ALL_JOBS_WINDOW)
+        found = sorted(window, key=lambda job: (job.created_at, job.id), reverse=True)[:limit]
+    if as_json:
+        print_json(found)
+        return
+    print_table(
+        (_row(job) for job in found),
+        {
+            "id": "Training job",
+            "model_id": "Model",
+            "status": "Status",
+            "last_n": "last_n",
+            "progress": "Collected",
+            "created_at": "Created (UTC)",
+            "rmse": "RMSE",
+            "forecasts": "Recurring",
+        },
+        title="Training jobs",
+        empty="No training jobs.",
+    )
+
+
+@app.command("show")
+def show(job_id: JobIdArgument, as_json: JsonOption = False) -> None:
+    """Show one training job: status, timings, data collection, metrics, recurring forecasts."""
+    from chronos_core.domain.identifiers import parse_id
+    from chronos_core.storage.training_job_repository import TrainingJobRepository
+    from cli.context import open_database
+
+    job = TrainingJobRepository(open_database()).get(parse_id(job_id, "training job id"))
+    if as_json:
+        print_json(job)
+        return
+    print_fields(
+        {
+            "id": job.id,
+            "model_id": job.model_id,
+            "status": job.status,
+            "last_n": job.last_n,
+            "points requested": job.total_data_points_requested,
+            "points collected": job.total_data_points_collected,
+            "sampling interval (s)": job.sampling_interval_seconds,
+            "created_at": job.created_at,
+            "start_time": job.start_time,
+            "end_time": job.end_time,
+            "duration (s)": job.total_duration_seconds,
+            "training duration (s)": job.training_duration_seconds,
+            "flow_run_id": job.flow_run_id,
+            "error": job.error,
+            "model artifact": job.model_artifact_id,
+        },
+        title=f"Training job {job.id}",
+    )
+    if job.data_collection_jobs:
+        print_table(
+            (chunk.model_dump() for chunk in job.data_collection_jobs),
+            {
+                "index": "#",
+                "h_offset": "hOffset",
+                "h_limit": "Points",
+                "pages": "Pages",
+                "status": "Status",
+                "data_points_collected": "Collected",
+                "dropped_values": "Dropped",
+                "error": "Error",
+            },
+            title="Data collection",
+        )
+    if job.metrics is not None:
+        metrics = job.metrics.model_dump(
+            exclude={"baselines", "per_step_mae", "loss_history"}, exclude_none=True
+        )
+        print_fields(metrics, title="Test-set metrics (original units)")
+    config = job.prediction_config
+    print_fields(
+        {
+            "enabled": config.enabled,
+            "interval (s)": config.interval_seconds,
+            "next run": job.next_prediction_at,
+            "last run": config.last_run_at,
+            "last success": config.last_success_at,
+            "last error": config.last_error,
+            "consecutive failures": config.consecutive_failures,
+        },
+        title="Recurring forecasts",
+    )
+
+
+@app.command("cancel")
+def cancel(
+    job_id: JobIdArgument, verbose: VerboseOption = False, as_json: JsonOption = False
+) -> None:
+    """Cancel a training job (runs the cancel-training flow) and print its new status."""
+    from chronos_core.domain.identifiers import parse_id
+    from cli.prefect_runtime import announce
+
+    job_id = parse_id(job_id, "training job id")
+    announce("Running cancel-training", verbose=verbose)
+    from flows.training import cancel_training
+
+    status = cancel_training(job_id)
+    if as_json:
+        print_json({"id": job_id, "status": status})
+        return
+    typer.echo(f"Training job {job_id}: {status}")
+
+
+@app.command("reconcile")
+def reconcile(
+    grace_minutes: Annotated[
+        int,
+        typer.Option(min=0, max=10_080, help="Leave alone jobs updated less than this long ago."),
+    ] = 10,
+    dead: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dead",
+            metavar="JOB_ID",
+            help="End this active job even though Prefect still shows its run (a process that "
+            "was killed outright, without a server to notice). Repeatable.",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """End training jobs whose flow run is gone (crashed, or its worker died).
+
+    Asks the Prefect API for each active job's flow run; a job whose run is not scheduled,
+    pending, running, paused or cancelling ends failed (cancelled if cancellation was asked),
+    its partial artifacts are removed and its model gets its status back.
+    """
+    from chronos_core.domain.identifiers import parse_id
+    from chronos_core.errors import Conflict
+    from chronos_core.services.training_jobs import (
+        finish_job_cancelled,
+        finish_job_failed,
+        reconcile_dead_jobs,
+    )
+    from chronos_core.storage.training_job_repository import TrainingJobRepository
+    from cli.context import open_database
+    from cli.prefect_runtime import prepare
+
+    forced = sorted({parse_id(job_id, "training job id") for job_id in dead or ()})
+    db = open_database()
+    repository = TrainingJobRepository(db)
+    forced_jobs = [repository.get(job_id) for job_id in forced]
+    for job in forced_jobs:
+        if not job.status.is_active:
+            raise Conflict(f"training job {job.id} already ended ({job.status.value})")
+    ended: list[str] = []
+    for job in forced_jobs:
+        if job.status is TrainingStatus.CANCEL_REQUESTED:
+            finish_job_cancelled(db, job.id)
+        else:
+            finish_job_failed(
+                db,
+                job.id,
+                f"the training run stopped unexpectedly while {job.status.value} "
+                "(declared dead with chronos jobs reconcile --dead)",
+                {"reason": "run_lost", "flow_run_id": job.flow_run_id},
+            )
+        ended.append(job.id)
+
+    prepare()
+    from tasks.maintenance import prefect_run_liveness
+
+    ended += reconcile_dead_jobs(db, prefect_run_liveness(), grace_seconds=grace_minutes * 60.0)
+    if as_json:
+        print_json({"ended": ended})
+        return
+    if ended:
+        typer.echo(f"Ended {len(ended)} training job(s) whose run was gone:")
+        for job_id in ended:
+            typer.echo(f"  {job_id}")
+    else:
+        typer.echo("No dead training runs.")
