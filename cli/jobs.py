@@ -18,7 +18,6 @@ VerboseOption = Annotated[
 ]
 
 #: ``jobs list`` without a model reads at most this many jobs to find the newest.
-ALL_JOBS_WINDOW = 500
 
 
 def _row(job: Any) -> dict[str, Any]:
@@ -57,8 +56,7 @@ def list_jobs(
     if model is not None:
         found = jobs.list_for_model(parse_id(model, "model id"), status=statuses, limit=limit)
     else:
-        window = jobs.list_by_status(statuses, limit=ALL_JOBS_WINDOW)
-        found = sorted(window, key=lambda job: (job.created_at, job.id), reverse=True)[:limit]
+        found = jobs.list_by_status(statuses, limit=limit, newest_first=True)
     if as_json:
         print_json(found)
         return
