@@ -23,7 +23,7 @@ from cli.output import console
 
 DATA_FILE = "sea_surface_temperature.csv.gz"
 ENTITY_TYPE = "Buoy"
-ENTITY_ID = "urn:ngsi-ld:Buoy:NERACOOS-B01"
+ENTITY_ID = "NERACOOS-B01"
 FEATURE = "temperature"
 
 
@@ -93,7 +93,7 @@ def demo(
         series = load_demo_series()
         points = 1500 if fast else 6000
         history = series.iloc[-points:]
-        sandbox.sth.seed(tenant, ENTITY_TYPE, ENTITY_ID, FEATURE, history)
+        seeded = sandbox.sth.seed(tenant, ENTITY_TYPE, ENTITY_ID, FEATURE, history)
         with OrionClient(settings=settings) as orion:
             orion.upsert_entity(
                 tenant,
@@ -117,7 +117,7 @@ def demo(
                 },
             )
         out.print(
-            f"Seeded STH-Comet with {len(history)} readings of {ENTITY_ID} {FEATURE} "
+            f"Seeded STH-Comet with {seeded} readings of {ENTITY_ID} {FEATURE} "
             f"({history.index[0]:%Y-%m-%d} to {history.index[-1]:%Y-%m-%d}, every 30 min)."
         )
 

@@ -61,6 +61,15 @@ def _model_type(value: Any) -> ModelType:
         raise InvalidInput(f"model_type must be one of {allowed}, got {value!r}") from None
 
 
+#: Names of the layers built from the user's configuration (the rest are the skip connection).
+LEARNED_LAYER_PREFIXES = ("rnn_", "dense_", "dropout_", "forecast")
+
+
+def configured_layers(network: keras.Model) -> list[Any]:
+    """The network's layers that come from the model configuration, in order."""
+    return [layer for layer in network.layers if layer.name.startswith(LEARNED_LAYER_PREFIXES)]
+
+
 def build_network(
     model_type: ModelType | str,
     lookback_window: int,
@@ -72,8 +81,13 @@ def build_network(
     seed: int | None = None,
     jit_compile: bool = False,
 ) -> keras.Model:
-    """A compiled ``keras.Sequential``: ``Input(lookback, 1)`` → recurrent stack → dense layers →
+    """A compiled Keras model: ``Input(lookback, 1)`` → recurrent stack → dense layers →
     linear ``Dense(forecast_horizon)``; Adam(``learning_rate``), MSE loss.
+
+    The stack sees the window minus its last value and its output is added to that last value
+    (a skip connection, no learned weights): the layers learn the change from the last
+    observation, so the network starts from the naive forecast and copes with level shifts.
+    :data:`LEARNED_LAYER_PREFIXES` names the layers that are the user's configuration.
 
     - Recurrent layers return sequences except the last; each gets its own ``dropout`` and
       ``recurrent_dropout`` (no extra Dropout layer after it).
@@ -118,26 +132,37 @@ def build_network(
     if seed is not None:
         keras.utils.set_random_seed(seed)
     recurrent = keras.layers.LSTM if kind is ModelType.LSTM else keras.layers.GRU
-    layers: list[Any] = [keras.Input(shape=(lookback_window, 1), name="window")]
+    window = keras.Input(shape=(lookback_window, 1), name="window")
+    # The network learns the change from the last observed value: the window is centred on its
+    # last point and that point is added back to every output step. An untrained network thus
+    # starts from the naive forecast, and a level the training part never saw (a warm spring
+    # after a cold winter) does not push the inputs out of the range the weights were fitted on.
+    last = keras.layers.Flatten(name="last_value")(
+        keras.layers.Cropping1D((lookback_window - 1, 0), name="last_step")(window)
+    )
+    hidden = keras.layers.Subtract(name="centred_window")(
+        [window, keras.layers.RepeatVector(lookback_window, name="last_value_over_window")(last)]
+    )
     for i, layer in enumerate(rnn_layers, start=1):
-        layers.append(
-            recurrent(
-                int(layer.units),
-                return_sequences=i < len(rnn_layers),
-                dropout=float(layer.dropout),
-                recurrent_dropout=float(layer.recurrent_dropout),
-                name=f"rnn_{i}",
-            )
-        )
+        hidden = recurrent(
+            int(layer.units),
+            return_sequences=i < len(rnn_layers),
+            dropout=float(layer.dropout),
+            recurrent_dropout=float(layer.recurrent_dropout),
+            name=f"rnn_{i}",
+        )(hidden)
     for i, dense in enumerate(dense_layers, start=1):
-        layers.append(
-            keras.layers.Dense(int(dense.units), activation=dense.activation, name=f"dense_{i}")
-        )
+        hidden = keras.layers.Dense(
+            int(dense.units), activation=dense.activation, name=f"dense_{i}"
+        )(hidden)
         if dense.dropout > 0:
-            layers.append(keras.layers.Dropout(float(dense.dropout), name=f"dropout_{i}"))
-    layers.append(keras.layers.Dense(forecast_horizon, activation="linear", name="forecast"))
-
-    network = keras.Sequential(layers, name=f"chronos_{kind.value}")
+            hidden = keras.layers.Dropout(float(dense.dropout), name=f"dropout_{i}")(hidden)
+    change = keras.layers.Dense(forecast_horizon, activation="linear", name="forecast")(hidden)
+    anchor = keras.layers.Flatten(name="last_value_over_horizon")(
+        keras.layers.RepeatVector(forecast_horizon, name="last_value_repeated")(last)
+    )
+    output = keras.layers.Add(name="anchored_forecast")([change, anchor])
+    network = keras.Model(window, output, name=f"chronos_{kind.value}")
     network.compile(
         optimizer=keras.optimizers.Adam(learning_rate=float(learning_rate)),
         loss="mean_squared_error",

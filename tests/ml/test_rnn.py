@@ -9,18 +9,18 @@ import pytest
 
 from chronos_core.domain.model import KERAS_ACTIVATIONS, DenseLayer, RNNLayer
 from chronos_core.errors import InvalidInput
-from chronos_core.ml.rnn import build_network
+from chronos_core.ml.rnn import build_network, configured_layers
 
 
 def _kinds(network):
-    return [type(layer).__name__ for layer in network.layers]
+    return [type(layer).__name__ for layer in configured_layers(network)]
 
 
 @pytest.mark.parametrize(("model_type", "kind"), [("lstm", "LSTM"), ("gru", "GRU")])
 def test_one_recurrent_layer_and_no_dense_gives_exactly_two_layers(keras_runtime, model_type, kind):
     network = build_network(model_type, 24, 6, [RNNLayer(units=8, dropout=0.2)], [], 0.001)
     assert _kinds(network) == [kind, "Dense"]
-    recurrent, output = network.layers
+    recurrent, output = configured_layers(network)
     assert recurrent.name == "rnn_1" and recurrent.units == 8
     assert recurrent.return_sequences is False
     assert recurrent.dropout == pytest.approx(0.2) and recurrent.recurrent_dropout == 0.0
@@ -40,7 +40,7 @@ def test_stacked_layers_and_dense_head(keras_runtime, model_type, kind):
         0.01,
     )
     assert _kinds(network) == [kind, kind, "Dense", "Dense", "Dropout", "Dense"]
-    first, second, dense_1, dense_2, dropout, output = network.layers
+    first, second, dense_1, dense_2, dropout, output = configured_layers(network)
     assert first.return_sequences is True and second.return_sequences is False
     assert first.recurrent_dropout == pytest.approx(0.05)
     assert dense_1.activation.__name__ == "tanh" and dense_2.activation.__name__ == "relu"
