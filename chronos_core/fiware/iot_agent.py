@@ -8,18 +8,14 @@ an empty group list.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from types import TracebackType
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, TypedDict
 
-import httpx
-from pydantic import SecretStr
-
 from chronos_core.errors import InvalidInput
+from chronos_core.fiware.client import FiwareClient
 from chronos_core.fiware.errors import FiwareNotFound, RequestTarget
-from chronos_core.fiware.http import FiwareHTTP, RetryPolicy, segment
+from chronos_core.fiware.http import segment
 from chronos_core.fiware.tenant import Tenant
-from chronos_core.settings import Settings, get_settings
 
 SERVICE_NAME = "IoT Agent"
 DEFAULT_ENTITY_TYPE = "Thing"
@@ -71,55 +67,11 @@ def group_devices_by_entity_type(
     return grouped
 
 
-class IoTAgentClient:
+class IoTAgentClient(FiwareClient):
     """Devices and service groups of an IoT Agent. A context manager."""
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        *,
-        settings: Settings | None = None,
-        transport: httpx.BaseTransport | None = None,
-        timeout: float | None = None,
-        retries: int | None = None,
-        backoff_seconds: float | None = None,
-        auth_token: SecretStr | str | None = None,
-        sleep: Callable[[float], None] | None = None,
-    ) -> None:
-        settings = settings or get_settings()
-        retry = RetryPolicy(
-            retries=settings.http_retries if retries is None else retries,
-            backoff_seconds=(
-                settings.http_backoff_seconds if backoff_seconds is None else backoff_seconds
-            ),
-        )
-        extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-        self._http = FiwareHTTP(
-            SERVICE_NAME,
-            base_url or settings.iot_agent_url,
-            timeout=timeout or settings.http_timeout_seconds,
-            retry=retry,
-            auth_token=auth_token if auth_token is not None else settings.fiware_auth_token,
-            transport=transport,
-            **extra,
-        )
-
-    def __repr__(self) -> str:
-        return f"IoTAgentClient({self._http.base_url!r})"
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> IoTAgentClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+    service_name = SERVICE_NAME
+    url_setting = "iot_agent_url"
 
     # ------------------------------------------------------------------ helpers
 

@@ -8,21 +8,19 @@ attribute is 422; unknown entities and subscriptions are 404; ``Fiware-Total-Cou
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from types import TracebackType
 from typing import Any, Literal
 
 import httpx
-from pydantic import SecretStr
 
 from chronos_core.domain.identifiers import check_ngsi_name
 from chronos_core.errors import InvalidInput
+from chronos_core.fiware.client import FiwareClient
 from chronos_core.fiware.errors import FiwareNotFound, RequestTarget
-from chronos_core.fiware.http import FiwareHTTP, RetryPolicy, segment
+from chronos_core.fiware.http import segment
 from chronos_core.fiware.ngsi import ORION_FORBIDDEN_CHARS, format_datetime
 from chronos_core.fiware.tenant import Tenant
-from chronos_core.settings import Settings, get_settings
 
 SERVICE_NAME = "Orion"
 MAX_PAGE_SIZE = 1000
@@ -80,55 +78,11 @@ def build_sth_subscription(
     return subscription
 
 
-class OrionClient:
+class OrionClient(FiwareClient):
     """Entities, attributes, batch updates and subscriptions in Orion. A context manager."""
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        *,
-        settings: Settings | None = None,
-        transport: httpx.BaseTransport | None = None,
-        timeout: float | None = None,
-        retries: int | None = None,
-        backoff_seconds: float | None = None,
-        auth_token: SecretStr | str | None = None,
-        sleep: Callable[[float], None] | None = None,
-    ) -> None:
-        settings = settings or get_settings()
-        retry = RetryPolicy(
-            retries=settings.http_retries if retries is None else retries,
-            backoff_seconds=(
-                settings.http_backoff_seconds if backoff_seconds is None else backoff_seconds
-            ),
-        )
-        extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-        self._http = FiwareHTTP(
-            SERVICE_NAME,
-            base_url or settings.orion_url,
-            timeout=timeout or settings.http_timeout_seconds,
-            retry=retry,
-            auth_token=auth_token if auth_token is not None else settings.fiware_auth_token,
-            transport=transport,
-            **extra,
-        )
-
-    def __repr__(self) -> str:
-        return f"OrionClient({self._http.base_url!r})"
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> OrionClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+    service_name = SERVICE_NAME
+    url_setting = "orion_url"
 
     # ------------------------------------------------------------------ helpers
 

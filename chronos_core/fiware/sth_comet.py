@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
 from typing import Any, Literal
 
 import httpx
 from pydantic import SecretStr
 
 from chronos_core.errors import InvalidInput
+from chronos_core.fiware.client import FiwareClient
 from chronos_core.fiware.errors import RequestTarget
-from chronos_core.fiware.http import FiwareHTTP, RetryPolicy, segment
+from chronos_core.fiware.http import segment
 from chronos_core.fiware.ngsi import format_datetime
 from chronos_core.fiware.series import ObservationSeries, parse_raw_values
 from chronos_core.fiware.tenant import Tenant
@@ -53,8 +53,11 @@ class SthPage:
         return self.received < self.h_limit
 
 
-class SthCometClient:
+class SthCometClient(FiwareClient):
     """Reads (and deletes) attribute history in STH-Comet. A context manager."""
+
+    service_name = SERVICE_NAME
+    url_setting = "sth_url"
 
     def __init__(
         self,
@@ -77,41 +80,19 @@ class SthCometClient:
         if api_version not in ("v1", "v2"):
             raise InvalidInput(f"api_version must be 'v1' or 'v2', got {api_version!r}")
         self.api_version = api_version
-        retry = RetryPolicy(
-            retries=settings.http_retries if retries is None else retries,
-            backoff_seconds=(
-                settings.http_backoff_seconds if backoff_seconds is None else backoff_seconds
-            ),
-        )
-        extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-        self._http = FiwareHTTP(
-            SERVICE_NAME,
-            base_url or settings.sth_url,
-            timeout=timeout or settings.http_timeout_seconds,
-            retry=retry,
-            auth_token=auth_token if auth_token is not None else settings.fiware_auth_token,
+        super().__init__(
+            base_url,
+            settings=settings,
             transport=transport,
-            **extra,
+            timeout=timeout,
+            retries=retries,
+            backoff_seconds=backoff_seconds,
+            auth_token=auth_token,
+            sleep=sleep,
         )
 
     def __repr__(self) -> str:
         return f"SthCometClient({self._http.base_url!r}, api={self.api_version})"
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> SthCometClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    # ------------------------------------------------------------------ raw access
 
     def _path(
         self, entity_type: str, entity_id: str, attribute: str
