@@ -70,6 +70,30 @@ class Settings(BaseSettings):
     forecast_concurrency: int = Field(default=4, ge=1, le=64)
     forecast_retention_days: int = Field(default=30, ge=1)
     model_cache_size: int = Field(default=256, ge=1)
+    forecast_publication_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Extra publication attempts (Prefect task retries) after the HTTP retries.",
+    )
+    forecast_publication_retry_delay_seconds: float = Field(
+        default=5.0, ge=0, le=600, description="Delay between publication attempts."
+    )
+    forecast_max_backoff_seconds: int = Field(
+        default=86_400,
+        ge=1,
+        description="Longest delay between recurring forecasts of a job that keeps failing.",
+    )
+    forecast_history_subscription: bool = Field(
+        default=True,
+        description="Create an Orion subscription that stores every published forecast in "
+        "STH-Comet.",
+    )
+    sth_notification_url: str | None = Field(
+        default=None,
+        description="STH-Comet's URL as Orion reaches it, for that subscription (default: "
+        "CHRONOS_STH_URL).",
+    )
 
     # --- Prefect ---
     work_pool: str = "chronos"
@@ -77,6 +101,15 @@ class Settings(BaseSettings):
     @field_validator("sth_url", "orion_url", "iot_agent_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("sth_notification_url")
+    @classmethod
+    def _notification_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")

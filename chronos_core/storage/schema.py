@@ -7,7 +7,7 @@ idempotent and databases written by the earlier Chronos keep their indexes.
 
 from __future__ import annotations
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from chronos_core.domain.enums import ACTIVE_TRAINING_STATUSES
 
@@ -16,8 +16,10 @@ TRAINING_JOBS = "training_jobs"
 ARTIFACT_BUCKET = "model_artifacts"
 ARTIFACT_FILES = f"{ARTIFACT_BUCKET}.files"
 ARTIFACT_CHUNKS = f"{ARTIFACT_BUCKET}.chunks"
+FORECASTS = "forecasts"
 
 ONE_ACTIVE_JOB_INDEX = "one_active_job_per_model"
+ONE_FORECAST_PER_SLOT_INDEX = "one_forecast_per_slot"
 ACTIVE_STATUS_VALUES = sorted(status.value for status in ACTIVE_TRAINING_STATUSES)
 
 MODEL_INDEXES = [
@@ -59,11 +61,29 @@ ARTIFACT_CHUNK_INDEXES = [
     IndexModel([("files_id", ASCENDING), ("n", ASCENDING)], name="files_id_1_n_1", unique=True),
 ]
 
+FORECAST_INDEXES = [
+    IndexModel([("id", ASCENDING)], name="id_unique", unique=True),
+    # History listings: a model's (or a job's) forecasts, newest first.
+    IndexModel([("model_id", ASCENDING), ("issued_at", DESCENDING)], name="model_issued_idx"),
+    IndexModel([("training_job_id", ASCENDING), ("issued_at", DESCENDING)], name="job_issued_idx"),
+    # Exactly one scheduled forecast per job and slot, whatever the schedulers do.
+    IndexModel(
+        [("training_job_id", ASCENDING), ("scheduled_for", ASCENDING)],
+        name=ONE_FORECAST_PER_SLOT_INDEX,
+        unique=True,
+        partialFilterExpression={"trigger": "schedule"},
+    ),
+    # TTL: MongoDB deletes a forecast once its expires_at has passed (the retention is set per
+    # document, so changing CHRONOS_FORECAST_RETENTION_DAYS never conflicts with this index).
+    IndexModel([("expires_at", ASCENDING)], name="expires_at_ttl", expireAfterSeconds=0),
+]
+
 COLLECTION_INDEXES: dict[str, list[IndexModel]] = {
     MODELS: MODEL_INDEXES,
     TRAINING_JOBS: TRAINING_JOB_INDEXES,
     ARTIFACT_FILES: ARTIFACT_FILE_INDEXES,
     ARTIFACT_CHUNKS: ARTIFACT_CHUNK_INDEXES,
+    FORECASTS: FORECAST_INDEXES,
 }
 
 __all__ = [
@@ -72,7 +92,9 @@ __all__ = [
     "ARTIFACT_CHUNKS",
     "ARTIFACT_FILES",
     "COLLECTION_INDEXES",
+    "FORECASTS",
     "MODELS",
     "ONE_ACTIVE_JOB_INDEX",
+    "ONE_FORECAST_PER_SLOT_INDEX",
     "TRAINING_JOBS",
 ]

@@ -55,6 +55,18 @@ EXPECTED: dict[str, dict[str, dict[str, Any]]] = {
         "_id_": {"key": [("_id", 1)]},
         "files_id_1_n_1": {"key": [("files_id", 1), ("n", 1)], "unique": True},
     },
+    "forecasts": {
+        "_id_": {"key": [("_id", 1)]},
+        "id_unique": {"key": [("id", 1)], "unique": True},
+        "model_issued_idx": {"key": [("model_id", 1), ("issued_at", -1)]},
+        "job_issued_idx": {"key": [("training_job_id", 1), ("issued_at", -1)]},
+        "one_forecast_per_slot": {
+            "key": [("training_job_id", 1), ("scheduled_for", 1)],
+            "unique": True,
+            "partialFilterExpression": {"trigger": "schedule"},
+        },
+        "expires_at_ttl": {"key": [("expires_at", 1)], "expireAfterSeconds": 0},
+    },
 }
 
 
@@ -66,7 +78,12 @@ def _indexes(db: Database[dict[str, Any]], collection: str) -> dict[str, dict[st
             spec["unique"] = True
         if "partialFilterExpression" in index:
             pfe = index["partialFilterExpression"]
-            spec["partialFilterExpression"] = {"status": {"$in": list(pfe["status"]["$in"])}}
+            if "status" in pfe:
+                spec["partialFilterExpression"] = {"status": {"$in": list(pfe["status"]["$in"])}}
+            else:
+                spec["partialFilterExpression"] = dict(pfe)
+        if "expireAfterSeconds" in index:
+            spec["expireAfterSeconds"] = int(index["expireAfterSeconds"])
         found[index["name"]] = spec
     return found
 

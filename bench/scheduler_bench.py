@@ -1,0 +1,294 @@
+"""Scheduler benchmark: N trained models due at once, one ``run-due-forecasts`` sweep.
+
+One small model is trained by the real ``train-model`` flow; N models are then registered for N
+entities, each with a completed training job and its *own* copy of the artifacts in GridFS (so the
+first sweep loads N distinct models), and recurring forecasts are enabled for all of them. The
+benchmark runs:
+
+1. a first sweep with every job due and an empty model cache (N model loads);
+2. a second sweep with every job due again (the models come from the process cache; each
+   network is traced into a graph on this, its second forecast);
+3. a third sweep, the steady state of recurring forecasts.
+
+For each it reports the wall time, forecasts per second, model loads and outcomes, and checks
+that every forecast reached Orion. The FIWARE sandbox runs in a child process (its STH-Comet
+holds each entity's history; its Orion notifies its STH-Comet), the database is a temporary
+embedded one and Prefect runs its test harness.
+
+    .venv/bin/python bench/scheduler_bench.py --models 200
+    .venv/bin/python bench/scheduler_bench.py --models 200 --cpus 2 --concurrency 4
+
+Run it from the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+TENANT = ("smart", "/")
+HISTORY_POINTS = 400
+LOOKBACK = 24
+HORIZON = 4
+
+
+def series(points: int, phase: float) -> pd.Series:
+    """A 15-minute temperature-like series ending now."""
+    end = pd.Timestamp.now(tz="UTC").floor("15min")
+    index = pd.date_range(end=end, periods=points, freq="15min")
+    steps = np.arange(points)
+    values = 20 + 3 * np.sin(2 * np.pi * steps / 96 + phase)
+    return pd.Series(np.round(values, 3), index=index)
+
+
+def entity(i: int) -> str:
+    return f"Room{i:04d}"
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+def _serve_sandbox(models: int, connection: Any) -> None:
+    """Child process: serve a seeded sandbox until the parent closes the pipe."""
+    from chronos_core.fiware.tenant import Tenant
+    from chronos_core.sandbox import FiwareSandbox
+
+    with FiwareSandbox() as sandbox:
+        tenant = Tenant(*TENANT)
+        for i in range(models + 1):
+            sandbox.sth.seed(tenant, "Room", entity(i), "temperature", series(HISTORY_POINTS, i))
+        connection.send(sandbox.urls)
+        with contextlib.suppress(EOFError):
+            connection.recv()
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def clone_models(db: Any, model_id: str, job_id: str, count: int) -> list[str]:
+    """``count`` models for Room0001.., each with a completed job and its own artifacts."""
+    from chronos_core.domain.enums import ArtifactType
+    from chronos_core.domain.identifiers import new_id
+    from chronos_core.domain.model import Model
+    from chronos_core.storage.artifact_store import ArtifactStore
+    from chronos_core.storage.model_repository import ModelRepository
+    from chronos_core.storage.training_job_repository import TrainingJobRepository
+
+    models = ModelRepository(db)
+    jobs = TrainingJobRepository(db)
+    store = ArtifactStore(db)
+    model = models.get(model_id)
+    job = jobs.get(job_id)
+    files = {str(info.artifact_type): info for info in store.list_for_job(job_id)}
+    blobs = {kind: store.download(info.id) for kind, info in files.items()}
+    metadata = json.loads(blobs[ArtifactType.METADATA.value])
+    job_ids = []
+    for i in range(1, count + 1):
+        clone: Model = model.model_copy(update={"id": new_id(), "entity_id": entity(i)})
+        models.insert(clone)
+        clone_job_id = new_id()
+        meta = {
+            **metadata,
+            "model_id": clone.id,
+            "training_job_id": clone_job_id,
+            "entity_id": entity(i),
+        }
+        data = {**blobs, ArtifactType.METADATA.value: json.dumps(meta).encode()}
+        ids = {
+            kind: store.upload(
+                payload,
+                f"{clone.id}_{kind}",
+                model_id=clone.id,
+                training_job_id=clone_job_id,
+                artifact_type=kind,
+                content_type=files[kind].content_type or "application/octet-stream",
+            )
+            for kind, payload in data.items()
+        }
+        jobs.insert(
+            job.model_copy(
+                update={
+                    "id": clone_job_id,
+                    "model_id": clone.id,
+                    "model_artifact_id": ids[ArtifactType.MODEL.value],
+                    "x_scaler_artifact_id": ids[ArtifactType.X_SCALER.value],
+                    "y_scaler_artifact_id": ids[ArtifactType.Y_SCALER.value],
+                    "metadata_artifact_id": ids[ArtifactType.METADATA.value],
+                }
+            )
+        )
+        job_ids.append(clone_job_id)
+    return job_ids
+
+
+def make_all_due(db: Any) -> None:
+    from chronos_core.clock import utc_now
+    from chronos_core.storage.schema import TRAINING_JOBS
+
+    db[TRAINING_JOBS].update_many(
+        {"prediction_config.enabled": True}, {"$set": {"next_prediction_at": utc_now()}}
+    )
+
+
+# --------------------------------------------------------------------------- report
+
+
+def machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(
+                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
+            )
+    except (OSError, StopIteration):
+        pass
+    cores = len(os.sched_getaffinity(0))
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cores} cores ({cpu}), {memory:.0f} GiB, Python {platform.python_version()}"
+
+
+def sweep(label: str) -> dict[str, Any]:
+    from flows.predictions import run_due_forecasts
+
+    started = time.perf_counter()
+    report = run_due_forecasts(limit=10_000)
+    wall = time.perf_counter() - started
+    report.pop("runs")
+    report["wall_seconds"] = round(wall, 2)
+    report["forecasts_per_second_wall"] = round(report["forecasts"] / wall, 2) if wall else None
+    print(
+        f"{label}: {report['forecasts']} forecasts ({report['succeeded']} published, "
+        f"{report['publication_failed']} not published, {report['failed']} failed) in "
+        f"{wall:.1f} s wall ({report['seconds']:.1f} s inside the flow): "
+        f"{report['forecasts_per_second_wall']} forecasts/s; model loads: "
+        f"{report['model_loads']}, cache hits: {report['cache_hits']}"
+    )
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=None, help="forecasts in parallel")
+    parser.add_argument("--cpus", type=int, default=None, help="pin this process to N CPUs")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+    if args.cpus:
+        os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cpus]))
+
+    work = Path(tempfile.mkdtemp(prefix="chronos-scheduler-bench-"))
+    os.environ["PREFECT_HOME"] = str(work / "prefect")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    print(f"machine: {machine()}; load average at start: {os.getloadavg()[0]:.2f}")
+
+    started = time.perf_counter()
+    parent, child = multiprocessing.get_context("spawn").Pipe()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_serve_sandbox, args=(args.models, child), daemon=True
+    )
+    process.start()
+    urls = parent.recv()
+    print(
+        f"sandbox seeded with {args.models + 1} entities in {time.perf_counter() - started:.1f} s"
+    )
+
+    from chronos_core.storage.embedded import ensure_embedded_server, stop_embedded_server
+
+    server = ensure_embedded_server(work / "db", port=0, exit_with_parent=os.getpid())
+    os.environ.update(
+        {
+            "CHRONOS_MONGODB_URI": server.uri,
+            "CHRONOS_MONGODB_DATABASE": "chronos_bench",
+            "CHRONOS_DATA_DIR": str(work / "data"),
+            "CHRONOS_STH_URL": urls["sth_url"],
+            "CHRONOS_ORION_URL": urls["orion_url"],
+            "CHRONOS_IOT_AGENT_URL": urls["iot_agent_url"],
+            "CHRONOS_MIN_PREDICTION_INTERVAL_SECONDS": "60",
+        }
+    )
+    if args.concurrency:
+        os.environ["CHRONOS_FORECAST_CONCURRENCY"] = str(args.concurrency)
+
+    from prefect.testing.utilities import prefect_test_harness
+
+    from chronos_core.fiware.orion import OrionClient
+    from chronos_core.fiware.tenant import Tenant
+    from chronos_core.forecasting.recurring import enable_forecasts
+    from chronos_core.services.models import register_model
+    from chronos_core.settings import get_settings
+    from chronos_core.storage.database import get_database
+
+    get_settings.cache_clear()
+    settings = get_settings()
+    definition = {
+        "model_type": "lstm",
+        "feature": "temperature",
+        "entity_type": "Room",
+        "entity_id": entity(0),
+        "epochs": 1,
+        "batch_size": 64,
+        "rnn_layers": [{"units": 8, "dropout": 0.0}],
+        "dense_layers": [],
+        "lookback_window": LOOKBACK,
+        "forecast_horizon": HORIZON,
+    }
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "models": args.models,
+        "forecast_concurrency": settings.forecast_concurrency,
+        "lookback_window": LOOKBACK,
+        "forecast_horizon": HORIZON,
+    }
+    with prefect_test_harness(server_startup_timeout=240):
+        from flows.training import train_model
+
+        db = get_database()
+        begin = time.perf_counter()
+        model_id = register_model(db, definition).id
+        job_id = train_model(model_id, last_n=HISTORY_POINTS)
+        print(
+            f"trained one {definition['model_type']} model in {time.perf_counter() - begin:.1f} s"
+        )
+        begin = time.perf_counter()
+        job_ids = clone_models(db, model_id, job_id, args.models)
+        for clone_job_id in job_ids:
+            enable_forecasts(db, clone_job_id, 60, settings=settings)
+        print(
+            f"{len(job_ids)} models with their own artifacts registered and enabled in "
+            f"{time.perf_counter() - begin:.1f} s"
+        )
+        results["first_sweep"] = sweep("sweep 1 (cold cache)")
+        make_all_due(db)
+        results["second_sweep"] = sweep("sweep 2 (all due again)")
+        make_all_due(db)
+        results["third_sweep"] = sweep("sweep 3 (all due again)")
+        with OrionClient(settings=settings) as orion:
+            published = orion.count_entities(Tenant(*TENANT), entity_type="Forecast")
+        results["forecast_entities_in_orion"] = published
+        print(f"forecast entities in Orion: {published}")
+    parent.send("stop")
+    process.join(timeout=10)
+    stop_embedded_server(work / "db")
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""FIWARE clients shared by the forecasts of one process.
+
+A forecast makes one STH-Comet read and one Orion upsert; building an httpx client for each
+(a TLS context is created even for plain HTTP) would cost more than the requests themselves. The
+clients are thread-safe, so one per configuration and process serves every forecast.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from typing import TypeVar
+
+from chronos_core.fiware.orion import OrionClient
+from chronos_core.fiware.sth_comet import SthCometClient
+from chronos_core.settings import Settings
+
+_lock = threading.Lock()
+_clients: dict[tuple[object, ...], SthCometClient | OrionClient] = {}
+
+C = TypeVar("C", SthCometClient, OrionClient)
+
+
+def _key(kind: str, url: str, settings: Settings) -> tuple[object, ...]:
+    token = settings.fiware_auth_token
+    return (
+        os.getpid(),
+        kind,
+        url,
+        settings.http_timeout_seconds,
+        settings.http_retries,
+        settings.http_backoff_seconds,
+        settings.sth_max_page_size,
+        None if token is None else token.get_secret_value(),
+    )
+
+
+def _shared(kind: type[C], url: str, settings: Settings) -> C:
+    key = _key(kind.__name__, url, settings)
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            client = kind(settings=settings)
+            _clients[key] = client
+    assert isinstance(client, kind)
+    return client
+
+
+def sth_client(settings: Settings) -> SthCometClient:
+    """This process's STH-Comet client for ``settings`` (do not close it)."""
+    return _shared(SthCometClient, settings.sth_url, settings)
+
+
+def orion_client(settings: Settings) -> OrionClient:
+    """This process's Orion client for ``settings`` (do not close it)."""
+    return _shared(OrionClient, settings.orion_url, settings)
+
+
+@atexit.register
+def close_clients() -> None:
+    """Close this process's shared clients."""
+    with _lock:
+        clients = [c for key, c in _clients.items() if key[0] == os.getpid()]
+        _clients.clear()
+    for client in clients:
+        client.close()

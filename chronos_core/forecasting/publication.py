@@ -1,0 +1,327 @@
+"""Publish a stored forecast to Orion as an NGSI v2 entity.
+
+One forecast entity per source entity and attribute, upserted in the model's service and
+service path::
+
+    {
+      "id": "urn:ngsi-ld:Forecast:Room:Room1:temperature",
+      "type": "Forecast",
+      "refEntity": {"type": "Relationship", "value": "Room1"},
+      "feature": {"type": "Text", "value": "temperature"},
+      "modelId": {"type": "Text", "value": "<model id>"},
+      "trainingJobId": {"type": "Text", "value": "<training job id>"},
+      "generatedAt": {"type": "DateTime", "value": "2024-01-04T03:00:00.123Z"},
+      "forecastSeries": {
+        "type": "StructuredValue",
+        "value": {"generatedAt": "...", "lastObservedAt": "...", "horizon": 3,
+                  "samplingIntervalSeconds": 900,
+                  "points": [{"step": 1, "value": 20.4, "targetTimestamp": "..."}, ...]},
+        "metadata": {"TimeInstant": {"type": "DateTime", "value": "<generatedAt>"}}
+      },
+      "temperature": {"type": "Number", "value": 20.4,             # publish_next_value only
+                      "metadata": {"TimeInstant": {"type": "DateTime", "value": "<step 1>"}}}
+    }
+
+With ``CHRONOS_FORECAST_HISTORY_SUBSCRIPTION`` on, Chronos makes sure an Orion subscription
+(``attrsFormat: legacy``) sends every change of that entity to STH-Comet, which stores each
+forecast at its ``TimeInstant``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo.database import Database
+
+from chronos_core.clock import utc_now
+from chronos_core.domain.identifiers import check_ngsi_name
+from chronos_core.errors import ChronosError, ExternalServiceError, InvalidInput
+from chronos_core.fiware.errors import FiwareHTTPError
+from chronos_core.fiware.ngsi import (
+    attribute,
+    datetime_attribute,
+    entity,
+    format_datetime,
+    relationship_attribute,
+    structured_attribute,
+    text_attribute,
+)
+from chronos_core.fiware.orion import OrionClient, build_sth_subscription
+from chronos_core.fiware.tenant import Tenant
+from chronos_core.forecasting.clients import orion_client
+from chronos_core.forecasting.records import ForecastRecord, Publication, PublicationStatus
+from chronos_core.settings import Settings
+from chronos_core.storage.forecast_repository import ForecastRepository
+
+Db = Database[dict[str, Any]]
+logger = logging.getLogger(__name__)
+
+FORECAST_ENTITY_PREFIX = "urn:ngsi-ld:Forecast"
+FORECAST_SERIES_ATTRIBUTE = "forecastSeries"
+NEXT_VALUE_FALLBACK_ATTRIBUTE = "nextValue"
+HISTORY_SUBSCRIPTION_DESCRIPTION = "Chronos forecast history"
+#: Attributes of the forecast entity; a feature with one of these names publishes its next
+#: value as ``nextValue`` instead.
+RESERVED_ATTRIBUTES = frozenset(
+    {
+        "id",
+        "type",
+        "refEntity",
+        "feature",
+        "modelId",
+        "trainingJobId",
+        "generatedAt",
+        FORECAST_SERIES_ATTRIBUTE,
+        NEXT_VALUE_FALLBACK_ATTRIBUTE,
+    }
+)
+#: How long this process trusts its knowledge of which history subscriptions exist.
+SUBSCRIPTION_RECHECK_SECONDS = 600.0
+MAX_ERROR_LENGTH = 2000
+
+
+def is_transient_error(error: BaseException | None) -> bool:
+    """Worth another attempt later: a FIWARE service (or the database) was unreachable or
+    failing; not a 4xx answer or a bad payload, which would fail the same way again."""
+    if isinstance(error, FiwareHTTPError):
+        return error.status >= 500 or error.status == 429
+    return isinstance(error, ExternalServiceError)
+
+
+def forecast_entity_id(entity_type: str, entity_id: str, feature: str) -> str:
+    """``urn:ngsi-ld:Forecast:{entity_type}:{entity_id}:{feature}`` (InvalidInput if too long)."""
+    value = f"{FORECAST_ENTITY_PREFIX}:{entity_type}:{entity_id}:{feature}"
+    try:
+        return check_ngsi_name(value, "forecast entity id")
+    except ValueError as error:
+        raise InvalidInput(
+            f"{error} (the forecast entity id {value[:80]!r}... is built from the source "
+            "entity type, id and attribute)"
+        ) from None
+
+
+def next_value_attribute(feature: str) -> str:
+    """The attribute that carries the next-step value: the feature's name, unless reserved."""
+    return NEXT_VALUE_FALLBACK_ATTRIBUTE if feature in RESERVED_ATTRIBUTES else feature
+
+
+def build_forecast_entity(
+    record: ForecastRecord, *, entity_type: str, publish_next_value: bool
+) -> dict[str, Any]:
+    """The NGSI v2 entity (normalized) that publishes ``record``."""
+    series = {
+        "generatedAt": format_datetime(record.issued_at),
+        "lastObservedAt": format_datetime(record.last_observed_at),
+        "horizon": record.forecast_horizon,
+        "samplingIntervalSeconds": record.sampling_interval_seconds,
+        "points": [
+            {
+                "step": point.step,
+                "value": point.value,
+                "targetTimestamp": format_datetime(point.target_timestamp),
+            }
+            for point in record.points
+        ],
+    }
+    attributes: dict[str, Any] = {
+        "refEntity": relationship_attribute(record.entity_id),
+        "feature": text_attribute(record.feature),
+        "modelId": text_attribute(record.model_id),
+        "trainingJobId": text_attribute(record.training_job_id),
+        "generatedAt": datetime_attribute(record.issued_at),
+        FORECAST_SERIES_ATTRIBUTE: structured_attribute(series, observed_at=record.issued_at),
+    }
+    if publish_next_value and record.points:
+        first = record.points[0]
+        attributes[next_value_attribute(record.feature)] = attribute(
+            "Number", first.value, observed_at=first.target_timestamp
+        )
+    entity_id = forecast_entity_id(record.entity_type, record.entity_id, record.feature)
+    return entity(entity_id, entity_type, **attributes)
+
+
+# ---------------------------------------------------------------------------- subscription
+
+
+class _SubscriptionMemo:
+    """Which forecast entities of a tenant already have a history subscription (per process)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: dict[tuple[str, ...], tuple[float, set[str]]] = {}
+
+    def ensure(
+        self,
+        orion: OrionClient,
+        tenant: Tenant,
+        *,
+        orion_url: str,
+        notify_url: str,
+        entity_id: str,
+        entity_type: str,
+        attributes: Sequence[str],
+    ) -> bool:
+        """Create the subscription for ``entity_id`` unless it exists; True if created."""
+        key = (orion_url, tenant.service, tenant.servicepath, notify_url)
+        with self._lock:
+            listed_at, subscribed = self._known.get(key, (0.0, set()))
+            if time.monotonic() - listed_at > SUBSCRIPTION_RECHECK_SECONDS:
+                subscribed = _subscribed_entities(orion.list_subscriptions(tenant), notify_url)
+                self._known[key] = (time.monotonic(), subscribed)
+            if entity_id in subscribed:
+                return False
+            try:
+                orion.create_subscription(
+                    tenant,
+                    build_sth_subscription(
+                        entity_id=entity_id,
+                        entity_type=entity_type,
+                        attributes=list(attributes),
+                        notify_url=notify_url,
+                        description=HISTORY_SUBSCRIPTION_DESCRIPTION,
+                    ),
+                )
+            except FiwareHTTPError as error:
+                if error.status >= 500:
+                    raise
+                # Orion refuses it (e.g. Orion 4 has no legacy notifications): publish anyway,
+                # without STH history, and do not ask again until the next recheck.
+                logger.warning(
+                    "cannot create the forecast history subscription for %s (%s): %s",
+                    entity_id,
+                    tenant,
+                    error,
+                )
+                subscribed.add(entity_id)
+                return False
+            subscribed.add(entity_id)
+            return True
+
+    def forget(self) -> None:
+        with self._lock:
+            self._known.clear()
+
+
+def _subscribed_entities(subscriptions: Sequence[Any], notify_url: str) -> set[str]:
+    found: set[str] = set()
+    for subscription in subscriptions:
+        try:
+            url = subscription["notification"]["http"]["url"]
+            entities = subscription["subject"]["entities"]
+        except (KeyError, TypeError):
+            continue
+        if url != notify_url or subscription.get("status", "active") not in ("active", "failed"):
+            continue
+        found.update(e["id"] for e in entities if isinstance(e, dict) and "id" in e)
+    return found
+
+
+_memo = _SubscriptionMemo()
+
+
+def remove_history_subscriptions(orion: OrionClient, tenant: Tenant, entity_id: str) -> int:
+    """Delete the history subscriptions Chronos created for a forecast entity (when the entity
+    itself is deleted); returns how many were deleted."""
+    removed = 0
+    for subscription in orion.list_subscriptions(tenant):
+        if subscription.get("description") != HISTORY_SUBSCRIPTION_DESCRIPTION:
+            continue
+        entities = subscription.get("subject", {}).get("entities", [])
+        if not any(isinstance(e, dict) and e.get("id") == entity_id for e in entities):
+            continue
+        if orion.delete_subscription(tenant, str(subscription["id"]), missing_ok=True):
+            removed += 1
+    _memo.forget()
+    return removed
+
+
+def forget_history_subscriptions() -> None:
+    """Make this process look up the history subscriptions again (after Orion was reset)."""
+    _memo.forget()
+
+
+def history_notify_url(settings: Settings) -> str:
+    """Where Orion sends forecast notifications: STH-Comet's ``/notify``."""
+    return f"{settings.sth_notification_url or settings.sth_url}/notify"
+
+
+# ---------------------------------------------------------------------------- publish
+
+
+def publish_forecast(
+    db: Db,
+    forecast_id: str,
+    *,
+    settings: Settings,
+    orion: OrionClient | None = None,
+    record: ForecastRecord | None = None,
+) -> ForecastRecord:
+    """Upsert the stored forecast's entity in Orion and record the outcome on the forecast.
+
+    ``record`` is the stored forecast when the caller has it (saves a read). A forecast already
+    published is left as it is. On failure the forecast is marked ``failed`` with the error (it
+    stays stored) and the error is raised.
+    """
+    repo = ForecastRepository(db)
+    if record is None or record.id != forecast_id:
+        record = repo.get(forecast_id)
+    if record.publication.status is PublicationStatus.PUBLISHED:
+        return record
+    entity_type = record.publication.entity_type or settings.forecast_entity_type
+    entity_id = record.publication.entity_id
+    try:
+        payload = build_forecast_entity(
+            record, entity_type=entity_type, publish_next_value=record.publish_next_value
+        )
+        entity_id = payload["id"]
+        tenant = Tenant(record.service, record.service_path)
+        client = orion or orion_client(settings)
+        if settings.forecast_history_subscription:
+            _memo.ensure(
+                client,
+                tenant,
+                orion_url=settings.orion_url,
+                notify_url=history_notify_url(settings),
+                entity_id=entity_id,
+                entity_type=entity_type,
+                attributes=[FORECAST_SERIES_ATTRIBUTE, next_value_attribute(record.feature)],
+            )
+        client.upsert_entity(tenant, payload)
+    except Exception as error:
+        message = (
+            str(error) if isinstance(error, ChronosError) else f"{type(error).__name__}: {error}"
+        )
+        repo.update_publication(
+            record,
+            Publication(
+                status=PublicationStatus.FAILED,
+                entity_id=entity_id,
+                entity_type=entity_type,
+                error=message[:MAX_ERROR_LENGTH],
+            ),
+        )
+        raise
+    return repo.update_publication(
+        record,
+        Publication(
+            status=PublicationStatus.PUBLISHED,
+            entity_id=entity_id,
+            entity_type=entity_type,
+            published_at=utc_now(),
+        ),
+    )
+
+
+def mark_not_published(db: Db, forecast_id: str) -> ForecastRecord:
+    """Record that a forecast was deliberately not published (``publish=False``)."""
+    repo = ForecastRepository(db)
+    record = repo.get(forecast_id)
+    return repo.update_publication(
+        record,
+        record.publication.model_copy(update={"status": PublicationStatus.SKIPPED}),
+        count_attempt=False,
+    )

@@ -1,0 +1,138 @@
+"""The ``forecasts`` collection: every forecast Chronos computed, and its publication.
+
+A scheduled forecast is unique per (training job, slot), enforced by the partial unique index
+``one_forecast_per_slot``: a second insert for the same slot fails however many schedulers race.
+Documents expire at their ``expires_at`` (TTL index; :meth:`ForecastRepository.delete_expired`
+does the same work on servers without a TTL monitor).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pymongo import DESCENDING
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from chronos_core.clock import utc_now
+from chronos_core.errors import Conflict, InvalidInput, NotFound
+from chronos_core.forecasting.records import ForecastRecord, Publication
+from chronos_core.storage.documents import (
+    bson_datetime,
+    document_to_entity,
+    entity_to_document,
+    to_bson,
+)
+from chronos_core.storage.model_repository import DEFAULT_PAGE_SIZE, check_page
+from chronos_core.storage.schema import FORECASTS, ONE_FORECAST_PER_SLOT_INDEX
+
+_NO_ID = {"_id": False}
+
+
+def _require_id(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{what} must be a non-empty string, got {type(value).__name__}")
+    return value
+
+
+class ForecastRepository:
+    """Reads and writes :class:`~chronos_core.forecasting.records.ForecastRecord` documents."""
+
+    def __init__(self, db: Database[dict[str, Any]]) -> None:
+        self._collection: Collection[dict[str, Any]] = db[FORECASTS]
+
+    def _entity(self, document: Mapping[str, Any]) -> ForecastRecord:
+        return document_to_entity(ForecastRecord, document, "forecast")
+
+    # --- reads ---
+
+    def find(self, forecast_id: str) -> ForecastRecord | None:
+        document = self._collection.find_one(
+            {"id": _require_id(forecast_id, "forecast id")}, _NO_ID
+        )
+        return None if document is None else self._entity(document)
+
+    def get(self, forecast_id: str) -> ForecastRecord:
+        record = self.find(forecast_id)
+        if record is None:
+            raise NotFound(f"forecast {forecast_id} not found (it may have expired)")
+        return record
+
+    def list_for_model(
+        self,
+        model_id: str,
+        *,
+        training_job_id: str | None = None,
+        skip: int = 0,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> builtins.list[ForecastRecord]:
+        """The model's forecasts (optionally of one training job), newest first."""
+        check_page(skip, limit)
+        query: dict[str, Any] = {"model_id": _require_id(model_id, "model id")}
+        if training_job_id is not None:
+            query["training_job_id"] = _require_id(training_job_id, "training job id")
+        cursor = (
+            self._collection.find(query, _NO_ID)
+            .sort([("issued_at", DESCENDING), ("id", DESCENDING)])
+            .skip(skip)
+            .limit(limit)
+        )
+        return [self._entity(document) for document in cursor]
+
+    def count(self, query: Mapping[str, Any] | None = None) -> int:
+        return self._collection.count_documents(to_bson(dict(query or {})))
+
+    def count_for_slot(self, training_job_id: str, scheduled_for: datetime) -> int:
+        return self._collection.count_documents(
+            {
+                "training_job_id": _require_id(training_job_id, "training job id"),
+                "trigger": "schedule",
+                "scheduled_for": bson_datetime(scheduled_for),
+            }
+        )
+
+    # --- writes ---
+
+    def insert(self, record: ForecastRecord) -> ForecastRecord:
+        """Store a new forecast; Conflict if its job's slot already has one."""
+        try:
+            self._collection.insert_one(entity_to_document(record))
+        except DuplicateKeyError as error:
+            if ONE_FORECAST_PER_SLOT_INDEX in str(error):
+                raise Conflict(
+                    f"training job {record.training_job_id} already has a forecast for the slot "
+                    f"{record.scheduled_for}",
+                    details={"training_job_id": record.training_job_id},
+                ) from None
+            raise Conflict(f"a forecast with id {record.id} already exists") from None
+        return record
+
+    def update_publication(
+        self, record: ForecastRecord, publication: Publication, *, count_attempt: bool = True
+    ) -> ForecastRecord:
+        """Replace ``record``'s publication state (adding one attempt unless ``count_attempt``
+        is off); returns the record as updated."""
+        fields = to_bson(publication.model_dump(exclude={"attempts"}))
+        update: dict[str, Any] = {"$set": {f"publication.{k}": v for k, v in fields.items()}}
+        if count_attempt:
+            update["$inc"] = {"publication.attempts": 1}
+        result = self._collection.update_one({"id": _require_id(record.id, "forecast id")}, update)
+        if result.matched_count == 0:
+            raise NotFound(f"forecast {record.id} not found (it may have expired)")
+        attempts = record.publication.attempts + (1 if count_attempt else 0)
+        return record.model_copy(
+            update={"publication": publication.model_copy(update={"attempts": attempts})}
+        )
+
+    def delete_expired(self, now: datetime | None = None) -> int:
+        """Delete forecasts whose ``expires_at`` has passed; returns how many."""
+        moment = bson_datetime(now or utc_now())
+        return self._collection.delete_many({"expires_at": {"$lte": moment}}).deleted_count
+
+    def delete_for_model(self, model_id: str) -> int:
+        result = self._collection.delete_many({"model_id": _require_id(model_id, "model id")})
+        return result.deleted_count

@@ -1,0 +1,141 @@
+"""The per-process model cache: LRU bound, one load per key, thread safety."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from chronos_core.errors import InvalidInput
+from chronos_core.forecasting.model_cache import (
+    ForecastSpec,
+    LoadedModel,
+    ModelCache,
+    default_model_cache,
+)
+from chronos_core.ml.scalers import StandardScaler
+
+SPEC = ForecastSpec(6, 3, 900, "temperature", "Room", "Room1", "smart", "/")
+SCALER = StandardScaler(0.0, 1.0, 1)
+
+
+def entry(key: tuple[str, ...]) -> LoadedModel:
+    # The cache never touches the network; any object stands in for it here.
+    network: Any = object()
+    return LoadedModel(key=key, network=network, x_scaler=SCALER, y_scaler=SCALER, spec=SPEC)
+
+
+def test_hit_miss_and_lru_eviction() -> None:
+    cache = ModelCache(2)
+    a, loaded = cache.get_or_load(("a",), lambda: entry(("a",)))
+    assert loaded
+    assert cache.get_or_load(("a",), lambda: pytest.fail("must not reload")) == (a, False)
+    cache.get_or_load(("b",), lambda: entry(("b",)))
+    cache.get_or_load(("a",), lambda: entry(("a",)))  # a is now the most recent
+    cache.get_or_load(("c",), lambda: entry(("c",)))  # evicts b
+    assert ("b",) not in cache and ("a",) in cache and ("c",) in cache
+    assert cache.stats().as_dict() == {
+        "size": 2,
+        "max_size": 2,
+        "loads": 3,
+        "hits": 2,
+        "evictions": 1,
+    }
+
+
+def test_a_failed_load_caches_nothing() -> None:
+    cache = ModelCache(2)
+
+    def boom() -> LoadedModel:
+        raise RuntimeError("no model")
+
+    with pytest.raises(RuntimeError):
+        cache.get_or_load(("a",), boom)
+    assert len(cache) == 0
+    _, loaded = cache.get_or_load(("a",), lambda: entry(("a",)))
+    assert loaded
+
+
+def test_concurrent_requests_for_one_key_load_it_once(race: Any) -> None:
+    cache = ModelCache(4)
+    calls = []
+
+    def slow_load() -> LoadedModel:
+        calls.append(1)
+        time.sleep(0.05)
+        return entry(("k",))
+
+    results = race(8, lambda i: cache.get_or_load(("k",), slow_load))
+    assert len(calls) == 1
+    assert len({id(model) for model, _ in results}) == 1
+    assert sum(loaded for _, loaded in results) == 1
+
+
+def test_different_keys_load_in_parallel(race: Any) -> None:
+    cache = ModelCache(8)
+    inside = threading.Semaphore(0)
+    peak = []
+    active = [0]
+    lock = threading.Lock()
+
+    def load(i: int) -> LoadedModel:
+        with lock:
+            active[0] += 1
+            peak.append(active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+        inside.release()
+        return entry((str(i),))
+
+    race(4, lambda i: cache.get_or_load((str(i),), lambda: load(i)))
+    assert max(peak) > 1
+
+
+def test_discard_resize_and_clear() -> None:
+    cache = ModelCache(3)
+    for key in "abc":
+        cache.get_or_load((key,), lambda key=key: entry((key,)))  # type: ignore[misc]
+    assert cache.discard(("a",)) and not cache.discard(("a",))
+    cache.resize(1)
+    assert len(cache) == 1 and ("c",) in cache
+    cache.clear()
+    assert cache.stats().loads == 0 and len(cache) == 0
+
+
+@pytest.mark.parametrize("size", [0, -1, True, 1.5])
+def test_bad_size_is_refused(size: Any) -> None:
+    with pytest.raises(InvalidInput, match="model cache size"):
+        ModelCache(size)
+
+
+def test_default_cache_follows_the_setting(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chronos_core.settings import Settings
+
+    cache = default_model_cache(Settings(_env_file=None, model_cache_size=5))
+    assert cache is default_model_cache(Settings(_env_file=None, model_cache_size=5))
+    assert cache.max_size == 5
+    default_model_cache(Settings(_env_file=None, model_cache_size=256))
+    assert cache.max_size == 256
+
+
+def test_traced_network_matches_the_eager_call(network_bytes: bytes) -> None:
+    import numpy as np
+
+    from chronos_core.forecasting.model_cache import TracedNetwork
+    from chronos_core.ml.model_io import load_network
+
+    network = load_network(network_bytes)
+    runner = TracedNetwork(network)
+    x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(1, 6, 1)
+    eager = np.asarray(network(x, training=False))
+    first = np.asarray(runner(x))
+    assert not runner.traced  # the first call is eager
+    second = np.asarray(runner(x))
+    assert runner.traced and runner.input_shape == network.input_shape
+    np.testing.assert_allclose(first, eager, rtol=1e-6)
+    np.testing.assert_allclose(second, eager, rtol=1e-5, atol=1e-6)
+    with pytest.raises(InvalidInput, match="only runs inference"):
+        runner(x, training=True)
