@@ -91,12 +91,15 @@ def delete_forecast_entity_task(
     """Delete a forecast entity from Orion; ``False`` if it did not exist."""
     from chronos_core.fiware.orion import OrionClient
     from chronos_core.fiware.tenant import Tenant
+    from chronos_core.forecasting.publication import remove_history_subscriptions
 
+    tenant = Tenant(service, service_path)
     with OrionClient(settings=get_settings()) as orion:
-        deleted = orion.delete_entity(
-            Tenant(service, service_path), entity_id, entity_type=entity_type, missing_ok=True
-        )
+        deleted = orion.delete_entity(tenant, entity_id, entity_type=entity_type, missing_ok=True)
+        subscriptions = remove_history_subscriptions(orion, tenant, entity_id)
     logger = get_run_logger()
+    if subscriptions:
+        logger.info("Removed %d forecast-history subscription(s) of %s", subscriptions, entity_id)
     if deleted:
         logger.info(
             "Deleted forecast entity %s from Orion (%s%s)", entity_id, service, service_path

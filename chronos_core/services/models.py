@@ -15,6 +15,7 @@ from chronos_core.domain.validation import parse_input
 from chronos_core.errors import Conflict, InvalidInput, NotFound
 from chronos_core.settings import Settings, get_settings
 from chronos_core.storage.artifact_store import ArtifactStore
+from chronos_core.storage.forecast_repository import ForecastRepository
 from chronos_core.storage.model_repository import DEFAULT_PAGE_SIZE, ModelRepository
 from chronos_core.storage.training_job_repository import TrainingJobRepository
 
@@ -120,7 +121,7 @@ def _refresh_generated_texts(
 
 
 def delete_model(db: Db, model_id: str) -> ModelDeletion:
-    """Delete a model with its training jobs and artifacts.
+    """Delete a model with its training jobs, artifacts and stored forecasts.
 
     Refused (Conflict naming the job) while a training job of the model is active. The model
     document goes first, conditionally on it not being in training, so no new job can start for
@@ -143,6 +144,7 @@ def delete_model(db: Db, model_id: str) -> ModelDeletion:
         raise Conflict(f"model {model_id} is being trained; try again when training has stopped")
     artifacts = ArtifactStore(db).delete_for_model(model.id)
     deleted_jobs = jobs.delete_for_model(model.id)
+    ForecastRepository(db).delete_for_model(model.id)
     return ModelDeletion(
         model_id=model.id, training_jobs_deleted=deleted_jobs, artifacts_deleted=artifacts
     )
