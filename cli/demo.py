@@ -89,7 +89,7 @@ def demo(
             + f", database {settings.mongodb_database!r}"
         )
 
-        # 1. Seed the sensor history and wire Orion → STH-Comet for forecast history.
+        # 1. Seed the sensor history; the source entity exists in Orion too.
         series = load_demo_series()
         points = 1500 if fast else 6000
         history = series.iloc[-points:]
@@ -101,19 +101,6 @@ def demo(
                     "id": ENTITY_ID,
                     "type": ENTITY_TYPE,
                     FEATURE: {"type": "Number", "value": float(history.iloc[-1])},
-                },
-            )
-            orion.create_subscription(
-                tenant,
-                {
-                    "description": "Chronos demo: keep a history of forecasts in STH-Comet",
-                    "subject": {
-                        "entities": [{"idPattern": ".*", "type": settings.forecast_entity_type}]
-                    },
-                    "notification": {
-                        "http": {"url": f"{sandbox.sth_url}/notify"},
-                        "attrsFormat": "legacy",
-                    },
                 },
             )
         out.print(
