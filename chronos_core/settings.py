@@ -50,7 +50,11 @@ class Settings(BaseSettings):
 
     # --- training ---
     collection_pages_per_chunk: int = Field(
-        default=20, ge=1, le=10_000, description="STH pages grouped into one collection chunk."
+        default=20,
+        ge=1,
+        le=10_000,
+        description="STH pages grouped into one collection chunk (more when a job would "
+        "otherwise have over 100 chunks).",
     )
     collection_concurrency: int = Field(default=4, ge=1, le=64)
     max_last_n: int = Field(default=1_000_000, ge=1)

@@ -1,7 +1,9 @@
 """Run a network: batched predictions on windows, and one forecast in original units.
 
-Both call the network directly (``network(x, training=False)``), which avoids the fixed
-per-call overhead of ``Model.predict`` (tens of milliseconds) on small inputs.
+Small inputs (one batch or less) call the network directly (``network(x, training=False)``),
+which avoids the fixed per-call overhead of ``Model.predict`` (tens of milliseconds). Larger
+inputs go through ``Model.predict``, whose compiled predict step is several times faster per
+batch than eager calls (an eager LSTM call runs its time steps op by op).
 """
 
 from __future__ import annotations
@@ -41,11 +43,14 @@ def predict_windows(
         )
     if batch_size < 1:
         raise InvalidInput(f"batch_size must be >= 1, got {batch_size}")
-    outputs = np.empty((inputs.shape[0], horizon), dtype=np.float32)
-    for begin in range(0, inputs.shape[0], batch_size):
-        chunk = inputs[begin : begin + batch_size]
-        outputs[begin : begin + chunk.shape[0]] = np.asarray(network(chunk, training=False))
-    return outputs
+    count = inputs.shape[0]
+    if count == 0:
+        return np.empty((0, horizon), dtype=np.float32)
+    if count > batch_size:
+        predicted = network.predict(inputs, batch_size=batch_size, verbose=0)
+    else:
+        predicted = network(inputs, training=False)
+    return np.asarray(predicted, dtype=np.float32).reshape(count, horizon)
 
 
 def forecast(

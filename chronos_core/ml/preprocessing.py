@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 from chronos_core.errors import InsufficientData, InvalidInput
@@ -145,8 +146,10 @@ def prepare(
     y_scaled = y_scaler.transform(regular.values).astype(np.float32)
 
     def scaled(part: str) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        x, _ = gather_windows(x_scaled, starts[part], lookback_window, forecast_horizon)
-        _, y = gather_windows(y_scaled, starts[part], lookback_window, forecast_horizon)
+        # Inputs from the x scaling and targets from the y scaling, each gathered once (not
+        # gather_windows twice, which would also copy the windows it throws away).
+        x = sliding_window_view(x_scaled, lookback_window)[starts[part] - lookback_window]
+        y = sliding_window_view(y_scaled, forecast_horizon)[starts[part]]
         return x[..., np.newaxis], y
 
     x_train, y_train = scaled("train")

@@ -18,6 +18,8 @@ from chronos_core.training.workspace import JobWorkspace
 Db = Database[dict[str, Any]]
 LOSS_CURVE_FILE = "loss_curve.png"
 TEST_FORECASTS_FILE = "test_forecasts.png"
+#: Test windows predicted per network call: a few thousand windows take one call.
+PREDICTION_BATCH_SIZE = 4096
 
 
 def evaluate_model(db: Db, job_id: str, workspace: JobWorkspace) -> dict[str, Any]:
@@ -29,7 +31,7 @@ def evaluate_model(db: Db, job_id: str, workspace: JobWorkspace) -> dict[str, An
     raise_if_cancelled(db, job_id)
     prepared = load_prepared(workspace)
     network = load_network(workspace.load_bytes(NETWORK_FILE))
-    evaluation = evaluate(network, prepared)
+    evaluation = evaluate(network, prepared, batch_size=PREDICTION_BATCH_SIZE)
     report = evaluation.to_dict()
     workspace.save_json("evaluation", report)
     fit = workspace.load_json("fit")

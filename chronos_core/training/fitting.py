@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,10 +13,9 @@ from chronos_core.ml import tf_runtime
 from chronos_core.ml.fitting import fit_network
 from chronos_core.ml.model_io import serialize_network
 from chronos_core.ml.rnn import build_network
-from chronos_core.services.training_jobs import is_cancel_requested
 from chronos_core.settings import Settings
 from chronos_core.storage.model_repository import ModelRepository
-from chronos_core.training.phases import enter_phase
+from chronos_core.training.phases import CancelPoll, enter_phase
 from chronos_core.training.preparation import load_prepared
 from chronos_core.training.workspace import JobWorkspace
 
@@ -58,18 +56,10 @@ def fit_model(
         model.learning_rate,
         seed=settings.random_seed,
     )
-    last_poll = [0.0]
-    cancelled = [False]
-
-    def should_stop() -> bool:
-        now = time.monotonic()
-        if not cancelled[0] and now - last_poll[0] >= CANCEL_POLL_SECONDS:
-            last_poll[0] = now
-            cancelled[0] = is_cancel_requested(db, job_id)
-        return cancelled[0]
+    should_stop = CancelPoll(db, job_id, CANCEL_POLL_SECONDS)
 
     def epoch_done(epoch: int, logs: dict[str, float | None]) -> None:
-        last_poll[0] = 0.0  # always check for a cancel request at an epoch boundary
+        should_stop.ask_next_time()  # always check for a cancel request at an epoch boundary
         if on_epoch_end is not None:
             on_epoch_end(epoch, model.epochs, logs)
 

@@ -60,11 +60,21 @@ class JobWorkspace:
 
     # --- arrays, JSON documents, binary blobs ---
     def save_arrays(self, name: str, **arrays: np.ndarray) -> None:
-        np.savez(self.path / f"{name}.npz", **arrays)  # type: ignore[arg-type]
+        """One ``.npy`` file per array in the folder ``name`` (fast to write and to map)."""
+        folder = self.path / name
+        folder.mkdir(exist_ok=True)
+        for key, array in arrays.items():
+            tmp = folder / f".{key}.tmp.npy"
+            np.save(tmp, np.ascontiguousarray(array), allow_pickle=False)
+            tmp.replace(folder / f"{key}.npy")
 
     def load_arrays(self, name: str) -> dict[str, np.ndarray]:
-        with np.load(self.path / f"{name}.npz") as data:
-            return {key: data[key] for key in data.files}
+        """The arrays of :meth:`save_arrays`, memory-mapped read-only: a step pays memory only
+        for the arrays it reads (evaluation never touches the training windows)."""
+        return {
+            file.stem: np.load(file, mmap_mode="r", allow_pickle=False)
+            for file in sorted((self.path / name).glob("[!.]*.npy"))
+        }
 
     def save_json(self, name: str, document: Any) -> None:
         (self.path / f"{name}.json").write_text(json.dumps(document, default=str))

@@ -336,3 +336,47 @@ def test_last_n_out_of_range_is_rejected_before_the_run(
     with pytest.raises(Exception, match="last_n"):
         train_model(model_id, last_n=0)
     assert db["training_jobs"].count_documents({}) == 0
+
+
+def test_a_big_collection_is_planned_in_at_most_max_chunks(settings: Any) -> None:
+    from chronos_core.training.collection import MAX_COLLECTION_CHUNKS, pages_per_chunk
+
+    # The configured size wins while it keeps the job under the chunk limit ...
+    assert pages_per_chunk(20_000, 20_000, settings) == settings.collection_pages_per_chunk
+    # ... a million points (10,000 pages of 100) get bigger chunks, never more than the limit.
+    size = pages_per_chunk(2_000_000, 1_000_000, settings)
+    assert size > settings.collection_pages_per_chunk
+    assert -(-10_000 // size) <= MAX_COLLECTION_CHUNKS
+
+
+def test_the_cancel_poll_asks_the_database_at_most_once_per_interval(
+    db: Any, settings: Any, model_id: str
+) -> None:
+    from chronos_core.services.training_jobs import start_training_job
+    from chronos_core.training import phases
+    from chronos_core.training.phases import CancelPoll
+
+    job = start_training_job(db, model_id, 250)
+    now = [100.0]
+    asked: list[str] = []
+    original = phases.cancel_requested
+
+    def counting(database: Any, job_id: str) -> bool:
+        asked.append(job_id)
+        return original(database, job_id)
+
+    poll = CancelPoll(db, job.id, 0.5, clock=lambda: now[0])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(phases, "cancel_requested", counting)
+        assert poll() is False and len(asked) == 1  # the first call asks
+        now[0] += 0.4
+        assert poll() is False and len(asked) == 1  # within the interval: the last answer
+        request_cancel(db, job.id)
+        now[0] += 0.2
+        assert poll() is True and len(asked) == 2  # interval passed: asks, sees the request
+        now[0] += 10
+        assert poll() is True and len(asked) == 2  # a seen cancel request is final
+        fresh = CancelPoll(db, job.id, 60.0, clock=lambda: now[0])
+        assert fresh() is True
+        fresh.ask_next_time()
+        assert fresh() is True and len(asked) == 3
