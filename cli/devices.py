@@ -25,7 +25,6 @@ def devices(
     out.
     """
     from chronos_core.services.devices import discover_devices
-
     from cli.context import load_settings
 
     catalog = discover_devices(load_settings(), service=service, service_path=service_path)
