@@ -20,7 +20,6 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 ModelIdArgument = Annotated[str, typer.Argument(metavar="MODEL_ID", help="The model's id.")]
 
 #: Where the forecasting service keeps stored forecasts.
-HISTORY = ("chronos_core.forecasting.history", "forecast_history")
 
 
 @app.command("run")

@@ -15,20 +15,12 @@ from prefect.tasks import exponential_backoff
 from chronos_core.forecasting import recurring, scheduling
 from chronos_core.forecasting.forecaster import forecast_now, forecast_summary
 from chronos_core.forecasting.model_cache import default_model_cache
-from chronos_core.forecasting.publication import (
-    is_transient_error,
-    mark_not_published,
-    publish_forecast,
-)
+from chronos_core.forecasting.publication import mark_not_published, publish_forecast
 from chronos_core.settings import get_settings
 from chronos_core.storage.database import get_database
 from chronos_core.storage.forecast_repository import ForecastRepository
 from chronos_core.storage.training_job_repository import TrainingJobRepository
-
-
-def retry_when_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect retry condition: only transient FIWARE/database failures are retried."""
-    return is_transient_error(state.result(raise_on_failure=False))
+from tasks.retries import retry_when_transient
 
 
 @task(

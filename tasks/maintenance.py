@@ -29,7 +29,6 @@ ALIVE_STATE_TYPES = frozenset(
 )
 
 #: Where the forecasting service provides forecast expiry (optional in older installations).
-FORECAST_EXPIRY = ("chronos_core.forecasting.history", "expire_forecasts")
 
 
 def flow_run_states(flow_run_ids: list[str]) -> dict[str, StateType | None]:

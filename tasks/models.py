@@ -13,6 +13,7 @@ from chronos_core.services import models as model_service
 from chronos_core.settings import get_settings
 from chronos_core.storage.database import get_database
 from chronos_core.storage.model_repository import ModelRepository
+from tasks.retries import retry_when_transient
 
 
 @task(name="register-model", tags=["models", "mongodb"], timeout_seconds=120)
@@ -69,20 +70,12 @@ def delete_model_records_task(model_id: str) -> dict[str, Any]:
     return asdict(deletion)
 
 
-def _retry_when_unavailable(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only when Orion could not be reached (not on a 4xx answer)."""
-    from chronos_core.fiware.errors import FiwareUnavailable
-
-    error = state.result(raise_on_failure=False)
-    return isinstance(error, FiwareUnavailable)
-
-
 @task(
     name="delete-forecast-entity",
     tags=["models", "orion"],
     retries=2,
     retry_delay_seconds=[5, 30],
-    retry_condition_fn=_retry_when_unavailable,
+    retry_condition_fn=retry_when_transient,
     timeout_seconds=300,
 )
 def delete_forecast_entity_task(

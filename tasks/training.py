@@ -15,7 +15,6 @@ from prefect import get_run_logger, task
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
-from chronos_core.errors import ExternalServiceError
 from chronos_core.services.training_jobs import start_training_job
 from chronos_core.settings import get_settings
 from chronos_core.storage.database import get_database
@@ -26,22 +25,12 @@ from chronos_core.training.fitting import fit_model
 from chronos_core.training.preparation import prepare_data
 from chronos_core.training.workspace import JobWorkspace
 from tasks.progress import Progress
+from tasks.retries import retry_when_transient
 
 
 def workspace_for(job_id: str) -> JobWorkspace:
     """The job's scratch directory under ``CHRONOS_DATA_DIR/work``."""
     return JobWorkspace(Path(get_settings().data_dir) / "work", job_id)
-
-
-def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only what may succeed next time: unreachable or failing FIWARE services."""
-    try:
-        state.result()
-    except ExternalServiceError:
-        return True
-    except Exception:
-        return False
-    return False
 
 
 @task(name="start-training-job")
@@ -61,7 +50,7 @@ def start_job(model_id: str, last_n: int) -> str:
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=2),
     retry_jitter_factor=0.5,
-    retry_condition_fn=retry_transient,
+    retry_condition_fn=retry_when_transient,
 )
 def plan(job_id: str) -> list[str]:
     chunk_ids = plan_collection(get_database(), job_id, get_settings())
@@ -74,7 +63,7 @@ def plan(job_id: str) -> list[str]:
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=2),
     retry_jitter_factor=0.5,
-    retry_condition_fn=retry_transient,
+    retry_condition_fn=retry_when_transient,
     task_run_name="collect-chunk-{index}",
 )
 def collect(job_id: str, chunk_id: str, index: int) -> int:

@@ -144,3 +144,11 @@ class FiwareTimeout(FiwareUnavailable):
 
 class FiwareProtocolError(FiwareError):
     """The answer does not follow the service's API (not JSON, truncated, unexpected shape)."""
+
+
+def is_transient_error(error: BaseException | None) -> bool:
+    """Worth another attempt later: a FIWARE service (or the database) was unreachable or
+    failing; not a 4xx answer or a bad payload, which would fail the same way again."""
+    if isinstance(error, FiwareHTTPError):
+        return error.status >= 500 or error.status == 429
+    return isinstance(error, ExternalServiceError)

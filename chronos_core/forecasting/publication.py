@@ -39,7 +39,7 @@ from pymongo.database import Database
 
 from chronos_core.clock import utc_now
 from chronos_core.domain.identifiers import check_ngsi_name
-from chronos_core.errors import ChronosError, ExternalServiceError, InvalidInput
+from chronos_core.errors import ChronosError, InvalidInput
 from chronos_core.fiware.errors import FiwareHTTPError
 from chronos_core.fiware.ngsi import (
     attribute,
@@ -82,14 +82,6 @@ RESERVED_ATTRIBUTES = frozenset(
 #: How long this process trusts its knowledge of which history subscriptions exist.
 SUBSCRIPTION_RECHECK_SECONDS = 600.0
 MAX_ERROR_LENGTH = 2000
-
-
-def is_transient_error(error: BaseException | None) -> bool:
-    """Worth another attempt later: a FIWARE service (or the database) was unreachable or
-    failing; not a 4xx answer or a bad payload, which would fail the same way again."""
-    if isinstance(error, FiwareHTTPError):
-        return error.status >= 500 or error.status == 429
-    return isinstance(error, ExternalServiceError)
 
 
 def forecast_entity_id(entity_type: str, entity_id: str, feature: str) -> str:

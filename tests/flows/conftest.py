@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chronos_core.settings import Settings, get_settings
+from chronos_core.settings import get_settings
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -27,28 +27,12 @@ def prefect_harness() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="session")
-def sandbox_server() -> Iterator[Any]:
-    """One running FIWARE sandbox for the session (cleared before each test that uses it)."""
-    from chronos_core.sandbox import FiwareSandbox
-
-    with FiwareSandbox() as sandbox:
-        yield sandbox
-
-
 @pytest.fixture
-def sandbox(sandbox_server: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The sandbox, emptied, with ``CHRONOS_*_URL`` pointing at it for this test."""
-    sandbox_server.clear()
-    for name, url in (
-        ("STH_URL", sandbox_server.sth_url),
-        ("ORION_URL", sandbox_server.orion_url),
-        ("IOT_AGENT_URL", sandbox_server.iot_agent_url),
-    ):
-        monkeypatch.setenv(f"CHRONOS_{name}", url)
+def sandbox(fiware: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The emptied session sandbox (``fiware``), with a short HTTP timeout for flow tests."""
     monkeypatch.setenv("CHRONOS_HTTP_TIMEOUT_SECONDS", "5")
     get_settings.cache_clear()
-    return sandbox_server
+    return fiware
 
 
 def _sine_series(points: int, interval_minutes: int = 15, start: str = "2024-01-01") -> pd.Series:

@@ -70,7 +70,7 @@ class Trained:
 
 
 @pytest.fixture(scope="module")
-def trained(mongodb_uri: str, sandbox_server: Any, tmp_path_factory: Any) -> Iterator[Trained]:
+def trained(mongodb_uri: str, fiware_sandbox: Any, tmp_path_factory: Any) -> Iterator[Trained]:
     """One model trained by the real flow for the whole module (in its own database)."""
     client = client_for(mongodb_uri)
     name = f"chronos_test_forecast_{uuid.uuid4().hex[:10]}"
@@ -82,16 +82,16 @@ def trained(mongodb_uri: str, sandbox_server: Any, tmp_path_factory: Any) -> Ite
         "MONGODB_DATABASE": name,
         "DATA_DIR": str(tmp_path_factory.mktemp("chronos-train")),
         "HTTP_BACKOFF_SECONDS": "0.001",
-        "STH_URL": sandbox_server.sth_url,
-        "ORION_URL": sandbox_server.orion_url,
-        "IOT_AGENT_URL": sandbox_server.iot_agent_url,
+        "STH_URL": fiware_sandbox.sth_url,
+        "ORION_URL": fiware_sandbox.orion_url,
+        "IOT_AGENT_URL": fiware_sandbox.iot_agent_url,
     }.items():
         patch.setenv(f"CHRONOS_{key}", value)
     get_settings.cache_clear()
     series = sine_series(240)
     try:
-        sandbox_server.clear()
-        sandbox_server.sth.seed(TENANT, "Room", "Room1", "temperature", series)
+        fiware_sandbox.clear()
+        fiware_sandbox.sth.seed(TENANT, "Room", "Room1", "temperature", series)
         from flows.training import train_model
 
         model_id = register_model(source, TINY, get_settings()).id
