@@ -11,6 +11,7 @@ import typer
 from cli import (
     database,
     demo,
+    deployments,
     devices,
     forecasting,
     health,
@@ -38,6 +39,7 @@ app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("sandbox")(sandbox.sandbox)
 app.add_typer(database.app, name="db")
+app.add_typer(deployments.app, name="deployments")
 app.add_typer(models.app, name="models")
 app.command("train")(training.train)
 app.add_typer(jobs.app, name="jobs")

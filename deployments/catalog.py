@@ -1,8 +1,8 @@
 """Every Chronos deployment, declared once.
 
-``deployments/serve.py`` serves this list from one process, and a test checks that the
-``prefect.yaml`` at the project root (used with ``prefect deploy --all`` and a process worker)
-declares exactly the same deployments: names, entrypoints, schedules, concurrency and parameters.
+``deployments/serve.py`` serves this list from one process, and ``deployments/prefect_yaml.py``
+writes it as the ``prefect.yaml`` at the project root (``chronos deployments export``; used with
+``prefect deploy --all`` and a process worker). A test fails while the committed file differs.
 """
 
 from __future__ import annotations

@@ -70,6 +70,29 @@ def test_entrypoint_functions_are_named_after_their_flows() -> None:
         assert spec.function == spec.flow_name.replace("-", "_"), spec.full_name
 
 
+def test_prefect_yaml_is_generated_from_the_catalog() -> None:
+    from deployments.prefect_yaml import PREFECT_YAML, render
+
+    assert PREFECT_YAML == ROOT / "prefect.yaml"
+    assert PREFECT_YAML.read_text(encoding="utf-8") == render(), (
+        "prefect.yaml differs from the catalogue: run `chronos deployments export`"
+    )
+
+
+def test_export_check_reports_a_stale_file(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    target = tmp_path / "prefect.yaml"
+    runner = CliRunner()
+    stale = runner.invoke(app, ["deployments", "export", "--check", "--output", str(target)])
+    assert stale.exit_code == 1
+    assert runner.invoke(app, ["deployments", "export", "--output", str(target)]).exit_code == 0
+    fresh = runner.invoke(app, ["deployments", "export", "--check", "--output", str(target)])
+    assert fresh.exit_code == 0, fresh.output
+
+
 def test_prefect_yaml_has_exactly_the_catalog(prefect_yaml: dict[str, Any]) -> None:
     in_yaml = sorted((d["entrypoint"], d["name"]) for d in prefect_yaml["deployments"])
     in_catalog = sorted((spec.entrypoint, spec.name) for spec in DEPLOYMENTS)
