@@ -29,6 +29,10 @@ class Conflict(ChronosError):
     """The request is valid but not in the current state (e.g. editing a trained model)."""
 
 
+class DuplicateForecast(Conflict):
+    """A training job already has a forecast for this schedule slot."""
+
+
 class IllegalTransition(Conflict):
     """A status change that the state machine does not allow."""
 

@@ -14,6 +14,7 @@ import time
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
+from prefect.exceptions import TerminationSignal
 from prefect.futures import PrefectFuture, wait
 from prefect.states import Cancelled as CancelledState
 from prefect.states import State
@@ -154,7 +155,7 @@ def train_model(
         return CancelledState(message=f"training job {job_id} was cancelled")  # type: ignore[return-value]
     except BaseException as error:
         # TerminationSignal (the Prefect run was cancelled) and Ctrl-C are BaseExceptions.
-        if type(error).__name__ in ("TerminationSignal", "KeyboardInterrupt"):
+        if isinstance(error, TerminationSignal | KeyboardInterrupt):
             finish_job_cancelled(db, job_id, f"Stopped: {type(error).__name__}")
         else:
             message = (

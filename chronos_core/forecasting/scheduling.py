@@ -32,7 +32,7 @@ from pymongo.database import Database
 
 from chronos_core.clock import as_utc, utc_now
 from chronos_core.domain.training_job import TrainingJob
-from chronos_core.errors import ChronosError, Conflict, InvalidInput, NotFound
+from chronos_core.errors import ChronosError, DuplicateForecast, InvalidInput, NotFound
 from chronos_core.fiware.errors import is_transient_error
 from chronos_core.fiware.ngsi import format_datetime
 from chronos_core.forecasting.errors import ArtifactsUnusable
@@ -348,10 +348,8 @@ def forecast_due_job(
         disable_after_error(db, claimed, message[:MAX_ERROR_LENGTH], moment)
         logger.error("training job %s: %s", job.id, message)
         return ScheduledRun(job.id, RunOutcome.DISABLED, model_id=job.model_id, error=message)
-    except Conflict as error:
-        if "already has a forecast for the slot" in str(error):
-            return ScheduledRun(job.id, RunOutcome.SKIPPED, model_id=job.model_id, error=str(error))
-        return _failed(db, claimed, job, error, moment, settings)
+    except DuplicateForecast as error:
+        return ScheduledRun(job.id, RunOutcome.SKIPPED, model_id=job.model_id, error=str(error))
     except Exception as error:
         return _failed(db, claimed, job, error, moment, settings)
     return PendingPublication(

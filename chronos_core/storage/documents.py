@@ -27,6 +27,13 @@ class StoredDataError(ChronosError):
     """A document in the database does not describe a valid entity."""
 
 
+def require_id(value: object, what: str) -> str:
+    """``value`` if it is a non-empty string; otherwise ``InvalidInput`` naming ``what``."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{what} must be a non-empty string, got {type(value).__name__}")
+    return value
+
+
 def bson_datetime(value: datetime) -> datetime:
     """``value`` in UTC, truncated to the millisecond a BSON date can hold."""
     utc = as_utc(value)

@@ -19,24 +19,19 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from chronos_core.clock import utc_now
-from chronos_core.errors import Conflict, InvalidInput, NotFound
+from chronos_core.errors import Conflict, DuplicateForecast, NotFound
 from chronos_core.forecasting.records import ForecastRecord, Publication
 from chronos_core.storage.documents import (
     bson_datetime,
     document_to_entity,
     entity_to_document,
+    require_id,
     to_bson,
 )
 from chronos_core.storage.model_repository import DEFAULT_PAGE_SIZE, check_page
 from chronos_core.storage.schema import FORECASTS, ONE_FORECAST_PER_SLOT_INDEX
 
 _NO_ID = {"_id": False}
-
-
-def _require_id(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"{what} must be a non-empty string, got {type(value).__name__}")
-    return value
 
 
 class ForecastRepository:
@@ -51,9 +46,7 @@ class ForecastRepository:
     # --- reads ---
 
     def find(self, forecast_id: str) -> ForecastRecord | None:
-        document = self._collection.find_one(
-            {"id": _require_id(forecast_id, "forecast id")}, _NO_ID
-        )
+        document = self._collection.find_one({"id": require_id(forecast_id, "forecast id")}, _NO_ID)
         return None if document is None else self._entity(document)
 
     def get(self, forecast_id: str) -> ForecastRecord:
@@ -72,9 +65,9 @@ class ForecastRepository:
     ) -> builtins.list[ForecastRecord]:
         """The model's forecasts (optionally of one training job), newest first."""
         check_page(skip, limit)
-        query: dict[str, Any] = {"model_id": _require_id(model_id, "model id")}
+        query: dict[str, Any] = {"model_id": require_id(model_id, "model id")}
         if training_job_id is not None:
-            query["training_job_id"] = _require_id(training_job_id, "training job id")
+            query["training_job_id"] = require_id(training_job_id, "training job id")
         cursor = (
             self._collection.find(query, _NO_ID)
             .sort([("issued_at", DESCENDING), ("id", DESCENDING)])
@@ -89,7 +82,7 @@ class ForecastRepository:
     def count_for_slot(self, training_job_id: str, scheduled_for: datetime) -> int:
         return self._collection.count_documents(
             {
-                "training_job_id": _require_id(training_job_id, "training job id"),
+                "training_job_id": require_id(training_job_id, "training job id"),
                 "trigger": "schedule",
                 "scheduled_for": bson_datetime(scheduled_for),
             }
@@ -98,12 +91,12 @@ class ForecastRepository:
     # --- writes ---
 
     def insert(self, record: ForecastRecord) -> ForecastRecord:
-        """Store a new forecast; Conflict if its job's slot already has one."""
+        """Store a new forecast; ``DuplicateForecast`` if its job's slot already has one."""
         try:
             self._collection.insert_one(entity_to_document(record))
         except DuplicateKeyError as error:
             if ONE_FORECAST_PER_SLOT_INDEX in str(error):
-                raise Conflict(
+                raise DuplicateForecast(
                     f"training job {record.training_job_id} already has a forecast for the slot "
                     f"{record.scheduled_for}",
                     details={"training_job_id": record.training_job_id},
@@ -120,7 +113,7 @@ class ForecastRepository:
         update: dict[str, Any] = {"$set": {f"publication.{k}": v for k, v in fields.items()}}
         if count_attempt:
             update["$inc"] = {"publication.attempts": 1}
-        result = self._collection.update_one({"id": _require_id(record.id, "forecast id")}, update)
+        result = self._collection.update_one({"id": require_id(record.id, "forecast id")}, update)
         if result.matched_count == 0:
             raise NotFound(f"forecast {record.id} not found (it may have expired)")
         attempts = record.publication.attempts + (1 if count_attempt else 0)
@@ -134,5 +127,5 @@ class ForecastRepository:
         return self._collection.delete_many({"expires_at": {"$lte": moment}}).deleted_count
 
     def delete_for_model(self, model_id: str) -> int:
-        result = self._collection.delete_many({"model_id": _require_id(model_id, "model id")})
+        result = self._collection.delete_many({"model_id": require_id(model_id, "model id")})
         return result.deleted_count

@@ -21,6 +21,7 @@ from chronos_core.storage.documents import (
     bson_datetime,
     document_to_entity,
     entity_to_document,
+    require_id,
     validated_fields,
 )
 from chronos_core.storage.schema import MODELS
@@ -32,9 +33,7 @@ _NO_ID = {"_id": False}
 
 
 def _require_id(model_id: object) -> str:
-    if not isinstance(model_id, str) or not model_id:
-        raise InvalidInput(f"model id must be a non-empty string, got {type(model_id).__name__}")
-    return model_id
+    return require_id(model_id, "model id")
 
 
 def _statuses(expected: ModelStatus | Iterable[ModelStatus]) -> builtins.list[ModelStatus]:

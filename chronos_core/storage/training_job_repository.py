@@ -32,6 +32,7 @@ from chronos_core.storage.documents import (
     bson_datetime,
     document_to_entity,
     entity_to_document,
+    require_id,
     validated_fields,
 )
 from chronos_core.storage.model_repository import DEFAULT_PAGE_SIZE, check_page
@@ -47,9 +48,7 @@ Statuses = TrainingStatus | Iterable[TrainingStatus]
 
 
 def _require_id(value: object, what: str = "training job id") -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"{what} must be a non-empty string, got {type(value).__name__}")
-    return value
+    return require_id(value, what)
 
 
 def _status_list(statuses: Statuses) -> builtins.list[TrainingStatus]:
