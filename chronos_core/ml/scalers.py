@@ -1,61 +1,56 @@
-"""A JSON-safe standard scaler for one univariate series (no pickle, ever)."""
+"""A standard scaler for one univariate series, fitted by scikit-learn and stored as JSON (no
+pickle, ever)."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from chronos_core.domain.validation import describe_validation_error
 from chronos_core.errors import InsufficientData, InvalidInput
 
-SCALER_FORMAT = "chronos.standard_scaler"
-SCALER_FORMAT_VERSION = 1
+SCALER_FORMAT: Final = "chronos.standard_scaler"
+SCALER_FORMAT_VERSION: Final = 1
 
 
-@dataclass(frozen=True)
-class StandardScaler:
+class StandardScaler(BaseModel):
     """``z = (x - mean) / scale``, fitted on the training part only.
 
-    Same semantics as scikit-learn's ``StandardScaler`` for one feature: ``scale`` is the
-    population standard deviation (ddof 0), and a constant series gets ``scale = 1`` so nothing
-    is divided by zero.
+    :meth:`fit` is scikit-learn's ``StandardScaler`` on one feature (population standard
+    deviation; a constant series gets ``scale = 1``); only its parameters are kept, so the scaler
+    is stored and reloaded as a small JSON document (:meth:`to_dict` / :meth:`from_dict`).
     """
 
-    mean: float
-    scale: float
-    n_samples_seen: int
+    model_config = ConfigDict(frozen=True, strict=True, allow_inf_nan=False)
 
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.mean) and math.isfinite(self.scale)) or self.scale <= 0:
-            raise InvalidInput(
-                f"invalid scaler parameters: mean={self.mean!r}, scale={self.scale!r} "
-                "(both must be finite and scale > 0)"
-            )
-        if self.n_samples_seen < 1:
-            raise InvalidInput(
-                f"invalid scaler: n_samples_seen={self.n_samples_seen} (must be >= 1)"
-            )
+    mean: float
+    scale: float = Field(gt=0)
+    n_samples_seen: int = Field(ge=1)
+
+    @field_validator("mean", "scale", mode="before")
+    @classmethod
+    def _numbers(cls, value: Any) -> Any:
+        # strict mode refuses int for float; JSON writes 0.0 as 0.
+        return float(value) if type(value) is int else value
 
     @classmethod
     def fit(cls, values: ArrayLike) -> StandardScaler:
-        """Fit on the finite values of ``values`` (any shape, NaN ignored)."""
+        """Fit on the finite values of ``values`` (any shape, NaN and inf ignored)."""
+        from sklearn.preprocessing import StandardScaler as SklearnStandardScaler
+
         data = np.asarray(values, dtype=np.float64).ravel()
         data = data[np.isfinite(data)]
-        n = int(data.size)
-        if n == 0:
+        if data.size == 0:
             raise InsufficientData("cannot fit a scaler: no finite training values")
-        mean = float(data.mean())
-        var = float(data.var())
-        # scikit-learn's rule for "constant feature": variance within float rounding error.
-        eps = float(np.finfo(np.float64).eps)
-        if not math.isfinite(var):
+        with np.errstate(over="ignore", invalid="ignore"):
+            fitted = SklearnStandardScaler().fit(data.reshape(-1, 1))
+        mean, scale = float(fitted.mean_[0]), float(fitted.scale_[0])
+        if not (np.isfinite(mean) and np.isfinite(scale)):
             raise InvalidInput("cannot fit a scaler: values are too large (variance overflows)")
-        constant = var <= n * eps * var + (n * mean * eps) ** 2
-        scale = 1.0 if constant else math.sqrt(var)
-        return cls(mean=mean, scale=scale, n_samples_seen=n)
+        return cls(mean=mean, scale=scale, n_samples_seen=int(fitted.n_samples_seen_))
 
     def transform(self, values: ArrayLike) -> NDArray[np.float64]:
         return (np.asarray(values, dtype=np.float64) - self.mean) / self.scale
@@ -65,14 +60,7 @@ class StandardScaler:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe parameters; :meth:`from_dict` rebuilds the identical scaler."""
-        return {
-            "format": SCALER_FORMAT,
-            "format_version": SCALER_FORMAT_VERSION,
-            "mean": self.mean,
-            "scale": self.scale,
-            "n_samples_seen": self.n_samples_seen,
-            "numpy_version": np.__version__,
-        }
+        return _ScalerDocument(**self.model_dump(), numpy_version=np.__version__).model_dump()
 
     @classmethod
     def from_dict(cls, data: Any) -> StandardScaler:
@@ -86,21 +74,25 @@ class StandardScaler:
                 f"invalid scaler document: format {data.get('format')!r}, "
                 f"expected {SCALER_FORMAT!r}"
             )
-        version = data.get("format_version")
-        if version != SCALER_FORMAT_VERSION:
+        if data.get("format_version") != SCALER_FORMAT_VERSION:
             raise InvalidInput(
-                f"unsupported scaler format_version {version!r} "
+                f"unsupported scaler format_version {data.get('format_version')!r} "
                 f"(supported: {SCALER_FORMAT_VERSION})"
             )
         try:
-            mean = data["mean"]
-            scale = data["scale"]
-            seen = data["n_samples_seen"]
-        except KeyError as missing:
-            raise InvalidInput(f"invalid scaler document: missing {missing.args[0]!r}") from None
-        numbers = (mean, scale)
-        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in numbers):
-            raise InvalidInput("invalid scaler document: mean and scale must be numbers")
-        if isinstance(seen, bool) or not isinstance(seen, int):
-            raise InvalidInput("invalid scaler document: n_samples_seen must be an integer")
-        return cls(mean=float(mean), scale=float(scale), n_samples_seen=seen)
+            document = _ScalerDocument.model_validate(data)
+        except ValidationError as error:
+            raise InvalidInput(
+                f"invalid scaler document: {describe_validation_error(error)}"
+            ) from None
+        return cls(mean=document.mean, scale=document.scale, n_samples_seen=document.n_samples_seen)
+
+
+class _ScalerDocument(StandardScaler):
+    """The stored form: the parameters with their format tag."""
+
+    model_config = ConfigDict(frozen=True, strict=True, allow_inf_nan=False, extra="ignore")
+
+    format: Literal["chronos.standard_scaler"] = SCALER_FORMAT
+    format_version: Literal[1] = SCALER_FORMAT_VERSION
+    numpy_version: str | None = None

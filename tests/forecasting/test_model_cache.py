@@ -18,7 +18,7 @@ from chronos_core.forecasting.model_cache import (
 from chronos_core.ml.scalers import StandardScaler
 
 SPEC = ForecastSpec(6, 3, 900, "temperature", "Room", "Room1", "smart", "/")
-SCALER = StandardScaler(0.0, 1.0, 1)
+SCALER = StandardScaler(mean=0.0, scale=1.0, n_samples_seen=1)
 
 
 def entry(key: tuple[str, ...]) -> LoadedModel:
