@@ -13,6 +13,8 @@ from typing import Any
 
 import typer
 
+from chronos_core.process import process_alive
+
 SERVE_STATE_FILENAME = "serve.json"
 
 
@@ -38,16 +40,6 @@ def forget_local_server() -> None:
     serve_state_file().unlink(missing_ok=True)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def running_local_server() -> str | None:
     """The API URL of a server started by ``chronos serve`` that is still up, else ``None``."""
     import httpx
@@ -58,7 +50,7 @@ def running_local_server() -> str | None:
         pid = int(state["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not _pid_alive(pid):
+    if not process_alive(pid):
         return None
     try:
         healthy = httpx.get(f"{api_url}/health", timeout=2.0).status_code == 200

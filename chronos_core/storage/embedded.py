@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from chronos_core.errors import ExternalServiceError
+from chronos_core.process import process_alive
 
 DB_DIRNAME = "db"
 STATE_FILENAME = "embedded-db.json"
@@ -107,7 +108,7 @@ def ensure_embedded_server(
                 f"the embedded database (SecantusDB) is missing: {INSTALL_HINT}"
             )
         stuck = _read_state(state_file(data_dir))
-        if stuck is not None and _process_alive(stuck.pid) and _looks_like_daemon(stuck.pid):
+        if stuck is not None and process_alive(stuck.pid) and _looks_like_daemon(stuck.pid):
             raise EmbeddedDatabaseError(
                 f"the embedded database (pid {stuck.pid}) is running but does not answer on "
                 f"{stuck.host}:{stuck.port}; stop that process and try again"
@@ -121,7 +122,7 @@ def ensure_embedded_server(
 def running_embedded_server(data_dir: Path) -> EmbeddedServer | None:
     """The embedded server recorded for ``data_dir`` if it is alive and answers, else ``None``."""
     server = _read_state(state_file(Path(data_dir).expanduser()))
-    if server is None or not _process_alive(server.pid):
+    if server is None or not process_alive(server.pid):
         return None
     # The daemon writes its state file only once it listens, so a live one answers at once;
     # a few tries cover a momentarily busy server.
@@ -139,7 +140,7 @@ def stop_embedded_server(data_dir: Path, *, timeout: float = 15.0) -> bool:
         return False
     with _install_lock(data_dir, timeout):
         server = _read_state(path)
-        if server is None or not _process_alive(server.pid):
+        if server is None or not process_alive(server.pid):
             path.unlink(missing_ok=True)
             return False
         if not (_probe(server) or _looks_like_daemon(server.pid)):
@@ -258,28 +259,6 @@ def _probe(server: EmbeddedServer, timeout_ms: int = 1000) -> bool:
         client.close()
 
 
-def _process_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return not _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[:1] == ["Z"]
-
-
 def _looks_like_daemon(pid: int) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -298,7 +277,7 @@ def _wait_gone(pid: int, timeout: float) -> bool:
         if child is None:
             with contextlib.suppress(ChildProcessError, OSError):
                 os.waitpid(pid, os.WNOHANG)
-        if not _process_alive(pid):
+        if not process_alive(pid):
             return True
         time.sleep(0.05)
     return False

@@ -23,6 +23,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from chronos_core.process import process_alive
+
 log = logging.getLogger("chronos.embedded_db")
 
 # Connections from Chronos' own pools may sit idle for long stretches; the server only listens
@@ -68,20 +70,10 @@ def _remove_own_state(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _watch_parent(pid: int, stop: threading.Event) -> None:
     parent = os.getppid()
     while not stop.wait(1.0):
-        if not _process_alive(pid) or os.getppid() != parent:
+        if not process_alive(pid) or os.getppid() != parent:
             log.info("parent process %d ended; stopping", pid)
             stop.set()
 
