@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -77,6 +80,56 @@ PublishNext = Annotated[
 ]
 
 
+#: The definition fields offered as options by ``create`` and ``update`` (field: option type).
+DEFINITION_OPTIONS: dict[str, Any] = {
+    "entity_type": EntityType,
+    "entity_id": EntityId,
+    "feature": Feature,
+    "model_type": Type,
+    "name": Name,
+    "description": Description,
+    "service": Service,
+    "service_path": ServicePath,
+    "lookback_window": Lookback,
+    "forecast_horizon": Horizon,
+    "epochs": Epochs,
+    "batch_size": BatchSize,
+    "learning_rate": LearningRate,
+    "early_stopping_patience": Patience,
+    "rnn_layers": RnnUnits,
+    "dense_layers": DenseUnits,
+    "publish_next_value": PublishNext,
+}
+
+
+def with_definition_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the :data:`DEFINITION_OPTIONS`, declared once for every command that
+    takes them; it receives the options that were given as ``fields`` (definition field names).
+
+    The options stand where ``fields`` stands in the command's signature.
+    """
+    options = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
+        for name, kind in DEFINITION_OPTIONS.items()
+    ]
+    parameters: list[inspect.Parameter] = []
+    for parameter in inspect.signature(command, eval_str=True).parameters.values():
+        if parameter.name == "fields":
+            parameters.extend(options)
+        elif parameters and parameters[-1].kind is inspect.Parameter.KEYWORD_ONLY:
+            parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+        else:
+            parameters.append(parameter)
+
+    @functools.wraps(command)
+    def run(**values: Any) -> None:
+        given = {name: values.pop(name) for name in DEFINITION_OPTIONS}
+        command(**values, fields=_field_options(**given))
+
+    run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    return run
+
+
 def _field_options(**values: Any) -> dict[str, Any]:
     """The options that were given, as definition fields."""
     fields = {name: value for name, value in values.items() if value is not None}
@@ -117,24 +170,9 @@ def _summary(model: Any) -> dict[str, Any]:
 
 
 @app.command("create")
+@with_definition_options
 def create(
-    entity_type: EntityType = None,
-    entity_id: EntityId = None,
-    feature: Feature = None,
-    model_type: Type = None,
-    name: Name = None,
-    description: Description = None,
-    service: Service = None,
-    service_path: ServicePath = None,
-    lookback_window: Lookback = None,
-    forecast_horizon: Horizon = None,
-    epochs: Epochs = None,
-    batch_size: BatchSize = None,
-    learning_rate: LearningRate = None,
-    early_stopping_patience: Patience = None,
-    rnn_units: RnnUnits = None,
-    dense_units: DenseUnits = None,
-    publish_next_value: PublishNext = None,
+    fields: dict[str, Any],
     from_json: FromJson = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -146,26 +184,7 @@ def create(
     from chronos_core.services.models import register_model
     from cli.context import load_settings, open_database
 
-    options = _field_options(
-        entity_type=entity_type,
-        entity_id=entity_id,
-        feature=feature,
-        model_type=model_type,
-        name=name,
-        description=description,
-        service=service,
-        service_path=service_path,
-        lookback_window=lookback_window,
-        forecast_horizon=forecast_horizon,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        early_stopping_patience=early_stopping_patience,
-        rnn_layers=rnn_units,
-        dense_layers=dense_units,
-        publish_next_value=publish_next_value,
-    )
-    data = _definition_input(from_json, options)
+    data = _definition_input(from_json, fields)
     if not data:
         raise InvalidInput(
             "give the model's fields (at least --entity-type, --entity-id and --feature) "
@@ -285,25 +304,10 @@ def show(model_id: ModelIdArgument, as_json: JsonOption = False) -> None:
 
 
 @app.command("update")
+@with_definition_options
 def update(
     model_id: ModelIdArgument,
-    entity_type: EntityType = None,
-    entity_id: EntityId = None,
-    feature: Feature = None,
-    model_type: Type = None,
-    name: Name = None,
-    description: Description = None,
-    service: Service = None,
-    service_path: ServicePath = None,
-    lookback_window: Lookback = None,
-    forecast_horizon: Horizon = None,
-    epochs: Epochs = None,
-    batch_size: BatchSize = None,
-    learning_rate: LearningRate = None,
-    early_stopping_patience: Patience = None,
-    rnn_units: RnnUnits = None,
-    dense_units: DenseUnits = None,
-    publish_next_value: PublishNext = None,
+    fields: dict[str, Any],
     from_json: FromJson = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -311,26 +315,7 @@ def update(
     from chronos_core.services.models import update_model
     from cli.context import open_database
 
-    options = _field_options(
-        entity_type=entity_type,
-        entity_id=entity_id,
-        feature=feature,
-        model_type=model_type,
-        name=name,
-        description=description,
-        service=service,
-        service_path=service_path,
-        lookback_window=lookback_window,
-        forecast_horizon=forecast_horizon,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        early_stopping_patience=early_stopping_patience,
-        rnn_layers=rnn_units,
-        dense_layers=dense_units,
-        publish_next_value=publish_next_value,
-    )
-    changes = _definition_input(from_json, options)
+    changes = _definition_input(from_json, fields)
     model = update_model(open_database(), model_id, changes)
     if as_json:
         print_json(model)
