@@ -44,7 +44,7 @@ MAX_PAGE_SIZE = 1000
 ENTITIES = "/ngsi-ld/v1/entities"
 SUBSCRIPTIONS = "/ngsi-ld/v1/subscriptions"
 Representation = Literal["normalized", "keyValues", "concise"]
-_FORBIDDEN_ID_CHARS = frozenset('<>"\' {}|\\^`')
+_FORBIDDEN_ID_CHARS = frozenset("<>\"' {}|\\^`")
 _TENANT = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
 
 
@@ -201,7 +201,9 @@ class OrionLdClient(FiwareClient):
             if not isinstance(name, str) or not name or name in ("id", "type", "@context"):
                 raise InvalidInput(f"invalid attribute name {name!r}")
             if not isinstance(value, Mapping):
-                raise InvalidInput(f"attribute {name!r} must be an object (a Property or Relationship)")
+                raise InvalidInput(
+                    f"attribute {name!r} must be an object (a Property or Relationship)"
+                )
         return dict(attributes)
 
     def _object(self, response: httpx.Response, what: str, target: RequestTarget | None) -> Any:
@@ -254,7 +256,9 @@ class OrionLdClient(FiwareClient):
         if options:
             params.append(("options", ",".join(options)))
         target = RequestTarget(entity_id=entity_id)
-        response = self._read(f"{ENTITIES}/{segment(entity_id)}", tenant, params=params, target=target)
+        response = self._read(
+            f"{ENTITIES}/{segment(entity_id)}", tenant, params=params, target=target
+        )
         return dict(self._object(response, "the entity", target))
 
     def upsert_entities(

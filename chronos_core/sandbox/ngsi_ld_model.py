@@ -95,7 +95,7 @@ def check_uri(value: Any, detail: str) -> str:
     """An id must be a URI (Orion-LD: no ':' or a forbidden character is a 400)."""
     if not isinstance(value, str) or ":" not in value:
         raise bad_request("Invalid URI - no colon found", detail)
-    if any(c in '<>"\' {}|\\^`' or ord(c) < 32 for c in value):
+    if any(c in "<>\"' {}|\\^`" or ord(c) < 32 for c in value):
         raise bad_request("Invalid URI - invalid character", detail)
     return value
 
@@ -264,9 +264,7 @@ class LdTenant:
     history: dict[str, tuple[str, dict[str, list[Instance]]]] = field(default_factory=dict)
 
 
-def render_attribute(
-    stored: Mapping[str, Any], representation: str, sys_attrs: bool
-) -> Any:
+def render_attribute(stored: Mapping[str, Any], representation: str, sys_attrs: bool) -> Any:
     """A stored attribute as normalized, keyValues or concise JSON."""
     kind = stored.get("type", "Property")
     if representation == "keyValues":

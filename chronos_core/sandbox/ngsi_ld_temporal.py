@@ -91,7 +91,9 @@ class TemporalEmulator(EmulatedService):
             type_iri, history = stored
             query = request.query
             wanted = (
-                [ctx.expand(a) for a in query["attrs"].split(",") if a] if "attrs" in query else None
+                [ctx.expand(a) for a in query["attrs"].split(",") if a]
+                if "attrs" in query
+                else None
             )
             selected = {
                 iri: [i for i in instances if _in_window(i, query)]

@@ -468,7 +468,8 @@ class OrionLdEmulator(EmulatedService):
         limit = _int_param(query, "limit", DEFAULT_LIMIT)
         if limit > MAX_LIMIT:
             raise bad_request(
-                "Invalid value for URI parameter /limit/", f"must be an integer value <= {MAX_LIMIT}"
+                "Invalid value for URI parameter /limit/",
+                f"must be an integer value <= {MAX_LIMIT}",
             )
         offset = _int_param(query, "offset", 0)
         data = self._tenants.get(tenant)
@@ -530,8 +531,12 @@ class OrionLdEmulator(EmulatedService):
             try:
                 entity = self._new_entity(item, ctx)
             except LdError as error:
-                errors.append({"entityId": item.get("id") if isinstance(item, dict) else None,
-                               "error": {**error.body, "status": error.status}})
+                errors.append(
+                    {
+                        "entityId": item.get("id") if isinstance(item, dict) else None,
+                        "error": {**error.body, "status": error.status},
+                    }
+                )
                 continue
             existing = data.entities.get(entity.id)
             if operation == "create":
@@ -615,7 +620,9 @@ class OrionLdEmulator(EmulatedService):
             subscription = _parse_subscription(body)
             data = self._tenant(tenant, create=True)
             if subscription["id"] in data.subscriptions:
-                raise LdError(409, "AlreadyExists", "Subscription already exists", subscription["id"])
+                raise LdError(
+                    409, "AlreadyExists", "Subscription already exists", subscription["id"]
+                )
             subscription["_context"] = ctx
             data.subscriptions[subscription["id"]] = subscription
             return WireResponse(
@@ -634,12 +641,12 @@ class OrionLdEmulator(EmulatedService):
             return self._json(200, [_render_subscription(s) for s in items], request, ctx)
         if len(rest) == 1:
             data = self._tenant(tenant)
-            subscription = data.subscriptions.get(rest[0])
+            found = data.subscriptions.get(rest[0])
             if method == "GET":
                 ctx = self._read_context(request)
-                if subscription is None:
+                if found is None:
                     raise not_found("subscription not found", rest[0])
-                return self._json(200, _render_subscription(subscription), request, ctx)
+                return self._json(200, _render_subscription(found), request, ctx)
             if method == "DELETE":
                 if data.subscriptions.pop(rest[0], None) is None:
                     raise not_found("subscription not found", rest[0])
@@ -798,7 +805,9 @@ def _holds(entity: LdEntity, condition: tuple[str, str, Any]) -> bool:
     if op == "exists":
         return True
     actual = stored.get("object") if stored.get("type") == "Relationship" else stored.get("value")
-    if isinstance(wanted, float) and (isinstance(actual, bool) or not isinstance(actual, int | float)):
+    if isinstance(wanted, float) and (
+        isinstance(actual, bool) or not isinstance(actual, int | float)
+    ):
         return op == "!="
     if isinstance(wanted, str) and not isinstance(actual, str):
         return op == "!="

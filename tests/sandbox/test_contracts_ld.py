@@ -40,7 +40,10 @@ def replay(sequence: str) -> dict[str, list[str]]:
     recorder = NotificationRecorder()
     only_ld = {"sth_port": None, "orion_port": None, "iot_agent_port": None, "orion_ld_port": 0}
     troe = sequence.endswith("-troe")
-    with FiwareSandbox(**only_ld, orion_ld_troe=troe) as sandbox, httpx.Client(timeout=5.0) as client:
+    with (
+        FiwareSandbox(**only_ld, orion_ld_troe=troe) as sandbox,
+        httpx.Client(timeout=5.0) as client,
+    ):
         for name in list(client.headers):
             del client.headers[name]
         sandbox.orion_ld.register_context(
