@@ -92,9 +92,9 @@ class Settings(BaseSettings):
     # --- forecasting ---
     forecast_entity_type: str = "Forecast"
     forecast_legacy_attribute_names: bool = Field(
-        default=False,
-        description="NGSI v2 forecast entities keep the pre-Smart-Data-Models attribute names "
-        "(generatedAt, refEntity, ...) instead of dateIssued, refSource, ...",
+        default=True,
+        description="NGSI v2 forecast entities keep generatedAt next to its Smart Data Models "
+        "name dateIssued (false: dateIssued only).",
     )
     forecast_staleness_seconds: int = Field(
         default=0,
