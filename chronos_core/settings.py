@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,6 +45,31 @@ class Settings(BaseSettings):
         default=None, description="Optional X-Auth-Token sent to every FIWARE service."
     )
     sth_max_page_size: int = Field(default=100, ge=1, le=10_000)
+    # --- NGSI-LD (see docs/ngsi-ld.md) ---
+    ngsi_flavour: Literal["v2", "ld"] = Field(
+        default="v2",
+        description="NGSI flavour of this installation: v2 (Orion + STH-Comet) or ld (an NGSI-LD "
+        "broker + the NGSI-LD temporal API). A model may override it for its publication.",
+    )
+    orion_ld_url: str = Field(
+        default="http://127.0.0.1:1026", description="NGSI-LD context broker (Orion-LD)."
+    )
+    ngsi_ld_temporal_url: str | None = Field(
+        default=None,
+        description="NGSI-LD temporal API (e.g. Mintaka) for history reads (default: "
+        "CHRONOS_ORION_LD_URL; Orion-LD itself answers 501 there).",
+    )
+    ngsi_ld_context_url: str | None = Field(
+        default=None,
+        description="The @context URL sent with every NGSI-LD request (unset: core context only).",
+    )
+    ngsi_ld_context_in_body: bool = Field(
+        default=False,
+        description="Send the @context in an application/ld+json body instead of a Link header.",
+    )
+    ngsi_ld_temporal_page_size: int = Field(
+        default=1000, ge=1, le=100_000, description="Instances asked per temporal API page."
+    )
     http_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     http_retries: int = Field(default=3, ge=0, le=10)
     http_backoff_seconds: float = Field(default=0.5, ge=0, le=60)
@@ -65,6 +91,11 @@ class Settings(BaseSettings):
 
     # --- forecasting ---
     forecast_entity_type: str = "Forecast"
+    forecast_legacy_attribute_names: bool = Field(
+        default=True,
+        description="NGSI v2 forecast entities keep generatedAt next to its Smart Data Models "
+        "name dateIssued (false: dateIssued only).",
+    )
     forecast_staleness_seconds: int = Field(
         default=0,
         ge=0,
@@ -109,7 +140,14 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
-    @field_validator("sth_notification_url")
+    @field_validator("orion_ld_url")
+    @classmethod
+    def _ld_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("sth_notification_url", "ngsi_ld_temporal_url", "ngsi_ld_context_url")
     @classmethod
     def _notification_url(cls, value: str | None) -> str | None:
         if value is None:

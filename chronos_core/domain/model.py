@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -191,6 +191,12 @@ class ModelDefinition(TrainingParameters):
         title="Publish next value",
         description="Also write the next-step value as a plain Number attribute.",
     )
+    ngsi_flavour: Literal["v2", "ld"] | None = Field(
+        default=None,
+        title="NGSI flavour",
+        description="Publish to Orion (v2) or to an NGSI-LD broker (ld); unset: "
+        "CHRONOS_NGSI_FLAVOUR.",
+    )
 
     @field_validator("feature")
     @classmethod
@@ -248,6 +254,7 @@ class ModelUpdate(_Strict):
     service: str | None = Field(default=None, title="FIWARE service")
     service_path: str | None = Field(default=None, title="FIWARE service path")
     publish_next_value: bool | None = Field(default=None, title="Publish next value")
+    ngsi_flavour: Literal["v2", "ld"] | None = Field(default=None, title="NGSI flavour")
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)

@@ -150,5 +150,5 @@ def is_transient_error(error: BaseException | None) -> bool:
     """Worth another attempt later: a FIWARE service (or the database) was unreachable or
     failing; not a 4xx answer or a bad payload, which would fail the same way again."""
     if isinstance(error, FiwareHTTPError):
-        return error.status >= 500 or error.status == 429
+        return (error.status >= 500 and error.status != 501) or error.status == 429
     return isinstance(error, ExternalServiceError)

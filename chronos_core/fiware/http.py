@@ -92,6 +92,8 @@ def server_words(response: httpx.Response) -> tuple[str | None, str | None]:
         text = response.text.strip()
         return None, (text[:300] if text else None)
     if isinstance(body, dict):
+        if "title" in body and "error" not in body:  # NGSI-LD ProblemDetails (RFC 7807)
+            return problem_words(body)
         error = body.get("error") or body.get("name")
         message = body.get("description") or body.get("message")
         return (
@@ -99,6 +101,19 @@ def server_words(response: httpx.Response) -> tuple[str | None, str | None]:
             str(message) if message is not None else None,
         )
     return None, str(body)[:300]
+
+
+def problem_words(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(error type, "title: detail") of an NGSI-LD ProblemDetails body. Orion-LD's titles are
+    not uniform and one 404 (unknown attribute) has no type or detail, only ``attributes``."""
+    kind = body.get("type")
+    error = str(kind).rstrip("/").rsplit("/", 1)[-1] if kind else None
+    title = str(body.get("title") or "")
+    detail = body.get("detail")
+    if detail is None and isinstance(body.get("attributes"), list):
+        detail = ", ".join(str(name) for name in body["attributes"])
+    message = f"{title}: {detail}" if title and detail is not None else title or None
+    return error, message
 
 
 class FiwareHTTP:
@@ -244,7 +259,7 @@ class FiwareHTTP:
                 status = response.status_code
                 if 200 <= status < 300:
                     return response
-                if status >= 500 or status == 429:
+                if (status >= 500 and status != 501) or status == 429:
                     retryable = idempotent or status in _NOT_PROCESSED_STATUSES
                     timed_out = False
                     _, message = server_words(response)

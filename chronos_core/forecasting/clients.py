@@ -10,16 +10,18 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from chronos_core.fiware.ngsi_ld_temporal import NgsiLdTemporalClient
 from chronos_core.fiware.orion import OrionClient
+from chronos_core.fiware.orion_ld import OrionLdClient
 from chronos_core.fiware.sth_comet import SthCometClient
 from chronos_core.settings import Settings
 
 _lock = threading.Lock()
-_clients: dict[tuple[object, ...], SthCometClient | OrionClient] = {}
+_clients: dict[tuple[object, ...], Any] = {}
 
-C = TypeVar("C", SthCometClient, OrionClient)
+C = TypeVar("C", SthCometClient, OrionClient, OrionLdClient, NgsiLdTemporalClient)
 
 
 def _key(kind: str, url: str, settings: Settings) -> tuple[object, ...]:
@@ -32,6 +34,9 @@ def _key(kind: str, url: str, settings: Settings) -> tuple[object, ...]:
         settings.http_retries,
         settings.http_backoff_seconds,
         settings.sth_max_page_size,
+        settings.ngsi_ld_context_url,
+        settings.ngsi_ld_context_in_body,
+        settings.ngsi_ld_temporal_page_size,
         None if token is None else token.get_secret_value(),
     )
 
@@ -50,6 +55,19 @@ def _shared(kind: type[C], url: str, settings: Settings) -> C:
 def sth_client(settings: Settings) -> SthCometClient:
     """This process's STH-Comet client for ``settings`` (do not close it)."""
     return _shared(SthCometClient, settings.sth_url, settings)
+
+
+def history_reader(settings: Settings) -> SthCometClient | NgsiLdTemporalClient:
+    """This process's history client: STH-Comet, or the NGSI-LD temporal API in ``ld`` mode."""
+    if settings.ngsi_flavour == "ld":
+        url = settings.ngsi_ld_temporal_url or settings.orion_ld_url
+        return _shared(NgsiLdTemporalClient, url, settings)
+    return sth_client(settings)
+
+
+def orion_ld_client(settings: Settings) -> OrionLdClient:
+    """This process's NGSI-LD broker client for ``settings`` (do not close it)."""
+    return _shared(OrionLdClient, settings.orion_ld_url, settings)
 
 
 def orion_client(settings: Settings) -> OrionClient:

@@ -27,7 +27,7 @@ from chronos_core.errors import ChronosError, Conflict, InsufficientData, Invali
 from chronos_core.fiware.ngsi import format_datetime
 from chronos_core.fiware.sth_comet import SthCometClient
 from chronos_core.fiware.tenant import Tenant
-from chronos_core.forecasting.clients import sth_client
+from chronos_core.forecasting.clients import history_reader
 from chronos_core.forecasting.errors import ArtifactsMissing, ArtifactsUnusable, StaleData
 from chronos_core.forecasting.model_cache import (
     CacheKey,
@@ -283,7 +283,7 @@ def fetch_window(
     when the newest is older than ``CHRONOS_FORECAST_STALENESS_SECONDS`` (if set).
     """
     tenant = Tenant(spec.service, spec.service_path)
-    client = sth or sth_client(settings)
+    client = sth or history_reader(settings)
     observations = client.fetch_last_n(
         tenant,
         spec.entity_type,

@@ -23,8 +23,8 @@ from pymongo.database import Database
 from chronos_core.clock import as_utc, utc_now
 from chronos_core.domain.identifiers import parse_id
 from chronos_core.errors import ChronosError, InvalidInput, NotFound
+from chronos_core.fiware.history_source import HistoryClient, history_client
 from chronos_core.fiware.series import ObservationSeries
-from chronos_core.fiware.sth_comet import SthCometClient
 from chronos_core.fiware.tenant import Tenant
 from chronos_core.forecasting.records import ForecastRecord
 from chronos_core.settings import Settings, get_settings
@@ -164,7 +164,7 @@ def _actuals(
         )
         by_source[key].append(record)
     result: dict[str, list[float | None]] = {}
-    with SthCometClient(settings=settings) as client:
+    with history_client(settings) as client:
         for key, group in by_source.items():
             observations = _observations(client, key, group, now)
             for record in group:
@@ -181,7 +181,7 @@ def _actuals(
 
 
 def _observations(
-    client: SthCometClient, key: SourceKey, records: Sequence[ForecastRecord], now: datetime
+    client: HistoryClient, key: SourceKey, records: Sequence[ForecastRecord], now: datetime
 ) -> ObservationSeries:
     """The raw points covering the records' past target times (one read per contiguous span)."""
     spans: list[tuple[datetime, datetime]] = []

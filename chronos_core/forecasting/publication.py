@@ -53,6 +53,12 @@ from chronos_core.fiware.ngsi import (
 from chronos_core.fiware.orion import OrionClient, build_sth_subscription
 from chronos_core.fiware.tenant import Tenant
 from chronos_core.forecasting.clients import orion_client
+from chronos_core.forecasting.ld_publication import (
+    model_flavour,
+    publication_flavour,
+    publish_ld_forecast,
+    sdm_v2_attributes,
+)
 from chronos_core.forecasting.records import ForecastRecord, Publication, PublicationStatus
 from chronos_core.settings import Settings
 from chronos_core.storage.forecast_repository import ForecastRepository
@@ -77,6 +83,10 @@ RESERVED_ATTRIBUTES = frozenset(
         "generatedAt",
         FORECAST_SERIES_ATTRIBUTE,
         NEXT_VALUE_FALLBACK_ATTRIBUTE,
+        "dateIssued",
+        "validFrom",
+        "validTo",
+        "dataProvider",
     }
 )
 #: How long this process trusts its knowledge of which history subscriptions exist.
@@ -102,7 +112,11 @@ def next_value_attribute(feature: str) -> str:
 
 
 def build_forecast_entity(
-    record: ForecastRecord, *, entity_type: str, publish_next_value: bool
+    record: ForecastRecord,
+    *,
+    entity_type: str,
+    publish_next_value: bool,
+    legacy_names: bool = True,
 ) -> dict[str, Any]:
     """The NGSI v2 entity (normalized) that publishes ``record``."""
     series = {
@@ -126,7 +140,10 @@ def build_forecast_entity(
         "trainingJobId": text_attribute(record.training_job_id),
         "generatedAt": datetime_attribute(record.issued_at),
         FORECAST_SERIES_ATTRIBUTE: structured_attribute(series, observed_at=record.issued_at),
+        **sdm_v2_attributes(record),  # Smart Data Models names (see ld_publication.py)
     }
+    if not legacy_names:
+        del attributes["generatedAt"]
     if publish_next_value and record.points:
         first = record.points[0]
         attributes[next_value_attribute(record.feature)] = attribute(
@@ -264,10 +281,15 @@ def publish_forecast(
     if record.publication.status is PublicationStatus.PUBLISHED:
         return record
     entity_type = record.publication.entity_type or settings.forecast_entity_type
+    if publication_flavour(model_flavour(db, record.model_id), settings) == "ld":
+        return publish_ld_forecast(repo, record, settings=settings, entity_type=entity_type)
     entity_id = record.publication.entity_id
     try:
         payload = build_forecast_entity(
-            record, entity_type=entity_type, publish_next_value=record.publish_next_value
+            record,
+            entity_type=entity_type,
+            publish_next_value=record.publish_next_value,
+            legacy_names=settings.forecast_legacy_attribute_names,
         )
         entity_id = payload["id"]
         tenant = Tenant(record.service, record.service_path)

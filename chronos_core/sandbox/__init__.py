@@ -7,7 +7,9 @@ tests; not for production data.
 
 from chronos_core.sandbox.faults import Fault
 from chronos_core.sandbox.iot_agent import IoTAgentEmulator
+from chronos_core.sandbox.ngsi_ld_temporal import TemporalEmulator
 from chronos_core.sandbox.orion import OrionEmulator
+from chronos_core.sandbox.orion_ld import OrionLdEmulator
 from chronos_core.sandbox.recorder import NotificationRecorder, RecordedRequest
 from chronos_core.sandbox.sandbox import FiwareSandbox, SandboxStartError, run_sandbox
 from chronos_core.sandbox.seeding import read_series_csv
@@ -22,10 +24,12 @@ __all__ = [
     "IoTAgentEmulator",
     "NotificationRecorder",
     "OrionEmulator",
+    "OrionLdEmulator",
     "RecordedRequest",
     "SandboxStartError",
     "ServiceServer",
     "SthCometEmulator",
+    "TemporalEmulator",
     "read_series_csv",
     "run_sandbox",
 ]

@@ -21,7 +21,9 @@ from typing import Any
 
 from chronos_core.errors import ChronosError
 from chronos_core.sandbox.iot_agent import IoTAgentEmulator, Registry
+from chronos_core.sandbox.ngsi_ld_temporal import TemporalEmulator
 from chronos_core.sandbox.orion import OrionEmulator, OrionVersion
+from chronos_core.sandbox.orion_ld import OrionLdEmulator
 from chronos_core.sandbox.server import ServiceServer
 from chronos_core.sandbox.service import EmulatedService
 from chronos_core.sandbox.sth_comet import SthCometEmulator
@@ -50,11 +52,17 @@ class FiwareSandbox:
         orion_version: OrionVersion = "3.10.1",
         iot_agent_registry: Registry = "mongodb",
         sth_max_page_size: int = 100,
+        orion_ld_port: int | None = None,
+        temporal_port: int | None = None,
+        orion_ld_troe: bool = False,
+        temporal_max_instances: int = 1000,
     ) -> None:
         for label, port in (
             ("sth_port", sth_port),
             ("orion_port", orion_port),
             ("iot_agent_port", iot_agent_port),
+            ("orion_ld_port", orion_ld_port),
+            ("temporal_port", temporal_port),
         ):
             if port is not None and not 0 <= port <= 65535:
                 raise SandboxStartError(f"{label} must be between 0 and 65535, got {port}")
@@ -62,7 +70,17 @@ class FiwareSandbox:
         self.sth = SthCometEmulator(max_page_size=sth_max_page_size)
         self.orion = OrionEmulator(version=orion_version)
         self.iot_agent = IoTAgentEmulator(registry=iot_agent_registry)
-        self._ports = {"sth": sth_port, "orion": orion_port, "iot_agent": iot_agent_port}
+        #: NGSI-LD: Orion-LD, and the temporal API over the history it records (see
+        #: ``orion_ld.py``, ``ngsi_ld_temporal.py``); served only when given a port.
+        self.orion_ld = OrionLdEmulator(troe=orion_ld_troe)
+        self.temporal = TemporalEmulator(self.orion_ld, max_instances=temporal_max_instances)
+        self._ports = {
+            "sth": sth_port,
+            "orion": orion_port,
+            "iot_agent": iot_agent_port,
+            "orion_ld": orion_ld_port,
+            "ngsi_ld_temporal": temporal_port,
+        }
         self._servers: dict[str, ServiceServer] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -74,6 +92,8 @@ class FiwareSandbox:
             "sth": self.sth,
             "orion": self.orion,
             "iot_agent": self.iot_agent,
+            "orion_ld": self.orion_ld,
+            "ngsi_ld_temporal": self.temporal,
         }
         try:
             for key, port in self._ports.items():
@@ -120,6 +140,8 @@ class FiwareSandbox:
         self.sth.clear()
         self.orion.clear()
         self.iot_agent.clear()
+        self.orion_ld.clear()
+        self.temporal.clear()
 
     # ------------------------------------------------------------------ URLs
 
@@ -141,6 +163,14 @@ class FiwareSandbox:
     @property
     def iot_agent_url(self) -> str:
         return self._url("iot_agent")
+
+    @property
+    def orion_ld_url(self) -> str:
+        return self._url("orion_ld")
+
+    @property
+    def temporal_url(self) -> str:
+        return self._url("ngsi_ld_temporal")
 
     @property
     def urls(self) -> dict[str, str]:

@@ -16,6 +16,8 @@ from chronos_core.domain.enums import DataCollectionStatus, TrainingStatus
 from chronos_core.domain.model import Model
 from chronos_core.domain.training_job import DataCollectionJob
 from chronos_core.errors import ChronosError, Conflict, InsufficientData, NotFound
+from chronos_core.fiware.history_source import history_client, history_page_size
+from chronos_core.fiware.ngsi_ld_temporal import NgsiLdTemporalClient
 from chronos_core.fiware.paging import ChunkPlan, PagePlan, collect_chunk, plan_chunks
 from chronos_core.fiware.sth_comet import SthCometClient
 from chronos_core.fiware.tenant import Tenant
@@ -53,19 +55,21 @@ _pool: tuple[int, _PooledTransport] | None = None
 _pool_lock = threading.Lock()
 
 
-def _sth_client(settings: Settings) -> SthCometClient:
+def _sth_client(settings: Settings) -> SthCometClient | NgsiLdTemporalClient:
+    """The history client (STH-Comet, or the NGSI-LD temporal API with
+    ``CHRONOS_NGSI_FLAVOUR=ld``) on this process's pool."""
     global _pool
     with _pool_lock:
         if _pool is None or _pool[0] != os.getpid():  # never share sockets with a forked parent
             _pool = (os.getpid(), _PooledTransport())
         transport = _pool[1]
-    return SthCometClient(settings=settings, transport=transport)
+    return history_client(settings, transport=transport)
 
 
 def pages_per_chunk(total: int, last_n: int, settings: Settings) -> int:
     """``collection_pages_per_chunk``, raised so that the job needs at most
     :data:`MAX_COLLECTION_CHUNKS` chunks."""
-    pages = math.ceil(min(total, last_n) / settings.sth_max_page_size)
+    pages = math.ceil(min(total, last_n) / history_page_size(settings))
     return max(settings.collection_pages_per_chunk, math.ceil(pages / MAX_COLLECTION_CHUNKS))
 
 
@@ -107,11 +111,12 @@ def plan_collection(db: Db, job_id: str, settings: Settings) -> list[str]:
         total = client.count(_tenant(model), model.entity_type, model.entity_id, model.feature)
     if total < needed:
         raise InsufficientData(
-            f"STH-Comet has {total} points for {where}; this model needs at least {needed}",
+            f"{client.service_name} has {total} points for {where}; this model needs at least "
+            f"{needed}",
             details={"required": needed, "found": total},
         )
     plans = plan_chunks(
-        total, job.last_n, settings.sth_max_page_size, pages_per_chunk(total, job.last_n, settings)
+        total, job.last_n, history_page_size(settings), pages_per_chunk(total, job.last_n, settings)
     )
     chunks = [
         DataCollectionJob(
@@ -145,7 +150,7 @@ def collect_chunk_points(
         raise NotFound(f"training job {job_id} has no collection chunk {chunk_id}")
     try:
         model = ModelRepository(db).get(job.model_id)
-        plan = _chunk_plan(chunk, settings.sth_max_page_size)
+        plan = _chunk_plan(chunk, history_page_size(settings))
         with _sth_client(settings) as client:
             series = collect_chunk(
                 client,

@@ -202,6 +202,10 @@ def test_forecast_lands_in_orion_with_the_exact_payload(
                 "TimeInstant": {"type": "DateTime", "value": points[0]["target_timestamp"]}
             },
         },
+        "dateIssued": {"type": "DateTime", "value": issued, "metadata": {}},
+        "validFrom": {"type": "DateTime", "value": points[0]["target_timestamp"], "metadata": {}},
+        "validTo": {"type": "DateTime", "value": points[-1]["target_timestamp"], "metadata": {}},
+        "dataProvider": {"type": "Text", "value": "Chronos", "metadata": {}},
     }
     # Orion's subscription stored the forecast in STH-Comet at its TimeInstant.
     history = sandbox.sth.points(TENANT, "Forecast", ENTITY_ID, "forecastSeries")

@@ -80,7 +80,20 @@ EXPECTED_ENTITY = {
         },
         "metadata": {"TimeInstant": {"type": "DateTime", "value": "2024-01-05T00:01:02.345Z"}},
     },
+    # Smart Data Models names (WeatherForecast): added, the earlier names are kept.
+    "dateIssued": {"type": "DateTime", "value": "2024-01-05T00:01:02.345Z"},
+    "validFrom": {"type": "DateTime", "value": "2024-01-05T00:15:00.000Z"},
+    "validTo": {"type": "DateTime", "value": "2024-01-05T00:30:00.000Z"},
+    "dataProvider": {"type": "Text", "value": "Chronos"},
 }
+
+
+def test_forecast_entity_without_legacy_names() -> None:
+    payload = build_forecast_entity(
+        record(), entity_type="Forecast", publish_next_value=False, legacy_names=False
+    )
+    assert "generatedAt" not in payload
+    assert payload["dateIssued"] == EXPECTED_ENTITY["dateIssued"]
 
 
 def test_forecast_entity_payload() -> None:

@@ -1,0 +1,546 @@
+"""Client for an NGSI-LD context broker (Orion-LD 1.6; ETSI GS CIM 009).
+
+Recorded Orion-LD behaviour it relies on (``shared/contracts/orion-ld.json``):
+
+- the tenant is the ``NGSILD-Tenant`` header (no header: the default tenant); a tenant that was
+  never written to answers 404 ``NonExistingTenant`` on reads;
+- the ``@context`` comes either in an ``application/ld+json`` body (``"@context": [url, core]``)
+  or in a ``Link`` header with ``application/json`` - never both;
+- create answers 201 with ``Location``; a duplicate is 409 ``AlreadyExists``;
+- ``POST /entityOperations/upsert`` **replaces** existing entities (attributes missing from the
+  payload are gone) and answers 201 with the ids it created, or 204; ``options=update`` merges;
+- errors are ProblemDetails ``{type, title, detail}`` with non-uniform titles, and a PATCH that
+  names an unknown attribute answers ``{"title": "Attribute Not Found", "attributes": [...]}``;
+- an ``@context`` the broker cannot download is a 503 ``LdContextNotAvailable`` (retried, then
+  :class:`~chronos_core.fiware.errors.FiwareUnavailable`);
+- list pages are ``limit`` (at most 1000) / ``offset`` with ``count=true`` giving
+  ``NGSILD-Results-Count``.
+
+Errors map to the exception tree of the v2 clients (:mod:`chronos_core.fiware.errors`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+from pydantic import SecretStr
+
+from chronos_core.errors import InvalidInput
+from chronos_core.fiware.client import FiwareClient
+from chronos_core.fiware.errors import FiwareHTTPError, FiwareNotFound, RequestTarget
+from chronos_core.fiware.http import segment
+from chronos_core.fiware.tenant import Tenant
+from chronos_core.settings import Settings
+
+SERVICE_NAME = "Orion-LD"
+CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.6.jsonld"
+JSONLD_CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
+LD_JSON = "application/ld+json"
+MAX_PAGE_SIZE = 1000
+ENTITIES = "/ngsi-ld/v1/entities"
+SUBSCRIPTIONS = "/ngsi-ld/v1/subscriptions"
+Representation = Literal["normalized", "keyValues", "concise"]
+_FORBIDDEN_ID_CHARS = frozenset("<>\"' {}|\\^`")
+_TENANT = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
+
+
+def link_header(context_url: str) -> str:
+    """The ``Link`` header that names a JSON-LD ``@context``."""
+    return f'<{context_url}>; rel="{JSONLD_CONTEXT_REL}"; type="{LD_JSON}"'
+
+
+def check_uri(value: str, what: str = "entity id") -> str:
+    """An NGSI-LD id must be a URI: refuse what Orion-LD answers 400 to (no ':' or odd chars)."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{what} must be a non-empty string")
+    if ":" not in value:
+        raise InvalidInput(f"{what} {value!r} is not a URI (NGSI-LD ids look like urn:ngsi-ld:T:x)")
+    bad = sorted({c for c in value if c in _FORBIDDEN_ID_CHARS or ord(c) < 32})
+    if bad:
+        raise InvalidInput(f"{what} {value!r} contains characters a URI cannot hold: {bad}")
+    return value
+
+
+def tenant_name(tenant: Tenant | str | None) -> str | None:
+    """The ``NGSILD-Tenant`` of a Chronos tenant: its service (the service path has no
+    NGSI-LD equivalent); None for the broker's default tenant."""
+    name = tenant.service if isinstance(tenant, Tenant) else tenant
+    if name is None or name == "":
+        return None
+    if not _TENANT.match(name):
+        raise InvalidInput(f"invalid NGSI-LD tenant {name!r} (letters, digits, '_' and '-')")
+    return name
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """``success`` ids and ``errors`` (``{entityId, error}``) of a batch operation."""
+
+    success: list[str] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+class OrionLdClient(FiwareClient):
+    """Entities, attributes, batch operations and subscriptions of an NGSI-LD broker.
+
+    ``context`` (default ``CHRONOS_NGSI_LD_CONTEXT_URL``) is the user ``@context`` sent with
+    every request: in a ``Link`` header, or in an ``application/ld+json`` body when
+    ``context_in_body`` (default ``CHRONOS_NGSI_LD_CONTEXT_IN_BODY``). Without one, only the
+    core context applies and user terms expand to the broker's default vocabulary.
+    """
+
+    service_name = SERVICE_NAME
+    url_setting = "orion_ld_url"
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float | None = None,
+        retries: int | None = None,
+        backoff_seconds: float | None = None,
+        auth_token: SecretStr | str | None = None,
+        context: str | None = None,
+        context_in_body: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            base_url,
+            settings=settings,
+            transport=transport,
+            timeout=timeout,
+            retries=retries,
+            backoff_seconds=backoff_seconds,
+            auth_token=auth_token,
+            **kwargs,
+        )
+        from chronos_core.settings import get_settings
+
+        configured = settings or get_settings()
+        self.context = context if context is not None else configured.ngsi_ld_context_url
+        self.context_in_body = (
+            configured.ngsi_ld_context_in_body if context_in_body is None else context_in_body
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    def _headers(self, tenant: Tenant | str | None, *, link: bool) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        name = tenant_name(tenant)
+        if name is not None:
+            headers["NGSILD-Tenant"] = name
+        if link and self.context is not None:
+            headers["Link"] = link_header(self.context)
+        return headers
+
+    def _write(
+        self,
+        method: str,
+        path: str,
+        tenant: Tenant | str | None,
+        body: Any,
+        *,
+        params: Sequence[tuple[str, str]] | None = None,
+        target: RequestTarget | None = None,
+        idempotent: bool | None = None,
+    ) -> httpx.Response:
+        """A request with a JSON body, its ``@context`` in the body or in a Link header."""
+        in_body = self.context is not None and self.context_in_body
+        if in_body:
+            contexts = [self.context, CORE_CONTEXT]
+            if isinstance(body, list):
+                body = [{**item, "@context": contexts} for item in body]
+            else:
+                body = {**body, "@context": contexts}
+        return self._http.request(
+            method,
+            path,
+            params=params,
+            json=body,
+            content_type=LD_JSON if in_body else "application/json",
+            headers=self._headers(tenant, link=not in_body),
+            target=target,
+            idempotent=idempotent,
+        )
+
+    def _read(
+        self,
+        path: str,
+        tenant: Tenant | str | None,
+        *,
+        params: Sequence[tuple[str, str]] | None = None,
+        target: RequestTarget | None = None,
+    ) -> httpx.Response:
+        return self._http.request(
+            "GET", path, params=params, headers=self._headers(tenant, link=True), target=target
+        )
+
+    @staticmethod
+    def _entity(entity: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(entity, Mapping):
+            raise InvalidInput("an NGSI-LD entity must be a JSON object with id and type")
+        entity_id, entity_type = entity.get("id"), entity.get("type")
+        if not isinstance(entity_type, str) or not entity_type:
+            raise InvalidInput("an NGSI-LD entity needs a string 'type'")
+        check_uri(entity_id if isinstance(entity_id, str) else "")
+        if "@context" in entity:
+            raise InvalidInput("give the @context through the client, not inside the entity")
+        return dict(entity)
+
+    @staticmethod
+    def _attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(attributes, Mapping) or not attributes:
+            raise InvalidInput("give at least one attribute")
+        for name, value in attributes.items():
+            if not isinstance(name, str) or not name or name in ("id", "type", "@context"):
+                raise InvalidInput(f"invalid attribute name {name!r}")
+            if not isinstance(value, Mapping):
+                raise InvalidInput(
+                    f"attribute {name!r} must be an object (a Property or Relationship)"
+                )
+        return dict(attributes)
+
+    def _object(self, response: httpx.Response, what: str, target: RequestTarget | None) -> Any:
+        body = self._http.json(response, target=target)
+        if not isinstance(body, dict):
+            raise self._http.protocol_error(response, f"{what} is not a JSON object", target)
+        return body
+
+    # ------------------------------------------------------------------ broker
+
+    def version(self) -> dict[str, Any]:
+        """Orion-LD's ``/ngsi-ld/ex/v1/version`` (an Orion-LD extension)."""
+        response = self._http.request("GET", "/ngsi-ld/ex/v1/version")
+        return dict(self._object(response, "the version answer", None))
+
+    def entity_types(self, tenant: Tenant | str | None) -> list[str]:
+        response = self._read("/ngsi-ld/v1/types", tenant)
+        body = self._http.json(response)
+        if isinstance(body, dict) and isinstance(body.get("typeList"), list):
+            return [str(t) for t in body["typeList"]]
+        if isinstance(body, list):
+            return [str(t.get("typeName", t.get("id"))) for t in body if isinstance(t, dict)]
+        raise self._http.protocol_error(response, "the type list is not an EntityTypeList")
+
+    # ------------------------------------------------------------------ entities
+
+    def create_entity(self, tenant: Tenant | str | None, entity: Mapping[str, Any]) -> str:
+        """Create an entity (409 :class:`FiwareConflict` if it exists); returns its Location."""
+        body = self._entity(entity)
+        target = RequestTarget(entity_id=body["id"], entity_type=body["type"])
+        response = self._write("POST", ENTITIES, tenant, body, target=target)
+        return response.headers.get("location", f"{ENTITIES}/{body['id']}")
+
+    def get_entity(
+        self,
+        tenant: Tenant | str | None,
+        entity_id: str,
+        *,
+        attrs: Sequence[str] | None = None,
+        representation: Representation = "normalized",
+        sys_attrs: bool = False,
+    ) -> dict[str, Any]:
+        """The entity, compacted with the client's context; 404 :class:`FiwareNotFound`."""
+        check_uri(entity_id)
+        params: list[tuple[str, str]] = []
+        if attrs:
+            params.append(("attrs", ",".join(attrs)))
+        options = [o for o in (representation, "sysAttrs" if sys_attrs else "") if o]
+        options = [o for o in options if o != "normalized"]
+        if options:
+            params.append(("options", ",".join(options)))
+        target = RequestTarget(entity_id=entity_id)
+        response = self._read(
+            f"{ENTITIES}/{segment(entity_id)}", tenant, params=params, target=target
+        )
+        return dict(self._object(response, "the entity", target))
+
+    def upsert_entities(
+        self,
+        tenant: Tenant | str | None,
+        entities: Sequence[Mapping[str, Any]],
+        *,
+        merge: bool = False,
+    ) -> list[str]:
+        """``POST /entityOperations/upsert``: create missing entities and **replace** existing
+        ones (``merge=True``: ``options=update``, which keeps attributes not in the payload).
+        Returns the ids the broker created; a 207 raises :class:`FiwareHTTPError`."""
+        if not entities:
+            raise InvalidInput("an upsert needs at least one entity")
+        bodies = [self._entity(e) for e in entities]
+        target = RequestTarget(entity_id=bodies[0]["id"], entity_type=bodies[0]["type"])
+        response = self._write(
+            "POST",
+            "/ngsi-ld/v1/entityOperations/upsert",
+            tenant,
+            bodies,
+            params=[("options", "update")] if merge else None,
+            target=target if len(bodies) == 1 else None,
+            idempotent=True,
+        )
+        if response.status_code == 207:
+            raise self._batch_error(response, "upsert", target)
+        if response.status_code == 204 or not response.content:
+            return []
+        created = self._http.json(response)
+        if not isinstance(created, list):
+            raise self._http.protocol_error(response, "the upsert answer is not an id array")
+        return [str(i) for i in created]
+
+    def upsert_entity(
+        self, tenant: Tenant | str | None, entity: Mapping[str, Any], *, merge: bool = False
+    ) -> bool:
+        """Upsert one entity (replacing it unless ``merge``); True when the broker created it."""
+        return bool(self.upsert_entities(tenant, [entity], merge=merge))
+
+    def create_entities(
+        self, tenant: Tenant | str | None, entities: Sequence[Mapping[str, Any]]
+    ) -> BatchResult:
+        """``POST /entityOperations/create``: a 207 comes back as a result with errors."""
+        if not entities:
+            raise InvalidInput("a batch create needs at least one entity")
+        bodies = [self._entity(e) for e in entities]
+        response = self._write(
+            "POST", "/ngsi-ld/v1/entityOperations/create", tenant, bodies, idempotent=False
+        )
+        body = self._http.json(response) if response.content else []
+        if isinstance(body, list):
+            return BatchResult(success=[str(i) for i in body])
+        if isinstance(body, dict):
+            return BatchResult(
+                success=[str(i) for i in body.get("success", [])],
+                errors=[e for e in body.get("errors", []) if isinstance(e, dict)],
+            )
+        raise self._http.protocol_error(response, "the batch answer is not an object")
+
+    def _batch_error(
+        self, response: httpx.Response, what: str, target: RequestTarget | None
+    ) -> FiwareHTTPError:
+        body = self._http.json(response)
+        errors = body.get("errors", []) if isinstance(body, dict) else []
+        words = "; ".join(
+            f"{e.get('entityId')}: {(e.get('error') or {}).get('title')}"
+            for e in errors
+            if isinstance(e, dict)
+        )
+        request = response.request
+        path = request.url.raw_path.decode("ascii", "replace")
+        return FiwareHTTPError(
+            f"{SERVICE_NAME} answered 207 to the {what}: {words or 'some entities failed'}",
+            status=207,
+            server_error="PartialSuccess",
+            server_message=words or None,
+            service=SERVICE_NAME,
+            method=request.method,
+            path=path,
+            target=target,
+        )
+
+    def patch_attributes(
+        self, tenant: Tenant | str | None, entity_id: str, attributes: Mapping[str, Any]
+    ) -> None:
+        """``PATCH /entities/{id}/attrs``: replace existing attributes (404 for an unknown
+        entity or attribute)."""
+        check_uri(entity_id)
+        self._write(
+            "PATCH",
+            f"{ENTITIES}/{segment(entity_id)}/attrs",
+            tenant,
+            self._attributes(attributes),
+            target=RequestTarget(entity_id=entity_id, attribute=",".join(attributes)),
+        )
+
+    def patch_attribute(
+        self,
+        tenant: Tenant | str | None,
+        entity_id: str,
+        attribute: str,
+        fragment: Mapping[str, Any],
+    ) -> None:
+        """``PATCH /entities/{id}/attrs/{attr}``: merge ``fragment`` (e.g. value, observedAt)."""
+        check_uri(entity_id)
+        if not isinstance(fragment, Mapping) or not fragment:
+            raise InvalidInput("give the members of the attribute to change")
+        self._write(
+            "PATCH",
+            f"{ENTITIES}/{segment(entity_id)}/attrs/{segment(attribute)}",
+            tenant,
+            dict(fragment),
+            target=RequestTarget(entity_id=entity_id, attribute=attribute),
+        )
+
+    def append_attributes(
+        self, tenant: Tenant | str | None, entity_id: str, attributes: Mapping[str, Any]
+    ) -> None:
+        """``POST /entities/{id}/attrs``: add attributes (existing ones are overwritten)."""
+        check_uri(entity_id)
+        self._write(
+            "POST",
+            f"{ENTITIES}/{segment(entity_id)}/attrs",
+            tenant,
+            self._attributes(attributes),
+            target=RequestTarget(entity_id=entity_id),
+            idempotent=True,
+        )
+
+    def delete_attribute(self, tenant: Tenant | str | None, entity_id: str, attribute: str) -> None:
+        check_uri(entity_id)
+        self._http.request(
+            "DELETE",
+            f"{ENTITIES}/{segment(entity_id)}/attrs/{segment(attribute)}",
+            headers=self._headers(tenant, link=True),
+            target=RequestTarget(entity_id=entity_id, attribute=attribute),
+        )
+
+    def delete_entity(
+        self, tenant: Tenant | str | None, entity_id: str, *, missing_ok: bool = False
+    ) -> bool:
+        """Delete an entity; False when it was missing and ``missing_ok``."""
+        check_uri(entity_id)
+        try:
+            self._http.request(
+                "DELETE",
+                f"{ENTITIES}/{segment(entity_id)}",
+                headers=self._headers(tenant, link=False),
+                target=RequestTarget(entity_id=entity_id),
+            )
+        except FiwareNotFound:
+            if missing_ok:
+                return False
+            raise
+        return True
+
+    def list_entities(
+        self,
+        tenant: Tenant | str | None,
+        *,
+        entity_type: str | None = None,
+        ids: Sequence[str] | None = None,
+        q: str | None = None,
+        attrs: Sequence[str] | None = None,
+        representation: Representation = "normalized",
+        page_size: int = 100,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """All matching entities (every page, in creation order), or the first ``limit``.
+
+        NGSI-LD needs a filter: a type, ids, ``q`` or ``attrs``."""
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        if limit is not None and limit < 0:
+            raise InvalidInput("limit must be >= 0")
+        if not (entity_type or ids or q or attrs):
+            raise InvalidInput("an NGSI-LD entity query needs a type, ids, q or attrs")
+        base: list[tuple[str, str]] = []
+        if entity_type:
+            base.append(("type", entity_type))
+        if ids:
+            base.append(("id", ",".join(check_uri(i) for i in ids)))
+        if q:
+            base.append(("q", q))
+        if attrs:
+            base.append(("attrs", ",".join(attrs)))
+        if representation != "normalized":
+            base.append(("options", representation))
+        entities: list[dict[str, Any]] = []
+        offset = 0
+        while limit is None or len(entities) < limit:
+            size = page_size if limit is None else min(page_size, limit - len(entities))
+            if size == 0:
+                break
+            params = [*base, ("limit", str(size)), ("offset", str(offset)), ("count", "true")]
+            response = self._read(ENTITIES, tenant, params=params)
+            page = self._http.json(response)
+            if not isinstance(page, list):
+                raise self._http.protocol_error(response, "the entity list is not an array")
+            entities.extend(e for e in page if isinstance(e, dict))
+            offset += len(page)
+            total = _int_header(response, "ngsild-results-count")
+            if not page or (total is not None and offset >= total):
+                break
+        return entities
+
+    def count_entities(
+        self, tenant: Tenant | str | None, *, entity_type: str, q: str | None = None
+    ) -> int:
+        params = [("type", entity_type), ("limit", "0"), ("count", "true")]
+        if q:
+            params.insert(1, ("q", q))
+        response = self._read(ENTITIES, tenant, params=params)
+        total = _int_header(response, "ngsild-results-count")
+        if total is None:
+            raise self._http.protocol_error(response, "count=true but no NGSILD-Results-Count")
+        return total
+
+    # ------------------------------------------------------------------ subscriptions
+
+    def create_subscription(
+        self, tenant: Tenant | str | None, subscription: Mapping[str, Any]
+    ) -> str:
+        """Create a subscription and return its id (from the Location header)."""
+        if not isinstance(subscription, Mapping):
+            raise InvalidInput("a subscription must be a JSON object")
+        body = {"type": "Subscription", **subscription}
+        response = self._write("POST", SUBSCRIPTIONS, tenant, body, idempotent=False)
+        location = response.headers.get("location", "")
+        subscription_id = location.rstrip("/").rsplit("/", 1)[-1]
+        if not location.startswith(f"{SUBSCRIPTIONS}/") or not subscription_id:
+            raise self._http.protocol_error(
+                response, f"no subscription id in the Location header ({location!r})"
+            )
+        return subscription_id
+
+    def get_subscription(self, tenant: Tenant | str | None, subscription_id: str) -> dict[str, Any]:
+        target = RequestTarget(subscription_id=subscription_id)
+        response = self._read(f"{SUBSCRIPTIONS}/{segment(subscription_id)}", tenant, target=target)
+        return dict(self._object(response, "the subscription", target))
+
+    def list_subscriptions(
+        self, tenant: Tenant | str | None, *, page_size: int = 100
+    ) -> list[dict[str, Any]]:
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        subscriptions: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            params = [("limit", str(page_size)), ("offset", str(offset))]
+            response = self._read(SUBSCRIPTIONS, tenant, params=params)
+            page = self._http.json(response)
+            if not isinstance(page, list):
+                raise self._http.protocol_error(response, "the subscription list is not an array")
+            subscriptions.extend(s for s in page if isinstance(s, dict))
+            offset += len(page)
+            if len(page) < page_size:
+                return subscriptions
+
+    def delete_subscription(
+        self, tenant: Tenant | str | None, subscription_id: str, *, missing_ok: bool = False
+    ) -> bool:
+        try:
+            self._http.request(
+                "DELETE",
+                f"{SUBSCRIPTIONS}/{segment(subscription_id)}",
+                headers=self._headers(tenant, link=False),
+                target=RequestTarget(subscription_id=subscription_id),
+            )
+        except FiwareNotFound:
+            if missing_ok:
+                return False
+            raise
+        return True
+
+
+def _int_header(response: httpx.Response, name: str) -> int | None:
+    value = response.headers.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None

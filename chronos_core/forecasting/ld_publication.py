@@ -1,0 +1,206 @@
+"""Forecast entities named as the Smart Data Models forecasts are, and their NGSI-LD form.
+
+Smart Data Models' ``WeatherForecast`` (``smart-data-models/dataModel.Weather``, developed with
+the GSMA) names a forecast's issue time ``dateIssued``, its validity window ``validFrom`` /
+``validTo``, its producer ``dataProvider`` and the thing it is about with a ``ref…``
+Relationship (``refPointOfInterest``). Chronos uses the same names in both NGSI flavours:
+
+- NGSI v2 (:func:`sdm_v2_attributes`): ``dateIssued``, ``validFrom``, ``validTo`` and
+  ``dataProvider`` are added to the entity of :mod:`chronos_core.forecasting.publication`;
+  its earlier names stay (``refEntity`` already follows the ``ref…`` convention);
+  ``CHRONOS_FORECAST_LEGACY_ATTRIBUTE_NAMES=false`` drops ``generatedAt``, which
+  ``dateIssued`` replaces.
+- NGSI-LD (:func:`build_ld_forecast_entity`): Properties (``observedAt`` = the issue time; the
+  next value's = its target time), ``refEntity`` a Relationship to the source entity, the series
+  a JSON-valued Property, upserted with the Chronos ``@context``
+  (``CHRONOS_NGSI_LD_CONTEXT_URL``). Orion-LD's upsert replaces the whole entity, so each
+  forecast leaves no attribute of the previous one behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chronos_core.errors import InvalidInput
+from chronos_core.fiware.ngsi import format_datetime
+from chronos_core.fiware.orion_ld import check_uri
+from chronos_core.forecasting.records import ForecastRecord
+from chronos_core.settings import Settings
+
+DATA_PROVIDER = "Chronos"
+LD_FORECAST_PREFIX = "urn:ngsi-ld:Forecast"
+#: Interval bounds a forecast point may carry (prediction intervals), published when present.
+INTERVAL_FIELDS = ("lower80", "upper80", "lower95", "upper95")
+#: The terms of the Chronos @context (``chronos_core/data/chronos-context.jsonld``).
+CHRONOS_VOCABULARY = "https://chronos.fiware.example/ngsi-ld/"
+SDM_VOCABULARY = "https://smartdatamodels.org/"
+
+
+def chronos_context_document() -> dict[str, Any]:
+    """The Chronos ``@context``: SDM terms in the SDM vocabulary, Chronos' own in its own."""
+    sdm = ("dateIssued", "validFrom", "validTo", "dataProvider")
+    own = (
+        "Forecast",
+        "refEntity",
+        "feature",
+        "modelId",
+        "trainingJobId",
+        "forecastSeries",
+        "nextValue",
+    )
+    terms = {name: SDM_VOCABULARY + name for name in sdm}
+    terms.update({name: CHRONOS_VOCABULARY + name for name in own})
+    return {"@context": terms}
+
+
+def _points(record: ForecastRecord) -> list[dict[str, Any]]:
+    points = []
+    for point in record.points:
+        item: dict[str, Any] = {
+            "step": point.step,
+            "value": point.value,
+            "targetTimestamp": format_datetime(point.target_timestamp),
+        }
+        for name in INTERVAL_FIELDS:
+            bound = getattr(point, name, None)
+            if isinstance(bound, int | float):
+                item[name] = float(bound)
+        points.append(item)
+    return points
+
+
+def _window(record: ForecastRecord) -> tuple[str, str]:
+    if not record.points:
+        moment = format_datetime(record.issued_at)
+        return moment, moment
+    targets = [p.target_timestamp for p in record.points]
+    return format_datetime(min(targets)), format_datetime(max(targets))
+
+
+def sdm_v2_attributes(record: ForecastRecord) -> dict[str, Any]:
+    """The Smart Data Models attributes of the NGSI v2 forecast entity."""
+    valid_from, valid_to = _window(record)
+    return {
+        "dateIssued": {"type": "DateTime", "value": format_datetime(record.issued_at)},
+        "validFrom": {"type": "DateTime", "value": valid_from},
+        "validTo": {"type": "DateTime", "value": valid_to},
+        "dataProvider": {"type": "Text", "value": DATA_PROVIDER},
+    }
+
+
+def ld_forecast_entity_id(entity_type: str, entity_id: str, feature: str) -> str:
+    """``urn:ngsi-ld:Forecast:{type}:{id}:{feature}``, where ``{id}`` is the source id without
+    its ``urn:ngsi-ld:{type}:`` prefix (``urn:ngsi-ld:Room:Room1`` gives
+    ``urn:ngsi-ld:Forecast:Room:Room1:temperature``)."""
+    prefix = f"urn:ngsi-ld:{entity_type}:"
+    short = entity_id[len(prefix) :] if entity_id.startswith(prefix) else entity_id
+    value = f"{LD_FORECAST_PREFIX}:{entity_type}:{short}:{feature}"
+    if len(value) > 256:
+        raise InvalidInput(f"the forecast entity id {value[:80]!r}... is over 256 characters")
+    return check_uri(value, "forecast entity id")
+
+
+def build_ld_forecast_entity(
+    record: ForecastRecord, *, entity_type: str, publish_next_value: bool
+) -> dict[str, Any]:
+    """The NGSI-LD entity (normalized, without ``@context``) that publishes ``record``."""
+    check_uri(record.entity_id, "source entity id (NGSI-LD ids are URIs)")
+    issued = format_datetime(record.issued_at)
+    valid_from, valid_to = _window(record)
+
+    def prop(value: Any, observed_at: str | None = issued) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "Property", "value": value}
+        if observed_at is not None:
+            out["observedAt"] = observed_at
+        return out
+
+    series = {
+        "dateIssued": issued,
+        "lastObservedAt": format_datetime(record.last_observed_at),
+        "horizon": record.forecast_horizon,
+        "samplingIntervalSeconds": record.sampling_interval_seconds,
+        "points": _points(record),
+    }
+    entity: dict[str, Any] = {
+        "id": ld_forecast_entity_id(record.entity_type, record.entity_id, record.feature),
+        "type": entity_type,
+        "dateIssued": prop({"@type": "DateTime", "@value": issued}),
+        "validFrom": prop({"@type": "DateTime", "@value": valid_from}),
+        "validTo": prop({"@type": "DateTime", "@value": valid_to}),
+        "dataProvider": prop(DATA_PROVIDER, None),
+        "refEntity": {"type": "Relationship", "object": record.entity_id},
+        "feature": prop(record.feature, None),
+        "modelId": prop(record.model_id, None),
+        "trainingJobId": prop(record.training_job_id, None),
+        "forecastSeries": prop(series),
+    }
+    if publish_next_value and record.points:
+        first = record.points[0]
+        name = "nextValue" if record.feature in entity else record.feature
+        entity[name] = prop(first.value, format_datetime(first.target_timestamp))
+    return entity
+
+
+def publication_flavour(model_flavour: str | None, settings: Settings) -> str:
+    """``v2`` or ``ld``: the model's own choice, else the installation's."""
+    return model_flavour or settings.ngsi_flavour
+
+
+def model_flavour(db: Any, model_id: str) -> str | None:
+    """The model's ``ngsi_flavour`` override, or None (no override, or no such model)."""
+    from chronos_core.errors import NotFound
+    from chronos_core.storage.model_repository import ModelRepository
+
+    try:
+        return ModelRepository(db).get(model_id).ngsi_flavour
+    except NotFound:
+        return None
+
+
+def publish_ld_forecast(
+    repo: Any,
+    record: ForecastRecord,
+    *,
+    settings: Settings,
+    entity_type: str,
+    client: Any | None = None,
+) -> ForecastRecord:
+    """Upsert the forecast's NGSI-LD entity (replacing the previous forecast) in the tenant
+    ``record.service`` and record the outcome, as the v2 publication does. No subscription is
+    needed for history: an NGSI-LD broker with a temporal store (Orion-LD with TRoE) keeps every
+    forecast, read back through the temporal API."""
+    from chronos_core.clock import utc_now
+    from chronos_core.errors import ChronosError
+    from chronos_core.forecasting.clients import orion_ld_client
+    from chronos_core.forecasting.records import Publication, PublicationStatus
+
+    entity_id = record.publication.entity_id
+    try:
+        payload = build_ld_forecast_entity(
+            record, entity_type=entity_type, publish_next_value=record.publish_next_value
+        )
+        entity_id = payload["id"]
+        (client or orion_ld_client(settings)).upsert_entity(record.service, payload)
+    except Exception as error:
+        message = (
+            str(error) if isinstance(error, ChronosError) else f"{type(error).__name__}: {error}"
+        )
+        repo.update_publication(
+            record,
+            Publication(
+                status=PublicationStatus.FAILED,
+                entity_id=entity_id,
+                entity_type=entity_type,
+                error=message[:2000],
+            ),
+        )
+        raise
+    return repo.update_publication(
+        record,
+        Publication(
+            status=PublicationStatus.PUBLISHED,
+            entity_id=entity_id,
+            entity_type=entity_type,
+            published_at=utc_now(),
+        ),
+    )

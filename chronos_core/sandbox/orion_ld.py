@@ -1,0 +1,865 @@
+"""In-memory emulation of Orion-LD 1.6.0's NGSI-LD API (``shared/contracts/orion-ld.json``).
+
+Entities (create, read in normalized/keyValues/concise/sysAttrs form, attribute PATCH/append/
+delete, delete), batch create and upsert (the default *replaces*, ``options=update`` merges),
+lists with ``limit``/``offset``/``count``/``q``, types, tenants (``NGSILD-Tenant``), ``@context``
+in a body or a ``Link`` header (downloaded once, 503 when it cannot be), subscriptions with
+notifications, and the recorded 501 of the temporal API. Like Orion-LD with TRoE, every write
+also records attribute instances, which the sandbox's NGSI-LD temporal API
+(:mod:`chronos_core.sandbox.ngsi_ld_temporal`) serves.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from chronos_core.sandbox.faults import Fault
+from chronos_core.sandbox.ngsi_ld_model import (
+    CORE_CONTEXT,
+    JSON_TYPE,
+    LD_JSON,
+    Context,
+    ContextLoader,
+    Instance,
+    LdEntity,
+    LdError,
+    LdTenant,
+    bad_request,
+    check_uri,
+    link_url,
+    link_value,
+    normalize_datetime,
+    not_found,
+    parse_request_json,
+    render_attribute,
+)
+from chronos_core.sandbox.orion_subscriptions import NotificationDelivery, Outgoing
+from chronos_core.sandbox.service import EmulatedService
+from chronos_core.sandbox.wire import (
+    WireRequest,
+    WireResponse,
+    iso_ms,
+    json_bytes,
+    now_ms,
+    parse_date_ms,
+    time_correlator,
+)
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 20
+BASE = "/ngsi-ld/v1"
+CHRONOS_CONTEXT_PATH = "/chronos/context.jsonld"
+_OPS = ("==", "!=", ">=", "<=", ">", "<")
+
+_VERSION = (
+    "{{\n"
+    '  "orionld version": "1.6.0",\n'
+    '  "orion version":   "1.15.0-next",\n'
+    '  "uptime":          "{uptime}",\n'
+    '  "git_hash":        "04961c2a7 (tag 1.6.0)",\n'
+    '  "compile_time":    "Mon Dec 1 12:00:00 UTC 2026",\n'
+    '  "compiled_by":     "chronos",\n'
+    '  "compiled_in":     "sandbox",\n'
+    '  "release_date":    "Mon Dec 1 12:00:00 UTC 2026",\n'
+    '  "doc":             "https://fiware-orion.readthedocs.org/en/master/"\n'
+    "}}\n"
+)
+_LD_VERSION = {
+    "Orion-LD version": "1.6.0",
+    "based on orion": "1.15.0-next",
+    "kbase version": "standin-0.8",
+    "kalloc version": "standin-0.8",
+    "khash version": "standin-0.8",
+    "kjson version": "standin-0.8.2",
+    "microhttpd version": "0.9.75-0",
+    "rapidjson version": "1.1.0",
+    "libcurl version": "7.88.1",
+    "libuuid version": "UNKNOWN",
+    "mongocpp version": "1.1.3",
+    "mongoc version": "1.23.1",
+    "bson version": "1.23.1",
+    "mongodb server version": "8.2.11",
+    "boost version": "1_74",
+    "openssl version": "OpenSSL 3.0.22 25 Aug 2026",
+    "branch": "1.6.0",
+}
+
+
+def _pretty(value: Any) -> str:
+    """Two-space indented JSON, as Orion-LD's /ngsi-ld/ex/v1/version is written."""
+    import json
+
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _uptime(seconds: float) -> str:
+    total = int(seconds)
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{days} d, {hours} h, {minutes} m, {secs} s"
+
+
+class OrionLdEmulator(EmulatedService):
+    """Orion-LD's NGSI-LD API in memory (one tenant per ``NGSILD-Tenant``)."""
+
+    name = "Orion-LD"
+
+    def __init__(self, *, troe: bool = False, notification_timeout: float = 5.0) -> None:
+        super().__init__()
+        #: ``-troe``: the version resource names the PostgreSQL versions (history is recorded
+        #: either way, for the sandbox's temporal API).
+        self.troe = troe
+        self.contexts = ContextLoader()
+        self._delivery = NotificationDelivery(notification_timeout)
+        self._tenants: dict[str | None, LdTenant] = {None: LdTenant()}
+        self._started = time.time()
+        self.chronos_context: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ public API
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tenants = {None: LdTenant()}
+            self.contexts.clear_cache()
+        self.clear_faults()
+
+    def register_receiver(self, base_url: str, service: EmulatedService) -> None:
+        """Deliver notifications for ``base_url``'s host and port to ``service`` in-process."""
+        self._delivery.register(base_url, service)
+
+    def register_context(self, url: str, document: Any) -> None:
+        """Answer downloads of ``url`` with ``document`` in-process (no socket)."""
+        self.contexts.register(url, document)
+
+    def serve_chronos_context(self, document: dict[str, Any]) -> None:
+        """Serve ``document`` at ``/chronos/context.jsonld`` of this service (and in-process)."""
+        self.chronos_context = document
+        if self.bound_port is not None:
+            for host in ("127.0.0.1", "localhost"):
+                url = f"http://{host}:{self.bound_port}{CHRONOS_CONTEXT_PATH}"
+                self.contexts.register(url, document)
+
+    def tenant_data(self, tenant: str | None) -> LdTenant | None:
+        """The tenant's stored data (for the temporal part and tests), or None."""
+        with self._lock:
+            return self._tenants.get(tenant)
+
+    def entity(
+        self, tenant: str | None, entity_id: str, context: str | None = None
+    ) -> dict[str, Any] | None:
+        """The stored entity, normalized and compacted with ``context`` (for tests and demos)."""
+        with self._lock:
+            data = self._tenants.get(tenant)
+            stored = data.entities.get(entity_id) if data else None
+            if stored is None:
+                return None
+            ctx = self.contexts.resolve(context)
+            return _render(stored, ctx, "normalized", False, None)
+
+    def seed_history(
+        self,
+        tenant: str | None,
+        entity_type: str,
+        entity_id: str,
+        attribute: str,
+        points: list[tuple[int, Any]],
+        *,
+        context: str | None = None,
+    ) -> None:
+        """Store ``(epoch ms, value)`` points as the attribute's history and its last value as
+        the entity's current value (as if each had been PATCHed with its observedAt)."""
+        if not points:
+            return
+        with self._lock:
+            ctx = self.contexts.resolve(context)
+            data = self._tenants.setdefault(tenant, LdTenant())
+            type_iri, attr_iri = ctx.expand(entity_type), ctx.expand(attribute)
+            now = now_ms()
+            entity = data.entities.get(entity_id)
+            if entity is None:
+                entity = LdEntity(entity_id, type_iri, now, now)
+                data.entities[entity_id] = entity
+            last_ms, last_value = max(points, key=lambda p: p[0])
+            entity.attrs[attr_iri] = {
+                "type": "Property",
+                "value": last_value,
+                "observedAt": iso_ms(last_ms),
+                "createdAt": now,
+                "modifiedAt": now,
+            }
+            _, attrs = data.history.setdefault(entity_id, (type_iri, {}))
+            instances = attrs.setdefault(attr_iri, [])
+            instances.extend(Instance(value, millis) for millis, value in points)
+            instances.sort(key=lambda i: i.observed_at)
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _dispatch(self, request: WireRequest, fault: Fault | None) -> WireResponse:
+        try:
+            with self._lock:
+                return self._route(request)
+        except LdError as error:
+            return error.response()
+
+    def _route(self, request: WireRequest) -> WireResponse:
+        path, method = request.path, request.method
+        if path == "/version" and method == "GET":
+            text = _VERSION.format(uptime=_uptime(time.time() - self._started))
+            return WireResponse(
+                200,
+                [("Fiware-Correlator", time_correlator()), ("Content-Type", JSON_TYPE)],
+                text.encode(),
+            )
+        if path == "/ngsi-ld/ex/v1/version" and method == "GET":
+            versions = dict(_LD_VERSION)
+            if self.troe:
+                versions = {}
+                for key, value in _LD_VERSION.items():
+                    versions[key] = value
+                    if key == "openssl version":
+                        versions["postgres libpq version"] = "15.0.20"
+                        versions["postgres server version"] = "15.0.20"
+            body = {
+                **versions,
+                "cached subscriptions": sum(len(t.subscriptions) for t in self._tenants.values()),
+                "Core Context": CORE_CONTEXT,
+                "Next File Descriptor": 23,
+            }
+            return WireResponse(200, [("Content-Type", JSON_TYPE)], (_pretty(body) + "\n").encode())
+        if path == CHRONOS_CONTEXT_PATH and method == "GET" and self.chronos_context is not None:
+            return WireResponse(200, [("Content-Type", LD_JSON)], json_bytes(self.chronos_context))
+        if path.startswith(f"{BASE}/temporal/entities"):
+            detail = f"{BASE}/temporal/entities" + ("/*" if path.count("/") > 4 else "")
+            raise LdError(
+                501,
+                "OperationNotSupported",
+                "Not Implemented in Orion-LD, please use Mintaka for this operation",
+                detail,
+            )
+        segments = request.segments
+        if segments[:2] != ["ngsi-ld", "v1"] or len(segments) < 3:
+            raise not_found("Service Not Found", path)
+        resource, rest = segments[2], segments[3:]
+        tenant = request.header("NGSILD-Tenant")
+        if resource == "entities":
+            return self._entities(request, tenant, rest)
+        if resource == "entityOperations" and len(rest) == 1 and method == "POST":
+            return self._batch(request, tenant, rest[0])
+        if resource == "types" and not rest and method == "GET":
+            return self._types(request, tenant)
+        if resource == "subscriptions":
+            return self._subscriptions(request, tenant, rest)
+        raise not_found("Service Not Found", path)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _read_context(self, request: WireRequest) -> Context:
+        return self.contexts.resolve(link_url(request.header("Link")))
+
+    def _write_body(self, request: WireRequest) -> tuple[Any, Context]:
+        """The parsed body and the request context, with Orion-LD's content checks."""
+        body, content_type = parse_request_json(request)
+        items = body if isinstance(body, list) else [body]
+        has_context = any(isinstance(i, dict) and "@context" in i for i in items)
+        if content_type == JSON_TYPE:
+            if has_context:
+                raise bad_request(
+                    "Mismatch between /Content-Type/ and contents of the request payload body",
+                    "Content-Type is application/json, yet a '@context' item was present in "
+                    "the payload body",
+                )
+            return body, self._read_context(request)
+        if not has_context:
+            raise bad_request(
+                "@context missing in JSON payload",
+                "For application/ld+json, the @context must be present in the JSON payload",
+            )
+        first = next(i for i in items if isinstance(i, dict) and "@context" in i)
+        context = self.contexts.resolve(first["@context"])
+        for item in items:
+            if isinstance(item, dict):
+                item.pop("@context", None)
+        return body, context
+
+    def _tenant(self, tenant: str | None, *, create: bool = False) -> LdTenant:
+        data = self._tenants.get(tenant)
+        if data is None:
+            if not create:
+                raise LdError(404, "NonExistingTenant", "No such tenant", tenant)
+            data = self._tenants[tenant] = LdTenant()
+        return data
+
+    @staticmethod
+    def _tenant_header(tenant: str | None) -> list[tuple[str, str]]:
+        return [("NGSILD-Tenant", tenant)] if tenant is not None else []
+
+    def _json(
+        self,
+        status: int,
+        body: Any,
+        request: WireRequest,
+        context: Context,
+        headers: list[tuple[str, str]] | None = None,
+        *,
+        link: bool = True,
+    ) -> WireResponse:
+        out = list(headers or [])
+        accept = request.header("Accept") or JSON_TYPE
+        if LD_JSON in accept and JSON_TYPE not in accept.replace(LD_JSON, ""):
+            contexts = [context.url] if context.url != CORE_CONTEXT else []
+            contexts.append(CORE_CONTEXT)
+            if isinstance(body, dict):
+                body = {"@context": contexts, **body}
+            out.append(("Content-Type", LD_JSON))
+        else:
+            if link:
+                out.append(("Link", link_value(context.url)))
+            out.append(("Content-Type", JSON_TYPE))
+        return WireResponse(status, out, json_bytes(body))
+
+    # ------------------------------------------------------------------ entities
+
+    def _entities(self, request: WireRequest, tenant: str | None, rest: list[str]) -> WireResponse:
+        method = request.method
+        if not rest:
+            if method == "POST":
+                return self._create(request, tenant)
+            if method == "GET":
+                return self._list(request, tenant)
+            raise LdError(405, "BadRequestData", "Method not allowed", request.path)
+        entity_id = rest[0]
+        check_uri(entity_id, "Entity ID in URL PATH")
+        if len(rest) == 1:
+            if method == "GET":
+                return self._get(request, tenant, entity_id)
+            if method == "DELETE":
+                data = self._tenant(tenant)
+                if data.entities.pop(entity_id, None) is None:
+                    raise not_found("Entity not found", entity_id)
+                return WireResponse(204)
+        elif rest[1] == "attrs":
+            if len(rest) == 2 and method in ("PATCH", "POST"):
+                return self._update_attrs(request, tenant, entity_id, append=method == "POST")
+            if len(rest) == 3 and method == "PATCH":
+                return self._patch_attr(request, tenant, entity_id, rest[2])
+            if len(rest) == 3 and method == "DELETE":
+                ctx = self._read_context(request)
+                data = self._tenant(tenant)
+                entity = data.entities.get(entity_id)
+                if entity is None:
+                    raise not_found("Entity not found", entity_id)
+                if entity.attrs.pop(ctx.expand(rest[2]), None) is None:
+                    raise not_found("Attribute not found", rest[2])
+                entity.modified_at = now_ms()
+                return WireResponse(204)
+        raise LdError(405, "BadRequestData", "Method not allowed", request.path)
+
+    def _new_entity(self, body: Any, ctx: Context, detail: str = "id") -> LdEntity:
+        if not isinstance(body, dict):
+            raise bad_request("Invalid payload", "not a JSON object")
+        entity_id = check_uri(body.get("id"), detail)
+        entity_type = body.get("type")
+        if not isinstance(entity_type, str) or not entity_type:
+            raise bad_request("Mandatory field missing", "entity type")
+        now = now_ms()
+        entity = LdEntity(entity_id, ctx.expand(entity_type), now, now)
+        for name, value in body.items():
+            if name in ("id", "type"):
+                continue
+            entity.attrs[ctx.expand(name)] = _attribute(value, name, now)
+        return entity
+
+    def _create(self, request: WireRequest, tenant: str | None) -> WireResponse:
+        body, ctx = self._write_body(request)
+        entity = self._new_entity(body, ctx)
+        data = self._tenant(tenant, create=True)
+        if entity.id in data.entities:
+            raise LdError(409, "AlreadyExists", "Entity already exists", entity.id)
+        data.entities[entity.id] = entity
+        self._record(data, entity, entity.attrs)
+        self._notify(tenant, data, entity, set(entity.attrs))
+        return WireResponse(
+            201, [("Location", f"{BASE}/entities/{entity.id}"), *self._tenant_header(tenant)]
+        )
+
+    def _get(self, request: WireRequest, tenant: str | None, entity_id: str) -> WireResponse:
+        ctx = self._read_context(request)
+        data = self._tenant(tenant)
+        entity = data.entities.get(entity_id)
+        if entity is None:
+            raise not_found("Entity Not Found", entity_id)
+        representation, sys_attrs = _options(request)
+        attrs = _attrs_param(request, ctx)
+        body = _render(entity, ctx, representation, sys_attrs, attrs)
+        return self._json(200, body, request, ctx, self._tenant_header(tenant))
+
+    def _update_attrs(
+        self, request: WireRequest, tenant: str | None, entity_id: str, *, append: bool
+    ) -> WireResponse:
+        body, ctx = self._write_body(request)
+        if not isinstance(body, dict) or not body:
+            raise bad_request("Invalid payload", "an object with attributes is needed")
+        data = self._tenant(tenant)
+        entity = data.entities.get(entity_id)
+        if entity is None:
+            raise not_found("Entity does not exist", entity_id)
+        now = now_ms()
+        changes = {ctx.expand(name): _attribute(value, name, now) for name, value in body.items()}
+        if not append:
+            missing = [name for name in body if ctx.expand(name) not in entity.attrs]
+            if missing:
+                raise LdError(
+                    404,
+                    "ResourceNotFound",
+                    "Attribute Not Found",
+                    body={"title": "Attribute Not Found", "attributes": missing},
+                    headers=[("Link", link_value(ctx.url))],
+                )
+        for iri, value in changes.items():
+            old = entity.attrs.get(iri)
+            if old is not None:
+                value["createdAt"] = old["createdAt"]
+            entity.attrs[iri] = value
+        entity.modified_at = now
+        self._record(data, entity, changes)
+        self._notify(tenant, data, entity, set(changes))
+        return WireResponse(204)
+
+    def _patch_attr(
+        self, request: WireRequest, tenant: str | None, entity_id: str, name: str
+    ) -> WireResponse:
+        body, ctx = self._write_body(request)
+        if not isinstance(body, dict) or not body:
+            raise bad_request("Invalid payload", "an attribute fragment is needed")
+        data = self._tenant(tenant)
+        entity = data.entities.get(entity_id)
+        if entity is None:
+            raise not_found("Entity does not exist", entity_id)
+        iri = ctx.expand(name)
+        stored = entity.attrs.get(iri)
+        if stored is None:
+            raise not_found("Attribute not found", name)
+        now = now_ms()
+        for key, value in body.items():
+            if key == "observedAt":
+                value = normalize_datetime(value, f"{name}.observedAt")
+            stored[key] = value
+        stored["modifiedAt"] = now
+        entity.modified_at = now
+        self._record(data, entity, {iri: stored})
+        self._notify(tenant, data, entity, {iri})
+        return WireResponse(204)
+
+    def _list(self, request: WireRequest, tenant: str | None) -> WireResponse:
+        ctx = self._read_context(request)
+        query = request.query
+        if not any(k in query for k in ("type", "id", "q", "attrs", "georel", "idPattern")):
+            raise bad_request(
+                "Too broad query",
+                "Need at least one of: entity-id, entity-type, geo-location, attribute-list, "
+                "Q-filter, local=true, or an entity map",
+            )
+        limit = _int_param(query, "limit", DEFAULT_LIMIT)
+        if limit > MAX_LIMIT:
+            raise bad_request(
+                "Invalid value for URI parameter /limit/",
+                f"must be an integer value <= {MAX_LIMIT}",
+            )
+        offset = _int_param(query, "offset", 0)
+        data = self._tenants.get(tenant)
+        if data is None:
+            raise LdError(404, "NonExistingTenant", "No such tenant", tenant)
+        types = {ctx.expand(t) for t in query["type"].split(",")} if "type" in query else None
+        ids = set(query["id"].split(",")) if "id" in query else None
+        pattern = re.compile(query["idPattern"]) if "idPattern" in query else None
+        attrs = _attrs_param(request, ctx)
+        conditions = _parse_q(query["q"], ctx) if "q" in query else []
+        matched = [
+            e
+            for e in data.entities.values()
+            if (types is None or e.type in types)
+            and (ids is None or e.id in ids)
+            and (pattern is None or pattern.match(e.id))
+            and (attrs is None or any(a in e.attrs for a in attrs))
+            and all(_holds(e, c) for c in conditions)
+        ]
+        representation, sys_attrs = _options(request)
+        page = [
+            _render(e, ctx, representation, sys_attrs, attrs)
+            for e in matched[offset : offset + limit]
+        ]
+        headers = []
+        if query.get("count") == "true":
+            headers.append(("NGSILD-Results-Count", str(len(matched))))
+        return self._json(200, page, request, ctx, headers, link=bool(page))
+
+    def _types(self, request: WireRequest, tenant: str | None) -> WireResponse:
+        ctx = self._read_context(request)
+        data = self._tenant(tenant)
+        seen: list[str] = []
+        for entity in data.entities.values():
+            name = ctx.compact(entity.type)
+            if name not in seen:
+                seen.append(name)
+        body = {
+            "id": f"urn:ngsi-ld:EntityTypeList:{uuid.uuid4()}",
+            "type": "EntityTypeList",
+            "typeList": seen,
+        }
+        return self._json(200, body, request, ctx)
+
+    # ------------------------------------------------------------------ batch
+
+    def _batch(self, request: WireRequest, tenant: str | None, operation: str) -> WireResponse:
+        if operation not in ("create", "upsert"):
+            raise not_found("Service Not Found", request.path)
+        body, ctx = self._write_body(request)
+        if not isinstance(body, list) or not body:
+            raise bad_request("Invalid payload", "Not a JSON Array")
+        data = self._tenant(tenant, create=True)
+        merge = "update" in request.query.get("options", "").split(",")
+        success: list[str] = []
+        created: list[str] = []
+        errors: list[dict[str, Any]] = []
+        for item in body:
+            try:
+                entity = self._new_entity(item, ctx)
+            except LdError as error:
+                errors.append(
+                    {
+                        "entityId": item.get("id") if isinstance(item, dict) else None,
+                        "error": {**error.body, "status": error.status},
+                    }
+                )
+                continue
+            existing = data.entities.get(entity.id)
+            if operation == "create":
+                if existing is not None:
+                    errors.append(
+                        {
+                            "entityId": entity.id,
+                            "error": {
+                                "type": "https://uri.etsi.org/ngsi-ld/errors/AlreadyExists",
+                                "title": "Entity already exists",
+                                "detail": "Cannot create an existing entity",
+                                "status": 409,
+                            },
+                        }
+                    )
+                    continue
+                data.entities[entity.id] = entity
+                success.append(entity.id)
+                changed = set(entity.attrs)
+            elif existing is None:
+                data.entities[entity.id] = entity
+                created.append(entity.id)
+                changed = set(entity.attrs)
+            elif merge:
+                for iri, value in entity.attrs.items():
+                    old = existing.attrs.get(iri)
+                    if old is not None:
+                        value["createdAt"] = old["createdAt"]
+                    existing.attrs[iri] = value
+                existing.modified_at = entity.modified_at
+                changed = set(entity.attrs)
+                entity = existing
+            else:
+                entity.created_at = existing.created_at
+                data.entities[entity.id] = entity
+                changed = set(entity.attrs)
+            self._record(data, entity, {iri: entity.attrs[iri] for iri in changed})
+            self._notify(tenant, data, entity, changed)
+        headers = self._tenant_header(tenant)
+        if operation == "create":
+            if errors:
+                out = {"success": success, "errors": errors}
+                return WireResponse(207, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(out))
+            return WireResponse(201, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(success))
+        if errors:
+            out = {"success": created, "errors": errors}
+            return WireResponse(207, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(out))
+        if created:
+            return WireResponse(201, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(created))
+        return WireResponse(204)
+
+    # ------------------------------------------------------------------ history (TRoE)
+
+    @staticmethod
+    def _record(data: LdTenant, entity: LdEntity, changes: Mapping[str, dict[str, Any]]) -> None:
+        _, attrs = data.history.setdefault(entity.id, (entity.type, {}))
+        for iri, stored in changes.items():
+            kind = stored.get("type", "Property")
+            value = stored.get("object") if kind == "Relationship" else stored.get("value")
+            observed = stored.get("observedAt")
+            millis = parse_date_ms(observed) if isinstance(observed, str) else None
+            instances = attrs.setdefault(iri, [])
+            instances.append(
+                Instance(
+                    copy.deepcopy(value),
+                    millis if millis is not None else stored["modifiedAt"],
+                    kind,
+                    stored.get("unitCode"),
+                )
+            )
+            instances.sort(key=lambda i: i.observed_at)
+
+    # ------------------------------------------------------------------ subscriptions
+
+    def _subscriptions(
+        self, request: WireRequest, tenant: str | None, rest: list[str]
+    ) -> WireResponse:
+        method = request.method
+        if not rest and method == "POST":
+            body, ctx = self._write_body(request)
+            subscription = _parse_subscription(body)
+            data = self._tenant(tenant, create=True)
+            if subscription["id"] in data.subscriptions:
+                raise LdError(
+                    409, "AlreadyExists", "Subscription already exists", subscription["id"]
+                )
+            subscription["_context"] = ctx
+            data.subscriptions[subscription["id"]] = subscription
+            return WireResponse(
+                201,
+                [
+                    ("Location", f"{BASE}/subscriptions/{subscription['id']}"),
+                    *self._tenant_header(tenant),
+                ],
+            )
+        if not rest and method == "GET":
+            ctx = self._read_context(request)
+            data = self._tenant(tenant)
+            offset = _int_param(request.query, "offset", 0)
+            limit = _int_param(request.query, "limit", DEFAULT_LIMIT)
+            items = list(data.subscriptions.values())[offset : offset + limit]
+            return self._json(200, [_render_subscription(s) for s in items], request, ctx)
+        if len(rest) == 1:
+            data = self._tenant(tenant)
+            found = data.subscriptions.get(rest[0])
+            if method == "GET":
+                ctx = self._read_context(request)
+                if found is None:
+                    raise not_found("subscription not found", rest[0])
+                return self._json(200, _render_subscription(found), request, ctx)
+            if method == "DELETE":
+                if data.subscriptions.pop(rest[0], None) is None:
+                    raise not_found("subscription not found", rest[0])
+                return WireResponse(204)
+        raise LdError(405, "BadRequestData", "Method not allowed", request.path)
+
+    def _notify(
+        self, tenant: str | None, data: LdTenant, entity: LdEntity, changed: set[str]
+    ) -> None:
+        for subscription in list(data.subscriptions.values()):
+            ctx: Context = subscription["_context"]
+            types = {ctx.expand(e.get("type", "")) for e in subscription["entities"]}
+            ids = {e["id"] for e in subscription["entities"] if "id" in e}
+            if entity.type not in types or (ids and entity.id not in ids):
+                continue
+            watched = {ctx.expand(a) for a in subscription.get("watchedAttributes", [])}
+            if watched and not watched & changed:
+                continue
+            notification = subscription["notification"]
+            wanted = [ctx.expand(a) for a in notification.get("attributes", [])] or None
+            fmt = notification.get("format", "normalized")
+            rendered = _render(entity, ctx, fmt, False, wanted)
+            now = now_ms()
+            body = {
+                "id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
+                "type": "Notification",
+                "subscriptionId": subscription["id"],
+                "notifiedAt": iso_ms(now),
+                "data": [rendered],
+            }
+            uri = notification["endpoint"]["uri"]
+            headers = [
+                ("Content-Type", JSON_TYPE),
+                ("User-Agent", "orionld/1.6.0"),
+                ("Accept", JSON_TYPE),
+                ("Ngsild-Attribute-Format", fmt[0].upper() + fmt[1:]),
+                ("Link", link_value(ctx.url)),
+            ]
+            if tenant is not None:
+                headers.append(("Ngsild-Tenant", tenant))
+            separator = "&" if "?" in uri else "?"
+            outgoing = Outgoing(
+                subscription["id"],
+                tenant or "",
+                f"{uri}{separator}subscriptionId={subscription['id']}",
+                "POST",
+                headers,
+                json_bytes(body),
+            )
+            status, _ = self._delivery.deliver(outgoing)
+            counters = subscription["_counters"]
+            counters["timesSent"] = counters.get("timesSent", 0) + 1
+            counters["lastNotification"] = iso_ms(now)
+            if status is not None and 200 <= status < 300:
+                counters["lastSuccess"] = iso_ms(now)
+            else:
+                counters["lastFailure"] = iso_ms(now)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _attribute(value: Any, name: str, now: int) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise bad_request("Invalid attribute", name)
+    kind = value.get("type") or ("Relationship" if "object" in value else "Property")
+    if kind == "Relationship":
+        check_uri(value.get("object"), f"{name}::object")
+    stored: dict[str, Any] = {"type": kind}
+    for key, item in value.items():
+        if key == "type":
+            continue
+        if key == "observedAt":
+            item = normalize_datetime(item, f"{name}.observedAt")
+        stored[key] = copy.deepcopy(item)
+    stored["createdAt"] = now
+    stored["modifiedAt"] = now
+    return stored
+
+
+def _render(
+    entity: LdEntity,
+    ctx: Context,
+    representation: str,
+    sys_attrs: bool,
+    attrs: list[str] | None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": entity.id, "type": ctx.compact(entity.type)}
+    if sys_attrs and representation == "normalized":
+        out["createdAt"] = iso_ms(entity.created_at)
+        out["modifiedAt"] = iso_ms(entity.modified_at)
+    for iri, stored in entity.attrs.items():
+        if attrs is not None and iri not in attrs:
+            continue
+        out[ctx.compact(iri)] = render_attribute(stored, representation, sys_attrs)
+    return out
+
+
+def _options(request: WireRequest) -> tuple[str, bool]:
+    options = [o for o in request.query.get("options", "").split(",") if o]
+    representation = "normalized"
+    for option in options:
+        if option in ("keyValues", "simplified"):
+            representation = "keyValues"
+        elif option == "concise":
+            representation = "concise"
+    if request.query.get("format") in ("keyValues", "simplified", "concise"):
+        representation = request.query["format"].replace("simplified", "keyValues")
+    return representation, "sysAttrs" in options
+
+
+def _attrs_param(request: WireRequest, ctx: Context) -> list[str] | None:
+    if "attrs" not in request.query:
+        return None
+    return [ctx.expand(a) for a in request.query["attrs"].split(",") if a]
+
+
+def _int_param(query: Mapping[str, str], name: str, default: int) -> int:
+    if name not in query:
+        return default
+    try:
+        value = int(query[name])
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise bad_request(f"Invalid value for URI parameter /{name}/", "must be an integer >= 0")
+    return value
+
+
+def _parse_q(text: str, ctx: Context) -> list[tuple[str, str, Any]]:
+    conditions = []
+    for part in text.split(";"):
+        for op in _OPS:
+            if op in part:
+                name, raw = part.split(op, 1)
+                value: Any
+                if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
+                    value = raw[1:-1]
+                else:
+                    try:
+                        value = float(raw)
+                    except ValueError:
+                        value = raw
+                conditions.append((ctx.expand(name.strip()), op, value))
+                break
+        else:
+            conditions.append((ctx.expand(part.strip()), "exists", None))
+    return conditions
+
+
+def _holds(entity: LdEntity, condition: tuple[str, str, Any]) -> bool:
+    iri, op, wanted = condition
+    stored = entity.attrs.get(iri)
+    if stored is None:
+        return False
+    if op == "exists":
+        return True
+    actual = stored.get("object") if stored.get("type") == "Relationship" else stored.get("value")
+    if isinstance(wanted, float) and (
+        isinstance(actual, bool) or not isinstance(actual, int | float)
+    ):
+        return op == "!="
+    if isinstance(wanted, str) and not isinstance(actual, str):
+        return op == "!="
+    try:
+        return {
+            "==": actual == wanted,
+            "!=": actual != wanted,
+            ">=": actual >= wanted,
+            "<=": actual <= wanted,
+            ">": actual > wanted,
+            "<": actual < wanted,
+        }[op]
+    except TypeError:
+        return False
+
+
+def _parse_subscription(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise bad_request("Invalid payload", "not a JSON object")
+    subscription = {k: copy.deepcopy(v) for k, v in body.items()}
+    if "id" in subscription:
+        check_uri(subscription["id"], "id")
+    else:
+        subscription = {"id": f"urn:ngsi-ld:subscription:{uuid.uuid4()}", **subscription}
+    entities = subscription.get("entities")
+    if not isinstance(entities, list) or not entities:
+        if not subscription.get("watchedAttributes"):
+            raise bad_request("Mandatory field missing", "entities")
+        subscription["entities"] = []
+    notification = subscription.get("notification")
+    if not isinstance(notification, dict):
+        raise bad_request("Mandatory field missing", "notification")
+    endpoint = notification.get("endpoint")
+    if not isinstance(endpoint, dict):
+        raise bad_request("Mandatory field missing", "notification::endpoint")
+    check_uri(endpoint.get("uri"), "endpoint::uri")
+    subscription["_counters"] = {}
+    return subscription
+
+
+def _render_subscription(subscription: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in subscription.items():
+        if key.startswith("_") or key in ("notification", "@context"):
+            continue
+        out[key] = copy.deepcopy(value)
+    out["status"] = "active"
+    out["isActive"] = True
+    notification = copy.deepcopy(subscription["notification"])
+    notification["status"] = "ok"
+    notification.update(subscription["_counters"])
+    out["notification"] = notification
+    out["origin"] = "cache"
+    out["jsonldContext"] = subscription["_context"].url
+    return out
