@@ -3,7 +3,9 @@
 An embedded database and an in-process FIWARE sandbox seeded with a real sensor series (the
 NERACOOS B01 buoy's sea-surface temperature, 30-minute readings); then the same flows a user runs:
 register a model, train it, compare it with the naive baselines, forecast, publish to Orion and
-draw history plus forecast.
+draw history plus forecast. ``--ngsi-ld`` runs the same in NGSI-LD mode: the series is seeded in
+the sandbox Orion-LD's temporal store, read through the NGSI-LD temporal API, and the forecast is
+published to Orion-LD.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ DATA_FILE = "sea_surface_temperature.csv.gz"
 ENTITY_TYPE = "Buoy"
 ENTITY_ID = "NERACOOS-B01"
 FEATURE = "temperature"
+#: The same buoy in NGSI-LD mode, where ids are URIs.
+LD_ENTITY_ID = f"urn:ngsi-ld:{ENTITY_TYPE}:{ENTITY_ID}"
 
 
 def load_demo_series() -> Any:
@@ -46,6 +50,13 @@ def demo(
     output_dir: Annotated[
         Path, typer.Option("--output-dir", help="Where to write the PNG plots.")
     ] = Path("demo-output"),
+    ngsi_ld: Annotated[
+        bool,
+        typer.Option(
+            "--ngsi-ld",
+            help="Run in NGSI-LD mode: history from the temporal API, forecasts to Orion-LD.",
+        ),
+    ] = False,
 ) -> None:
     """Run the end-to-end demo: embedded database, FIWARE sandbox, training, forecasting."""
     from cli.prefect_runtime import prepare
@@ -53,28 +64,38 @@ def demo(
     started = time.monotonic()
     out = console()
     where = prepare()
-    out.rule("[bold]Chronos demo")
+    out.rule("[bold]Chronos demo" + (" (NGSI-LD)" if ngsi_ld else ""))
     out.print(f"Flow runs report to {where}.")
 
-    from chronos_core.fiware.orion import OrionClient
     from chronos_core.fiware.tenant import Tenant
     from chronos_core.sandbox import FiwareSandbox
     from chronos_core.settings import get_settings
+    from cli.sandbox import ld_environment, serve_chronos_context
 
-    with FiwareSandbox() as sandbox:
-        for name, url in (
-            ("STH_URL", sandbox.sth_url),
-            ("ORION_URL", sandbox.orion_url),
-            ("IOT_AGENT_URL", sandbox.iot_agent_url),
-        ):
-            os.environ[f"CHRONOS_{name}"] = url
+    ld_port = 0 if ngsi_ld else None
+    with FiwareSandbox(orion_ld_port=ld_port, temporal_port=ld_port) as sandbox:
+        environment = {
+            "CHRONOS_STH_URL": sandbox.sth_url,
+            "CHRONOS_ORION_URL": sandbox.orion_url,
+            "CHRONOS_IOT_AGENT_URL": sandbox.iot_agent_url,
+        }
+        if ngsi_ld:
+            serve_chronos_context(sandbox)
+            environment.update(ld_environment(sandbox.urls))
+        os.environ.update(environment)
         get_settings.cache_clear()
         settings = get_settings()
         tenant = Tenant(settings.fiware_service, settings.fiware_servicepath)
-        out.print(
-            f"FIWARE sandbox: STH-Comet {sandbox.sth_url}, Orion {sandbox.orion_url}, "
-            f"IoT Agent {sandbox.iot_agent_url}"
-        )
+        if ngsi_ld:
+            out.print(
+                f"FIWARE sandbox: Orion-LD {sandbox.orion_ld_url}, NGSI-LD temporal API "
+                f"{sandbox.temporal_url}, IoT Agent {sandbox.iot_agent_url}"
+            )
+        else:
+            out.print(
+                f"FIWARE sandbox: STH-Comet {sandbox.sth_url}, Orion {sandbox.orion_url}, "
+                f"IoT Agent {sandbox.iot_agent_url}"
+            )
 
         from cli.context import open_database
 
@@ -89,22 +110,19 @@ def demo(
             + f", database {settings.mongodb_database!r}"
         )
 
-        # 1. Seed the sensor history; the source entity exists in Orion too.
+        # 1. Seed the sensor history; the source entity exists in the broker too.
         series = load_demo_series()
         points = 1500 if fast else 6000
         history = series.iloc[-points:]
-        seeded = sandbox.sth.seed(tenant, ENTITY_TYPE, ENTITY_ID, FEATURE, history)
-        with OrionClient(settings=settings) as orion:
-            orion.upsert_entity(
-                tenant,
-                {
-                    "id": ENTITY_ID,
-                    "type": ENTITY_TYPE,
-                    FEATURE: {"type": "Number", "value": float(history.iloc[-1])},
-                },
-            )
+        source_id = LD_ENTITY_ID if ngsi_ld else ENTITY_ID
+        if ngsi_ld:
+            seeded = _seed_ld(sandbox, settings, history)
+            store = "the NGSI-LD temporal API"
+        else:
+            seeded = _seed_v2(sandbox, settings, tenant, history)
+            store = "STH-Comet"
         out.print(
-            f"Seeded STH-Comet with {seeded} readings of {ENTITY_ID} {FEATURE} "
+            f"Seeded {store} with {seeded} readings of {source_id} {FEATURE} "
             f"({history.index[0]:%Y-%m-%d} to {history.index[-1]:%Y-%m-%d}, every 30 min)."
         )
 
@@ -117,7 +135,7 @@ def demo(
             model_type="lstm",
             feature=FEATURE,
             entity_type=ENTITY_TYPE,
-            entity_id=ENTITY_ID,
+            entity_id=source_id,
             lookback_window=48,
             forecast_horizon=12,
             rnn_layers=[{"units": 16 if fast else 32, "dropout": 0.0}],
@@ -152,16 +170,11 @@ def demo(
 
         result = forecast(model_id)
         _print_forecast(out, result)
-        entity_id = _forecast_entity_id(result, settings.forecast_entity_type)
-        with OrionClient(settings=settings) as orion:
-            entity = orion.get_entity(tenant, entity_id)
-        out.print(f"Published to Orion as [bold]{entity_id}[/]:")
-        out.print_json(json.dumps(_shorten(entity)))
-        stored = sandbox.sth.count(
-            tenant, settings.forecast_entity_type, entity_id, "forecastSeries"
-        )
-        if stored:
-            out.print(f"Orion notified STH-Comet, which now holds {stored} forecast(s) for it.")
+        entity_id = _forecast_entity_id(result, settings.forecast_entity_type, source_id)
+        if ngsi_ld:
+            _show_ld_publication(out, settings, tenant, entity_id)
+        else:
+            _show_v2_publication(out, sandbox, settings, tenant, entity_id)
 
         # 5. Plots.
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -181,6 +194,70 @@ def demo(
             "under Runs; the deployments page has forms for register-model, train-model, "
             "forecast and the rest."
         )
+
+
+def _seed_v2(sandbox: Any, settings: Any, tenant: Any, history: Any) -> int:
+    """The history in STH-Comet, the source entity in Orion."""
+    from chronos_core.fiware.orion import OrionClient
+
+    seeded = int(sandbox.sth.seed(tenant, ENTITY_TYPE, ENTITY_ID, FEATURE, history))
+    with OrionClient(settings=settings) as orion:
+        orion.upsert_entity(
+            tenant,
+            {
+                "id": ENTITY_ID,
+                "type": ENTITY_TYPE,
+                FEATURE: {"type": "Number", "value": float(history.iloc[-1])},
+            },
+        )
+    return seeded
+
+
+def _seed_ld(sandbox: Any, settings: Any, history: Any) -> int:
+    """The history in the sandbox Orion-LD's temporal store (read through the temporal API);
+    the source entity holds the last reading."""
+    from chronos_core.sandbox.wire import to_epoch_ms
+
+    points = [
+        (to_epoch_ms(moment.to_pydatetime()), float(value)) for moment, value in history.items()
+    ]
+    sandbox.orion_ld.seed_history(
+        settings.fiware_service,
+        ENTITY_TYPE,
+        LD_ENTITY_ID,
+        FEATURE,
+        points,
+        context=settings.ngsi_ld_context_url,
+    )
+    return len(points)
+
+
+def _show_v2_publication(
+    out: Any, sandbox: Any, settings: Any, tenant: Any, entity_id: str
+) -> None:
+    from chronos_core.fiware.orion import OrionClient
+
+    with OrionClient(settings=settings) as orion:
+        entity = orion.get_entity(tenant, entity_id)
+    out.print(f"Published to Orion as [bold]{entity_id}[/]:")
+    out.print_json(json.dumps(_shorten(entity)))
+    stored = sandbox.sth.count(tenant, settings.forecast_entity_type, entity_id, "forecastSeries")
+    if stored:
+        out.print(f"Orion notified STH-Comet, which now holds {stored} forecast(s) for it.")
+
+
+def _show_ld_publication(out: Any, settings: Any, tenant: Any, entity_id: str) -> None:
+    from chronos_core.fiware.ngsi_ld_temporal import NgsiLdTemporalClient
+    from chronos_core.fiware.orion_ld import OrionLdClient
+
+    with OrionLdClient(settings=settings) as broker:
+        entity = broker.get_entity(tenant, entity_id)
+    out.print(f"Published to Orion-LD as [bold]{entity_id}[/]:")
+    out.print_json(json.dumps(_shorten(entity)))
+    with NgsiLdTemporalClient(settings=settings) as temporal:
+        stored = temporal.count(tenant, settings.forecast_entity_type, entity_id, "forecastSeries")
+    if stored:
+        out.print(f"The NGSI-LD temporal API holds {stored} forecast(s) for it.")
 
 
 def _print_metrics(out: Any, rows: list[dict[str, Any]]) -> None:
@@ -225,13 +302,14 @@ def _print_forecast(out: Any, result: Any) -> None:
     out.print(table)
 
 
-def _forecast_entity_id(result: Any, entity_type: str) -> str:
+def _forecast_entity_id(result: Any, entity_type: str, source_id: str = ENTITY_ID) -> str:
     data = result if isinstance(result, dict) else {}
     publication = data.get("publication") or {}
+    fallback_id = source_id.rsplit(":", 1)[-1]
     return str(
         data.get("entity_id")
         or publication.get("entity_id")
-        or f"urn:ngsi-ld:{entity_type}:{ENTITY_TYPE}:{ENTITY_ID}:{FEATURE}"
+        or f"urn:ngsi-ld:{entity_type}:{ENTITY_TYPE}:{fallback_id}:{FEATURE}"
     )
 
 

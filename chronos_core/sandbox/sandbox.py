@@ -1,4 +1,5 @@
-"""The FIWARE sandbox: STH-Comet, Orion and the IoT Agent emulated in one process.
+"""The FIWARE sandbox: STH-Comet, Orion and the IoT Agent (and, given ports, Orion-LD and the
+NGSI-LD temporal API) emulated in one process.
 
 ::
 
@@ -189,11 +190,14 @@ def run_sandbox(
     stop_event: threading.Event | None = None,
     orion_version: OrionVersion = "3.10.1",
     iot_agent_registry: Registry = "mongodb",
+    orion_ld_port: int | None = None,
+    temporal_port: int | None = None,
 ) -> None:
     """Serve the sandbox in the foreground until SIGTERM/SIGINT (or ``stop_event`` is set).
 
     ``setup`` runs once the services are up (e.g. to seed data); ``on_ready`` then receives
-    ``{"sth_url": ..., "orion_url": ..., "iot_agent_url": ...}`` for the served services.
+    ``{"sth_url": ..., "orion_url": ..., "iot_agent_url": ...}`` for the served services (and
+    ``orion_ld_url``, ``ngsi_ld_temporal_url`` when the NGSI-LD parts have ports).
     """
     stop = stop_event or threading.Event()
     previous: dict[signal.Signals, Any] = {}
@@ -210,6 +214,8 @@ def run_sandbox(
         iot_agent_port,
         orion_version=orion_version,
         iot_agent_registry=iot_agent_registry,
+        orion_ld_port=orion_ld_port,
+        temporal_port=temporal_port,
     ) as sandbox:
         if in_main_thread:
             for signum in (signal.SIGTERM, signal.SIGINT):

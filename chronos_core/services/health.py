@@ -1,4 +1,9 @@
-"""Is Chronos able to work? Reachability and latency of MongoDB and the three FIWARE services.
+"""Is Chronos able to work? Reachability and latency of MongoDB and the FIWARE services.
+
+The FIWARE services checked follow ``CHRONOS_NGSI_FLAVOUR``: STH-Comet, Orion and the IoT Agent
+(``v2``), or the NGSI-LD broker, the NGSI-LD temporal API and the IoT Agent (``ld``). A temporal
+URL that answers 501 (Orion-LD's "please use Mintaka") is reported down as the misconfiguration
+:data:`TEMPORAL_API_MISCONFIGURED`, naming ``CHRONOS_NGSI_LD_TEMPORAL_URL``.
 
 Each check answers ``up``, ``degraded`` (reachable but unhappy: a 4xx, e.g. a rejected token) or
 ``down`` (unreachable, timed out, or a 5xx). The overall status is:
@@ -30,13 +35,23 @@ MONGODB = "mongodb"
 STH_COMET = "sth-comet"
 ORION = "orion"
 IOT_AGENT = "iot-agent"
-FIWARE_SERVICES = frozenset({STH_COMET, ORION, IOT_AGENT})
+ORION_LD = "orion-ld"
+NGSI_LD_TEMPORAL = "ngsi-ld-temporal"
+FIWARE_SERVICES = frozenset({STH_COMET, ORION, IOT_AGENT, ORION_LD, NGSI_LD_TEMPORAL})
+
+#: The temporal probe reads one instance of an entity that does not exist: a temporal API
+#: answers 404 (or 200), a broker without one 501.
+TEMPORAL_PROBE_ENTITY = "urn:ngsi-ld:Chronos:health-probe"
+#: The name of the misconfiguration reported when the temporal URL answers 501.
+TEMPORAL_API_MISCONFIGURED = "misconfigured: no NGSI-LD temporal API"
 
 #: Paths tried in order for each FIWARE service; the first answer that is not ``down`` wins.
 PROBE_PATHS: Mapping[str, tuple[str, ...]] = {
     STH_COMET: ("/version",),
     ORION: ("/version",),
     IOT_AGENT: ("/iot/about", "/version"),
+    ORION_LD: ("/version",),
+    NGSI_LD_TEMPORAL: (f"/ngsi-ld/v1/temporal/entities/{TEMPORAL_PROBE_ENTITY}?lastN=1",),
 }
 
 
@@ -44,6 +59,10 @@ class ServiceStatus(StrEnum):
     UP = "up"
     DEGRADED = "degraded"
     DOWN = "down"
+
+
+#: Classifies a response: (status, detail), or None for the default (4xx degraded, 5xx down).
+Classifier = Callable[[httpx.Response], tuple[ServiceStatus, str] | None]
 
 
 class ServiceCheck(BaseModel):
@@ -114,6 +133,8 @@ def _version_from(name: str, body: Any) -> str | None:
         return None
     if name == ORION and isinstance(body.get("orion"), dict):
         version = body["orion"].get("version")
+    elif name == ORION_LD:
+        version = body.get("orionld version") or body.get("version")
     elif name == IOT_AGENT:
         version = body.get("libVersion") or body.get("version")
     else:
@@ -138,8 +159,10 @@ def check_http_service(
     timeout_seconds: float = MAX_CHECK_TIMEOUT_SECONDS,
     headers: Mapping[str, str] | None = None,
     transport: httpx.BaseTransport | None = None,
+    classify: Classifier | None = None,
 ) -> ServiceCheck:
-    """GET ``paths`` on ``base_url`` in turn; 2xx/3xx is up, 4xx degraded, 5xx or no answer down."""
+    """GET ``paths`` on ``base_url`` in turn; 2xx/3xx is up, 4xx degraded, 5xx or no answer down
+    (``classify`` may decide otherwise for a response)."""
     result: ServiceCheck | None = None
     timeout = httpx.Timeout(min(timeout_seconds, MAX_CHECK_TIMEOUT_SECONDS))
     with httpx.Client(
@@ -160,7 +183,11 @@ def check_http_service(
                 )
                 continue
             latency = _elapsed_ms(started)
-            if response.status_code >= 500:
+            detail = f"HTTP {response.status_code}"
+            decided = classify(response) if classify is not None else None
+            if decided is not None:
+                status, detail = decided
+            elif response.status_code >= 500:
                 status = ServiceStatus.DOWN
             elif response.status_code >= 400:
                 status = ServiceStatus.DEGRADED
@@ -176,7 +203,7 @@ def check_http_service(
                 target=target,
                 latency_ms=latency,
                 version=_version_from(name, body),
-                detail=f"HTTP {response.status_code}",
+                detail=detail,
             )
             if status is not ServiceStatus.DOWN:
                 break
@@ -257,18 +284,65 @@ def fiware_headers(settings: Settings) -> dict[str, str]:
     return {"X-Auth-Token": settings.fiware_auth_token.get_secret_value()}
 
 
+def temporal_classifier(settings: Settings) -> Classifier:
+    """The temporal probe's reading: a ProblemDetails 404 (the probe entity is unknown) means the
+    API answers; 501 is the named misconfiguration (an NGSI-LD broker without the temporal API)."""
+
+    def classify(response: httpx.Response) -> tuple[ServiceStatus, str] | None:
+        from chronos_core.fiware.http import server_words
+
+        code = response.status_code
+        if code == 404:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            if isinstance(body, dict) and "title" in body:  # an NGSI-LD ProblemDetails
+                return ServiceStatus.UP, "HTTP 404 (the probe entity is unknown: the API answers)"
+            return None
+        if code != 501:
+            return None
+        _, words = server_words(response)
+        if settings.ngsi_ld_temporal_url is None:
+            where = (
+                "CHRONOS_NGSI_LD_TEMPORAL_URL is unset, so history is read from "
+                f"CHRONOS_ORION_LD_URL ({settings.orion_ld_url}), which"
+            )
+        else:
+            where = f"CHRONOS_NGSI_LD_TEMPORAL_URL ({settings.ngsi_ld_temporal_url})"
+        return ServiceStatus.DOWN, (
+            f"{TEMPORAL_API_MISCONFIGURED}: {where} answers 501 "
+            f"({words or 'Not Implemented'}); set CHRONOS_NGSI_LD_TEMPORAL_URL to the "
+            "temporal API (e.g. Mintaka)"
+        )
+
+    return classify
+
+
+def fiware_targets(settings: Settings) -> dict[str, str]:
+    """The FIWARE services of this installation's flavour, with their URLs."""
+    if settings.ngsi_flavour == "ld":
+        return {
+            ORION_LD: settings.orion_ld_url,
+            NGSI_LD_TEMPORAL: settings.ngsi_ld_temporal_url or settings.orion_ld_url,
+            IOT_AGENT: settings.iot_agent_url,
+        }
+    return {
+        STH_COMET: settings.sth_url,
+        ORION: settings.orion_url,
+        IOT_AGENT: settings.iot_agent_url,
+    }
+
+
 def check_fiware_services(
     settings: Settings,
     *,
     timeout_seconds: float = MAX_CHECK_TIMEOUT_SECONDS,
     transport: httpx.BaseTransport | None = None,
 ) -> list[ServiceCheck]:
-    """STH-Comet, Orion and the IoT Agent, checked concurrently."""
-    urls = {
-        STH_COMET: settings.sth_url,
-        ORION: settings.orion_url,
-        IOT_AGENT: settings.iot_agent_url,
-    }
+    """The FIWARE services of :func:`fiware_targets`, checked concurrently."""
+    urls = fiware_targets(settings)
+    classifiers = {NGSI_LD_TEMPORAL: temporal_classifier(settings)}
     headers = fiware_headers(settings)
     timeout = min(settings.http_timeout_seconds, timeout_seconds, MAX_CHECK_TIMEOUT_SECONDS)
     with ThreadPoolExecutor(max_workers=len(urls), thread_name_prefix="chronos-health") as pool:
@@ -281,6 +355,7 @@ def check_fiware_services(
                 timeout_seconds=timeout,
                 headers=headers,
                 transport=transport,
+                classify=classifiers.get(name),
             )
             for name, url in urls.items()
         ]
