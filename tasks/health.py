@@ -36,7 +36,7 @@ def check_mongodb_task() -> ServiceCheck:
 
 @task(name="check-fiware-services", tags=["health", "fiware"])
 def check_fiware_services_task() -> list[ServiceCheck]:
-    """Probe STH-Comet, Orion and the IoT Agent concurrently."""
+    """Probe the FIWARE services of the NGSI flavour (v2 or ld) concurrently."""
     checks = check_fiware_services(get_settings())
     for check in checks:
         _log(check)

@@ -110,3 +110,47 @@ def test_sandbox_serves_until_stopped(chronos: Invoke, monkeypatch: pytest.Monke
     assert answers == {"sth_url": 200, "orion_url": 200, "iot_agent_url": 200}
     assert "export CHRONOS_STH_URL=http://127.0.0.1:" in result.stdout
     assert "FIWARE sandbox stopped." in result.stdout
+
+
+def test_sandbox_ngsi_ld_serves_the_ld_parts_and_prints_ld_exports(
+    chronos: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chronos_core.sandbox as sandbox_package
+
+    real_run_sandbox = sandbox_package.run_sandbox
+    stop = threading.Event()
+    answers: dict[str, int] = {}
+
+    def run_and_probe(*args: Any, **kwargs: Any) -> None:
+        on_ready = args[4]
+
+        def probe(urls: dict[str, str]) -> None:
+            on_ready(urls)
+            ld = urls["orion_ld_url"]
+            answers["orion_ld"] = httpx.get(f"{ld}/version").status_code
+            answers["context"] = httpx.get(f"{ld}/chronos/context.jsonld").status_code
+            temporal = f"{urls['ngsi_ld_temporal_url']}/ngsi-ld/v1/temporal/entities/urn:x:y"
+            answers["temporal"] = httpx.get(temporal).status_code
+            stop.set()
+
+        real_run_sandbox(*args[:4], probe, stop_event=stop, **kwargs)
+
+    monkeypatch.setattr(sandbox_package, "run_sandbox", run_and_probe)
+    ports = ["--sth-port", "0", "--orion-port", "0", "--iot-agent-port", "0"]
+    ld_ports = ["--orion-ld-port", "0", "--temporal-port", "0"]
+    result = chronos("sandbox", "--ngsi-ld", *ports, *ld_ports)
+    assert result.exit_code == 0, result.stderr
+    # The temporal API answers 404 for an unknown entity (Orion-LD itself would say 501).
+    assert answers == {"orion_ld": 200, "context": 200, "temporal": 404}
+    exports = dict(
+        line.strip().removeprefix("export ").split("=", 1)
+        for line in result.stdout.splitlines()
+        if line.strip().startswith("export ")
+    )
+    assert exports["CHRONOS_NGSI_FLAVOUR"] == "ld"
+    assert exports["CHRONOS_ORION_LD_URL"].startswith("http://127.0.0.1:")
+    assert exports["CHRONOS_NGSI_LD_TEMPORAL_URL"].startswith("http://127.0.0.1:")
+    assert exports["CHRONOS_NGSI_LD_CONTEXT_URL"] == (
+        exports["CHRONOS_ORION_LD_URL"] + "/chronos/context.jsonld"
+    )
+    assert {"CHRONOS_STH_URL", "CHRONOS_ORION_URL", "CHRONOS_IOT_AGENT_URL"} <= set(exports)
