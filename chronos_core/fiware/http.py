@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +20,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
+from chronos_core.fiware.connection import FiwareConnection, RetryPolicy
 from chronos_core.fiware.errors import (
     FiwareConflict,
     FiwareHTTPError,
@@ -39,39 +39,12 @@ logger = logging.getLogger("chronos.fiware")
 _BODYLESS_METHODS = {"GET", "DELETE", "HEAD"}
 _IDEMPOTENT_METHODS = {"GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"}
 _NOT_PROCESSED_STATUSES = {429, 503}
-_MAX_RETRY_AFTER_SECONDS = 60.0
 _MISSING: Any = object()
 
 
 def segment(value: str) -> str:
     """Percent-encode one URL path segment (an entity id, a type, an attribute name)."""
     return quote(value, safe=":@-._~")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """``retries`` more attempts after the first, waiting ``backoff * 2**(n-1)`` before retry n."""
-
-    retries: int = 3
-    backoff_seconds: float = 0.5
-    max_backoff_seconds: float = 30.0
-
-    def __post_init__(self) -> None:
-        if self.retries < 0:
-            raise ValueError("retries must be >= 0")
-        if self.backoff_seconds < 0 or self.max_backoff_seconds < 0:
-            raise ValueError("backoff must be >= 0")
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RetryPolicy:
-        return cls(retries=settings.http_retries, backoff_seconds=settings.http_backoff_seconds)
-
-    def delay(self, retry_number: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry ``retry_number`` (1-based); honours Retry-After."""
-        wait = min(self.backoff_seconds * (2 ** (retry_number - 1)), self.max_backoff_seconds)
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, _MAX_RETRY_AFTER_SECONDS))
-        return wait
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -122,26 +95,35 @@ class FiwareHTTP:
     def __init__(
         self,
         service: str,
-        base_url: str,
+        base_url: str | None = None,
         *,
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         auth_token: SecretStr | str | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        connection: FiwareConnection | None = None,
     ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"{service} URL must start with http:// or https://, got {base_url!r}")
-        if timeout <= 0:
-            raise ValueError("timeout must be positive")
+        """Either a whole ``connection`` or its parts (``base_url``, ``timeout``, ...)."""
+        if connection is None:
+            if base_url is None or not base_url.startswith(("http://", "https://")):
+                raise ValueError(
+                    f"{service} URL must start with http:// or https://, got {base_url!r}"
+                )
+            if timeout <= 0:
+                raise ValueError("timeout must be positive")
+            token = SecretStr(auth_token) if isinstance(auth_token, str) else auth_token
+            connection = FiwareConnection(
+                base_url, auth_token=token, timeout_seconds=timeout, retry=retry or RetryPolicy()
+            )
         self.service = service
-        self.base_url = base_url.rstrip("/")
-        self.retry = retry or RetryPolicy()
-        self._token = SecretStr(auth_token) if isinstance(auth_token, str) else auth_token
+        self.connection = connection
+        self.base_url = connection.base_url
+        self.retry = connection.retry
         self._sleep = sleep
         self._client = httpx.Client(
             base_url=self.base_url,
-            timeout=httpx.Timeout(timeout),
+            timeout=httpx.Timeout(connection.timeout_seconds),
             transport=transport,
             headers={"Accept": "application/json", "User-Agent": "chronos"},
             follow_redirects=False,
@@ -156,17 +138,11 @@ class FiwareHTTP:
         *,
         transport: httpx.BaseTransport | None = None,
     ) -> FiwareHTTP:
-        return cls(
-            service,
-            base_url,
-            timeout=settings.http_timeout_seconds,
-            retry=RetryPolicy.from_settings(settings),
-            auth_token=settings.fiware_auth_token,
-            transport=transport,
-        )
+        connection = FiwareConnection.from_settings(settings, "orion", base_url=base_url)
+        return cls(service, connection=connection, transport=transport)
 
     def __repr__(self) -> str:
-        token = "set" if self._token is not None else "none"
+        token = "set" if self.connection.auth_token is not None else "none"
         return f"FiwareHTTP(service={self.service!r}, base_url={self.base_url!r}, token={token})"
 
     def close(self) -> None:
@@ -188,11 +164,7 @@ class FiwareHTTP:
     def _headers(
         self, tenant: Tenant | None, content_type: str | None, extra: Mapping[str, str] | None
     ) -> dict[str, str]:
-        headers: dict[str, str] = {}
-        if tenant is not None:
-            headers.update(tenant.headers())
-        if self._token is not None:
-            headers["X-Auth-Token"] = self._token.get_secret_value()
+        headers = self.connection.headers(tenant)
         if content_type is not None:
             headers["Content-Type"] = content_type
         if extra:

@@ -15,6 +15,7 @@ from chronos_core.errors import InvalidInput
 from chronos_core.fiware.client import FiwareClient
 from chronos_core.fiware.errors import FiwareNotFound, RequestTarget
 from chronos_core.fiware.http import segment
+from chronos_core.fiware.paging import ListPage, read_list_pages
 from chronos_core.fiware.tenant import Tenant
 
 SERVICE_NAME = "IoT Agent"
@@ -71,7 +72,7 @@ class IoTAgentClient(FiwareClient):
     """Devices and service groups of an IoT Agent. A context manager."""
 
     service_name = SERVICE_NAME
-    url_setting = "iot_agent_url"
+    service_key = "iot_agent"
 
     # ------------------------------------------------------------------ helpers
 
@@ -80,22 +81,20 @@ class IoTAgentClient(FiwareClient):
     ) -> list[dict[str, Any]]:
         if not 1 <= page_size <= 1000:
             raise InvalidInput("page_size must be between 1 and 1000")
-        items: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            query = [*params, ("limit", str(page_size)), ("offset", str(offset))]
+
+        def fetch(offset: int, size: int) -> ListPage:
+            query = [*params, ("limit", str(size)), ("offset", str(offset))]
             response = self._http.request("GET", path, tenant=tenant, params=query)
             body = self._http.json(response)
             page = body.get(key) if isinstance(body, dict) else None
             count = body.get("count") if isinstance(body, dict) else None
             if not isinstance(page, list):
                 raise self._http.protocol_error(response, f"no '{key}' array in the answer")
-            items.extend(item for item in page if isinstance(item, dict))
-            offset += len(page)
-            if not page or (isinstance(count, int) and offset >= count):
-                return items
-            if len(page) > page_size:  # the agent ignored the limit: it sent everything
-                return items
+            items = [item for item in page if isinstance(item, dict)]
+            # ``count`` is the total whatever the page; an agent ignoring the limit sends all.
+            return ListPage(items, len(page), count if isinstance(count, int) else None)
+
+        return read_list_pages(fetch, page_size)
 
     # ------------------------------------------------------------------ API
 

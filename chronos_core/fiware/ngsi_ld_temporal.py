@@ -28,9 +28,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from typing_extensions import Unpack
 
 from chronos_core.errors import InvalidInput
-from chronos_core.fiware.client import FiwareClient
+from chronos_core.fiware.client import ClientOptions, FiwareClient
 from chronos_core.fiware.errors import FiwareHTTPError, RequestTarget
 from chronos_core.fiware.http import segment
 from chronos_core.fiware.ngsi import format_datetime, parse_datetime
@@ -78,25 +79,19 @@ class NgsiLdTemporalClient(FiwareClient):
     """
 
     service_name = SERVICE_NAME
-    url_setting = "orion_ld_url"
+    service_key = "ngsi_ld_temporal"
 
     def __init__(
         self,
         base_url: str | None = None,
         *,
         settings: Settings | None = None,
-        transport: httpx.BaseTransport | None = None,
         page_size: int | None = None,
         context: str | None = None,
-        **kwargs: Any,
+        **options: Unpack[ClientOptions],
     ) -> None:
         configured = settings or get_settings()
-        super().__init__(
-            base_url or configured.ngsi_ld_temporal_url or configured.orion_ld_url,
-            settings=configured,
-            transport=transport,
-            **kwargs,
-        )
+        super().__init__(base_url, settings=configured, **options)
         self.page_size = page_size or configured.ngsi_ld_temporal_page_size
         self.max_page_size = self.page_size
         self.context = context if context is not None else configured.ngsi_ld_context_url

@@ -20,6 +20,7 @@ from chronos_core.fiware.client import FiwareClient
 from chronos_core.fiware.errors import FiwareNotFound, RequestTarget
 from chronos_core.fiware.http import segment
 from chronos_core.fiware.ngsi import ORION_FORBIDDEN_CHARS, format_datetime
+from chronos_core.fiware.paging import ListPage, read_list_pages
 from chronos_core.fiware.tenant import Tenant
 
 SERVICE_NAME = "Orion"
@@ -82,7 +83,7 @@ class OrionClient(FiwareClient):
     """Entities, attributes, batch updates and subscriptions in Orion. A context manager."""
 
     service_name = SERVICE_NAME
-    url_setting = "orion_url"
+    service_key = "orion"
 
     # ------------------------------------------------------------------ helpers
 
@@ -105,6 +106,27 @@ class OrionClient(FiwareClient):
         for name in attributes:
             _check(name, "attribute name")
         return dict(attributes)
+
+    def _page(
+        self,
+        path: str,
+        tenant: Tenant,
+        base: Sequence[tuple[str, str]],
+        offset: int,
+        size: int,
+        what: str,
+    ) -> ListPage:
+        """One ``limit``/``offset`` page of a list (``options=count`` gives the total)."""
+        params = [*base, ("limit", str(size)), ("offset", str(offset))]
+        response = self._http.request("GET", path, tenant=tenant, params=params)
+        page = self._http.json(response)
+        if not isinstance(page, list):
+            raise self._http.protocol_error(response, f"the {what} list is not an array")
+        return ListPage(
+            [item for item in page if isinstance(item, dict)],
+            len(page),
+            _int_header(response, "fiware-total-count"),
+        )
 
     # ------------------------------------------------------------------ entities
 
@@ -315,23 +337,11 @@ class OrionClient(FiwareClient):
         if attrs:
             base.append(("attrs", ",".join(attrs)))
         base.append(("options", "count,keyValues" if key_values else "count"))
-        entities: list[dict[str, Any]] = []
-        offset = 0
-        while limit is None or len(entities) < limit:
-            size = page_size if limit is None else min(page_size, limit - len(entities))
-            if size == 0:
-                break
-            params = [*base, ("limit", str(size)), ("offset", str(offset))]
-            response = self._http.request("GET", "/v2/entities", tenant=tenant, params=params)
-            page = self._http.json(response)
-            if not isinstance(page, list):
-                raise self._http.protocol_error(response, "the entity list is not an array")
-            entities.extend(e for e in page if isinstance(e, dict))
-            offset += len(page)
-            total = _int_header(response, "fiware-total-count")
-            if not page or (total is not None and offset >= total):
-                break
-        return entities
+        return read_list_pages(
+            lambda offset, size: self._page("/v2/entities", tenant, base, offset, size, "entity"),
+            page_size,
+            limit=limit,
+        )
 
     def count_entities(
         self,
@@ -384,19 +394,13 @@ class OrionClient(FiwareClient):
     def list_subscriptions(self, tenant: Tenant, *, page_size: int = 100) -> list[dict[str, Any]]:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidInput(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        subscriptions: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            params = [("options", "count"), ("limit", str(page_size)), ("offset", str(offset))]
-            response = self._http.request("GET", "/v2/subscriptions", tenant=tenant, params=params)
-            page = self._http.json(response)
-            if not isinstance(page, list):
-                raise self._http.protocol_error(response, "the subscription list is not an array")
-            subscriptions.extend(s for s in page if isinstance(s, dict))
-            offset += len(page)
-            total = _int_header(response, "fiware-total-count")
-            if not page or (total is not None and offset >= total):
-                return subscriptions
+        base = [("options", "count")]
+        return read_list_pages(
+            lambda offset, size: self._page(
+                "/v2/subscriptions", tenant, base, offset, size, "subscription"
+            ),
+            page_size,
+        )
 
     def delete_subscription(
         self, tenant: Tenant, subscription_id: str, *, missing_ok: bool = False

@@ -27,14 +27,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
-from pydantic import SecretStr
+from typing_extensions import Unpack
 
 from chronos_core.errors import InvalidInput
-from chronos_core.fiware.client import FiwareClient
+from chronos_core.fiware.client import ClientOptions, FiwareClient
 from chronos_core.fiware.errors import FiwareHTTPError, FiwareNotFound, RequestTarget
 from chronos_core.fiware.http import segment
+from chronos_core.fiware.paging import ListPage, read_list_pages
 from chronos_core.fiware.tenant import Tenant
-from chronos_core.settings import Settings
+from chronos_core.settings import Settings, get_settings
 
 SERVICE_NAME = "Orion-LD"
 CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.6.jsonld"
@@ -94,35 +95,19 @@ class OrionLdClient(FiwareClient):
     """
 
     service_name = SERVICE_NAME
-    url_setting = "orion_ld_url"
+    service_key = "orion_ld"
 
     def __init__(
         self,
         base_url: str | None = None,
         *,
         settings: Settings | None = None,
-        transport: httpx.BaseTransport | None = None,
-        timeout: float | None = None,
-        retries: int | None = None,
-        backoff_seconds: float | None = None,
-        auth_token: SecretStr | str | None = None,
         context: str | None = None,
         context_in_body: bool | None = None,
-        **kwargs: Any,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        super().__init__(
-            base_url,
-            settings=settings,
-            transport=transport,
-            timeout=timeout,
-            retries=retries,
-            backoff_seconds=backoff_seconds,
-            auth_token=auth_token,
-            **kwargs,
-        )
-        from chronos_core.settings import get_settings
-
         configured = settings or get_settings()
+        super().__init__(base_url, settings=configured, **options)
         self.context = context if context is not None else configured.ngsi_ld_context_url
         self.context_in_body = (
             configured.ngsi_ld_context_in_body if context_in_body is None else context_in_body
@@ -179,6 +164,31 @@ class OrionLdClient(FiwareClient):
     ) -> httpx.Response:
         return self._http.request(
             "GET", path, params=params, headers=self._headers(tenant, link=True), target=target
+        )
+
+    def _page(
+        self,
+        path: str,
+        tenant: Tenant | str | None,
+        base: Sequence[tuple[str, str]],
+        offset: int,
+        size: int,
+        what: str,
+        *,
+        count: bool = True,
+    ) -> ListPage:
+        """One ``limit``/``offset`` page of a list (``count=true``: NGSILD-Results-Count)."""
+        params = [*base, ("limit", str(size)), ("offset", str(offset))]
+        if count:
+            params.append(("count", "true"))
+        response = self._read(path, tenant, params=params)
+        page = self._http.json(response)
+        if not isinstance(page, list):
+            raise self._http.protocol_error(response, f"the {what} list is not an array")
+        return ListPage(
+            [item for item in page if isinstance(item, dict)],
+            len(page),
+            _int_header(response, "ngsild-results-count") if count else None,
         )
 
     @staticmethod
@@ -448,23 +458,11 @@ class OrionLdClient(FiwareClient):
             base.append(("attrs", ",".join(attrs)))
         if representation != "normalized":
             base.append(("options", representation))
-        entities: list[dict[str, Any]] = []
-        offset = 0
-        while limit is None or len(entities) < limit:
-            size = page_size if limit is None else min(page_size, limit - len(entities))
-            if size == 0:
-                break
-            params = [*base, ("limit", str(size)), ("offset", str(offset)), ("count", "true")]
-            response = self._read(ENTITIES, tenant, params=params)
-            page = self._http.json(response)
-            if not isinstance(page, list):
-                raise self._http.protocol_error(response, "the entity list is not an array")
-            entities.extend(e for e in page if isinstance(e, dict))
-            offset += len(page)
-            total = _int_header(response, "ngsild-results-count")
-            if not page or (total is not None and offset >= total):
-                break
-        return entities
+        return read_list_pages(
+            lambda offset, size: self._page(ENTITIES, tenant, base, offset, size, "entity"),
+            page_size,
+            limit=limit,
+        )
 
     def count_entities(
         self, tenant: Tenant | str | None, *, entity_type: str, q: str | None = None
@@ -506,18 +504,13 @@ class OrionLdClient(FiwareClient):
     ) -> list[dict[str, Any]]:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidInput(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        subscriptions: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            params = [("limit", str(page_size)), ("offset", str(offset))]
-            response = self._read(SUBSCRIPTIONS, tenant, params=params)
-            page = self._http.json(response)
-            if not isinstance(page, list):
-                raise self._http.protocol_error(response, "the subscription list is not an array")
-            subscriptions.extend(s for s in page if isinstance(s, dict))
-            offset += len(page)
-            if len(page) < page_size:
-                return subscriptions
+        return read_list_pages(
+            lambda offset, size: self._page(
+                SUBSCRIPTIONS, tenant, [], offset, size, "subscription", count=False
+            ),
+            page_size,
+            short_page_ends=True,
+        )
 
     def delete_subscription(
         self, tenant: Tenant | str | None, subscription_id: str, *, missing_ok: bool = False

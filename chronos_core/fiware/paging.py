@@ -5,6 +5,8 @@ max page size per request). To read the ``last_n`` most recent of ``total`` poin
 ``total - last_n`` and read forward. Offsets count from the oldest point, so points appended while
 collecting do not shift anything already planned; pages are grouped into chunks so that a million
 points is a few hundred units of work, not ten thousand.
+
+:func:`read_list_pages` reads the ``limit``/``offset`` lists of Orion, Orion-LD and the IoT Agent.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from chronos_core.errors import Cancelled, InvalidInput
 from chronos_core.fiware.series import ObservationSeries, merge_series
@@ -153,3 +155,37 @@ def collect_chunk(
             offset += result.received
             remaining -= result.received
     return merge_series(parts)
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a list: its objects, how many entries it had, and the total if told."""
+
+    items: list[dict[str, Any]]
+    received: int
+    total: int | None = None
+
+
+def read_list_pages(
+    fetch: Callable[[int, int], ListPage],
+    page_size: int,
+    *,
+    limit: int | None = None,
+    short_page_ends: bool = False,
+) -> list[dict[str, Any]]:
+    """Every item of an offset-paged list (or the first ``limit``): ``fetch(offset, size)``
+    reads one page. Stops at an empty page, when the server's total is reached, at a page
+    shorter than asked when ``short_page_ends`` (a list without a total), or at a page longer
+    than asked (the server ignored the limit and sent everything)."""
+    items: list[dict[str, Any]] = []
+    offset = 0
+    while limit is None or len(items) < limit:
+        size = page_size if limit is None else min(page_size, limit - len(items))
+        page = fetch(offset, size)
+        items.extend(page.items)
+        offset += page.received
+        if page.received == 0 or (page.total is not None and offset >= page.total):
+            break
+        if page.received > size or (short_page_ends and page.received < size):
+            break
+    return items

@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 import httpx
-from pydantic import SecretStr
+from typing_extensions import Unpack
 
 from chronos_core.errors import InvalidInput
-from chronos_core.fiware.client import FiwareClient
+from chronos_core.fiware.client import ClientOptions, FiwareClient
 from chronos_core.fiware.errors import RequestTarget
 from chronos_core.fiware.http import segment
 from chronos_core.fiware.ngsi import format_datetime
@@ -57,21 +57,16 @@ class SthCometClient(FiwareClient):
     """Reads (and deletes) attribute history in STH-Comet. A context manager."""
 
     service_name = SERVICE_NAME
-    url_setting = "sth_url"
+    service_key = "sth"
 
     def __init__(
         self,
         base_url: str | None = None,
         *,
         settings: Settings | None = None,
-        transport: httpx.BaseTransport | None = None,
-        timeout: float | None = None,
-        retries: int | None = None,
-        backoff_seconds: float | None = None,
-        auth_token: SecretStr | str | None = None,
         max_page_size: int | None = None,
         api_version: ApiVersion = "v1",
-        sleep: Callable[[float], None] | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
         settings = settings or get_settings()
         self.max_page_size = max_page_size or settings.sth_max_page_size
@@ -80,16 +75,7 @@ class SthCometClient(FiwareClient):
         if api_version not in ("v1", "v2"):
             raise InvalidInput(f"api_version must be 'v1' or 'v2', got {api_version!r}")
         self.api_version = api_version
-        super().__init__(
-            base_url,
-            settings=settings,
-            transport=transport,
-            timeout=timeout,
-            retries=retries,
-            backoff_seconds=backoff_seconds,
-            auth_token=auth_token,
-            sleep=sleep,
-        )
+        super().__init__(base_url, settings=settings, **options)
 
     def __repr__(self) -> str:
         return f"SthCometClient({self._http.base_url!r}, api={self.api_version})"

@@ -12,6 +12,7 @@ import os
 import threading
 from typing import Any, TypeVar
 
+from chronos_core.fiware.connection import service_url
 from chronos_core.fiware.ngsi_ld_temporal import NgsiLdTemporalClient
 from chronos_core.fiware.orion import OrionClient
 from chronos_core.fiware.orion_ld import OrionLdClient
@@ -60,7 +61,7 @@ def sth_client(settings: Settings) -> SthCometClient:
 def history_reader(settings: Settings) -> SthCometClient | NgsiLdTemporalClient:
     """This process's history client: STH-Comet, or the NGSI-LD temporal API in ``ld`` mode."""
     if settings.ngsi_flavour == "ld":
-        url = settings.ngsi_ld_temporal_url or settings.orion_ld_url
+        url = service_url(settings, NgsiLdTemporalClient.service_key)
         return _shared(NgsiLdTemporalClient, url, settings)
     return sth_client(settings)
 

@@ -321,16 +321,18 @@ def temporal_classifier(settings: Settings) -> Classifier:
 
 def fiware_targets(settings: Settings) -> dict[str, str]:
     """The FIWARE services of this installation's flavour, with their URLs."""
+    from chronos_core.fiware.connection import service_url
+
     if settings.ngsi_flavour == "ld":
         return {
-            ORION_LD: settings.orion_ld_url,
-            NGSI_LD_TEMPORAL: settings.ngsi_ld_temporal_url or settings.orion_ld_url,
-            IOT_AGENT: settings.iot_agent_url,
+            ORION_LD: service_url(settings, "orion_ld"),
+            NGSI_LD_TEMPORAL: service_url(settings, "ngsi_ld_temporal"),
+            IOT_AGENT: service_url(settings, "iot_agent"),
         }
     return {
-        STH_COMET: settings.sth_url,
-        ORION: settings.orion_url,
-        IOT_AGENT: settings.iot_agent_url,
+        STH_COMET: service_url(settings, "sth"),
+        ORION: service_url(settings, "orion"),
+        IOT_AGENT: service_url(settings, "iot_agent"),
     }
 
 
