@@ -125,3 +125,55 @@ def test_to_pandas() -> None:
     assert frame.tolist() == [1.0, 2.0]
     assert ObservationSeries.from_pandas(frame) == series
     assert ObservationSeries().to_pandas().empty
+
+
+def test_read_list_pages_stops_at_total_limit_short_and_oversized_pages() -> None:
+    from chronos_core.fiware.paging import ListPage, read_list_pages
+
+    data = [{"n": i} for i in range(7)]
+    asked: list[tuple[int, int]] = []
+
+    def fetch(offset: int, size: int, *, total: bool = True, ignore_limit: bool = False):
+        asked.append((offset, size))
+        page = data[offset:] if ignore_limit else data[offset : offset + size]
+        return ListPage(page, len(page), len(data) if total else None)
+
+    assert read_list_pages(fetch, 3) == data and asked == [(0, 3), (3, 3), (6, 3)]
+    asked.clear()
+    assert read_list_pages(fetch, 3, limit=4) == data[:4] and asked == [(0, 3), (3, 1)]
+    asked.clear()
+    assert read_list_pages(lambda o, s: fetch(o, s, total=False), 3, short_page_ends=True) == data
+    assert asked == [(0, 3), (3, 3), (6, 3)]
+    asked.clear()
+    assert read_list_pages(lambda o, s: fetch(o, s, total=False, ignore_limit=True), 3) == data
+    assert asked == [(0, 3)]
+    assert read_list_pages(fetch, 3, limit=0) == []
+
+
+def test_connection_from_settings_is_frozen_and_hides_the_token() -> None:
+    import dataclasses
+
+    from chronos_core.fiware.connection import FiwareConnection
+    from chronos_core.fiware.tenant import Tenant
+    from chronos_core.settings import Settings
+
+    settings = Settings(
+        orion_ld_url="http://ld:1026/",
+        fiware_auth_token="s3cret",
+        http_retries=2,
+        http_backoff_seconds=0.1,
+        http_timeout_seconds=7,
+    )
+    temporal = FiwareConnection.from_settings(settings, "ngsi_ld_temporal")
+    assert temporal.base_url == "http://ld:1026"  # unset temporal URL: the broker's
+    assert temporal.retry.retries == 2 and temporal.timeout_seconds == 7
+    assert temporal.tenant == Tenant(settings.fiware_service, settings.fiware_servicepath)
+    assert "s3cret" not in repr(temporal)
+    assert temporal.headers(None) == {"X-Auth-Token": "s3cret"}
+    changed = temporal.replace(base_url="http://mintaka:8080", retries=0)
+    assert changed.base_url == "http://mintaka:8080" and changed.retry.retries == 0
+    assert changed.retry.backoff_seconds == 0.1 and temporal.retry.retries == 2
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        temporal.base_url = "http://x"  # type: ignore[misc]
+    with pytest.raises(ValueError, match="http"):
+        FiwareConnection("ftp://x")
