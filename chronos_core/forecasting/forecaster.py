@@ -198,7 +198,7 @@ def spec_from_metadata(
             f"forecast, got {metadata.get('feature_columns')!r}"
         )
     widths = conformal.from_metadata(metadata.get("intervals"))
-    if any(len(width) != values["forecast_horizon"] for width in widths.values()):
+    if any(len(width or ()) != values["forecast_horizon"] for width in widths.values()):
         widths = {}  # half-widths for another horizon: forecast without intervals
     return ForecastSpec(
         **values,

@@ -170,9 +170,9 @@ class SeasonalPeriod:
     description: str
 
 
-def seasonal_periods(sampling_interval_seconds: int, detected_steps: Sequence[int] = ()) -> tuple[
-    list[SeasonalPeriod], dict[str, str]
-]:
+def seasonal_periods(
+    sampling_interval_seconds: int, detected_steps: Sequence[int] = ()
+) -> tuple[list[SeasonalPeriod], dict[str, str]]:
     """The union of the calendar day and week and the detected seasons (by steps), and the
     calendar periods that cannot be used, with the reason."""
     periods: dict[int, SeasonalPeriod] = {}
@@ -257,9 +257,9 @@ class StatisticalResult:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def _segment_starts(segment_ids: NDArray[np.int64], positions: NDArray[np.int64]) -> NDArray[
-    np.int64
-]:
+def _segment_starts(
+    segment_ids: NDArray[np.int64], positions: NDArray[np.int64]
+) -> NDArray[np.int64]:
     return np.searchsorted(segment_ids, segment_ids[positions - 1], side="left").astype(np.int64)
 
 
@@ -349,4 +349,3 @@ def baseline_label(name: str) -> str:
     if name == "seasonal_naive":  # jobs trained before the full-history baselines
         return "seasonal naive"
     return name
-

@@ -244,13 +244,17 @@ def verdict_text(
                 f"with MAE {_fmt(best_mae)}; the model's MAE ({_fmt(model_mae)}) is "
                 f"{worse:.1%} higher (skill {skill:+.3f})."
             )
-        text += " It loses to: " + ", ".join(
-            f"{baseline_label(name)} (MAE {_fmt(maes[name])})" for name in losing_to
-        ) + "."
+        text += (
+            " It loses to: "
+            + ", ".join(f"{baseline_label(name)} (MAE {_fmt(maes[name])})" for name in losing_to)
+            + "."
+        )
     if skipped:
-        text += " Not computed: " + "; ".join(
-            f"{name} ({reason})" for name, reason in sorted(skipped.items())
-        ) + "."
+        text += (
+            " Not computed: "
+            + "; ".join(f"{name} ({reason})" for name, reason in sorted(skipped.items()))
+            + "."
+        )
     return best, text
 
 

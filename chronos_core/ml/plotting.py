@@ -103,9 +103,13 @@ def backtest_png(
     axes.plot(first, p[:, 0], linewidth=1.0, label="forecast, step 1")
     for level, width in _widest_first(half_widths):
         axes.fill_between(
-            first, p[:, 0] - width[0], p[:, 0] + width[0], color="tab:blue", alpha=0.12,
+            first,
+            p[:, 0] - width[0],
+            p[:, 0] + width[0],
+            color="tab:blue",
+            alpha=0.12,
             label=f"{level} % interval, step 1",
-        )  # fmt: skip
+        )
     if horizon > 1:
         last = _utc_naive(stamps[:, -1])
         axes.plot(last, p[:, -1], linewidth=1.0, alpha=0.8, label=f"forecast, step {horizon}")
@@ -142,9 +146,7 @@ def forecast_png(
         future = np.concatenate([history[-1:], future])
     axes.plot(future_times, future, color="tab:orange", marker="o", markersize=3, label="forecast")
     target_times = _utc_naive(forecast_timestamps)
-    for level, (lower, upper) in sorted(
-        (bounds or {}).items(), key=lambda item: -float(item[0])
-    ):
+    for level, (lower, upper) in sorted((bounds or {}).items(), key=lambda item: -float(item[0])):
         low = np.asarray(lower, dtype=np.float64).ravel()
         high = np.asarray(upper, dtype=np.float64).ravel()
         if low.size != target_times.size or high.size != target_times.size:

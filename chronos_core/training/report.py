@@ -107,7 +107,8 @@ def intervals_rows(job: TrainingJob) -> list[dict[str, Any]]:
         {
             "level": f"{level} %",
             "bounds": f"lower{level} / upper{level}",
-            "test coverage": None if coverage.get(str(level)) is None
+            "test coverage": None
+            if coverage.get(str(level)) is None
             else f"{100 * coverage[str(level)]:.1f} %",
         }
         for level in intervals.get("levels") or []
