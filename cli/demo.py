@@ -261,6 +261,16 @@ def _write_plots(db: Any, job_id: str, history: Any, result: Any, output_dir: Pa
     target = pd.to_datetime(
         [p.get("target_timestamp") or p.get("targetTimestamp") for p in points], utc=True
     )
+    data = result if isinstance(result, dict) else {}
+    levels = [int(level) for level in (data.get("interval_levels") or [])]
+    bounds = {
+        str(level): (
+            [float(p[f"lower{level}"]) for p in points],
+            [float(p[f"upper{level}"]) for p in points],
+        )
+        for level in levels
+        if all(f"lower{level}" in p and f"upper{level}" in p for p in points)
+    }
     png = forecast_png(
         recent.index.to_numpy(),
         recent.to_numpy(),
@@ -268,6 +278,7 @@ def _write_plots(db: Any, job_id: str, history: Any, result: Any, output_dir: Pa
         np.array([float(p["value"]) for p in points]),
         title="Buoy B01 sea-surface temperature: history and forecast",
         unit="°C",
+        bounds=bounds,
     )
     path = output_dir / "forecast.png"
     path.write_bytes(png)

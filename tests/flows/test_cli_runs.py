@@ -85,7 +85,8 @@ def test_create_train_forecast_and_schedule(chronos: Any, sandbox: Any, sine_ser
 
     shown = chronos("jobs", "show", job["id"])
     assert "completed" in shown.stdout and "Backtest" in shown.stdout
-    assert "naive (repeat the last value)" in shown.stdout and "Prediction intervals" in shown.stdout
+    assert "naive (repeat the last value)" in shown.stdout
+    assert "Prediction intervals" in shown.stdout
     assert chronos("models", "show", model_id, "--json").json()["status"] == "trained"
 
     forecast = chronos("forecast", model_id, "--json")

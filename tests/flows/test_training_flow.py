@@ -382,9 +382,7 @@ def test_the_cancel_poll_asks_the_database_at_most_once_per_interval(
         assert fresh() is True and len(asked) == 3
 
 
-def test_a_losing_network_gets_a_verdict_that_says_so(
-    db: Any, settings: Any, sandbox: Any
-) -> None:
+def test_a_losing_network_gets_a_verdict_that_says_so(db: Any, settings: Any, sandbox: Any) -> None:
     """An hourly series with a strong daily cycle; the network (1 epoch, 4 units, lookback 6)
     cannot learn it and loses to the seasonal baselines, which read the full history."""
     import pandas as pd
@@ -438,4 +436,5 @@ def test_a_losing_network_gets_a_verdict_that_says_so(
     assert all(0.0 <= value <= 1.0 for value in intervals["coverage"].values())
     metadata = json.loads(ArtifactStore(db).download(job.metadata_artifact_id or ""))
     widths = metadata["intervals"]["half_widths"]
-    assert len(widths["80"]) == 3 and all(a <= b for a, b in zip(widths["80"], widths["95"]))
+    assert len(widths["80"]) == 3
+    assert all(a <= b for a, b in zip(widths["80"], widths["95"], strict=True))
