@@ -39,10 +39,10 @@ ETS = "ets"
 #: A seasonal-naive value missing in a long gap is taken this many further seasons back at most.
 MAX_EXTRA_SEASONS = 2
 #: The statistical model sees at most this many seasons (of the longest one) before an origin...
-STAT_CONTEXT_SEASONS = 6
+STAT_CONTEXT_SEASONS = 3
 #: ...and at least / at most this many points (bounds its cost per origin).
 STAT_MIN_CONTEXT = 200
-STAT_MAX_CONTEXT = 5_000
+STAT_MAX_CONTEXT = 4_000
 #: AutoETS needs a few points to choose a model.
 STAT_MIN_POINTS = 10
 
