@@ -186,7 +186,7 @@ def demo(
 def _print_metrics(out: Any, rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    table = Table(title="Test-set errors (°C, all 12 horizon steps)")
+    table = Table(title="Backtest errors (°C, all 12 horizon steps, the same test origins)")
     for column in ("forecaster", "mae", "rmse", "smape", "mase", "theil_u2"):
         table.add_column(column, justify="left" if column == "forecaster" else "right")
     for row in rows:
