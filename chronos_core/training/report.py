@@ -149,8 +149,8 @@ def summary_markdown(job: TrainingJob, model: Model) -> str:
     ]
     if backtest:
         lines.append(
-            f"- backtest: {backtest.get('origins')} test origins (every "
-            f"{backtest.get('stride')}th of {backtest.get('test_windows')} test windows); best "
+            f"- backtest: {backtest.get('origins')} test origins (stride "
+            f"{backtest.get('stride')} over {backtest.get('test_windows')} test windows); best "
             f"forecaster: {backtest.get('best_forecaster')}; skill against the best baseline "
             f"({backtest.get('best_baseline')}): {_fmt(rounded(backtest.get('skill')))}"
         )
