@@ -88,6 +88,18 @@ class Settings(BaseSettings):
     tf_threads: int = Field(
         default=0, ge=0, description="TensorFlow thread count (0: machine cores)."
     )
+    backtest_max_origins: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Most test origins the rolling-origin backtest scores (every stride-th test "
+        "window, the same origins for the model and every baseline).",
+    )
+    interval_levels: list[int] = Field(
+        default_factory=lambda: [80, 95],
+        description="Prediction-interval levels in percent, as a JSON list (each forecast point "
+        "gets lower<L>/upper<L>).",
+    )
 
     # --- forecasting ---
     forecast_entity_type: str = "Forecast"
@@ -132,6 +144,13 @@ class Settings(BaseSettings):
 
     # --- Prefect ---
     work_pool: str = "chronos"
+
+    @field_validator("interval_levels")
+    @classmethod
+    def _interval_levels(cls, value: list[int]) -> list[int]:
+        if not value or len(set(value)) != len(value) or not all(1 <= v <= 99 for v in value):
+            raise ValueError("interval levels must be distinct integers between 1 and 99")
+        return sorted(value)
 
     @field_validator("sth_url", "orion_url", "iot_agent_url")
     @classmethod

@@ -263,7 +263,7 @@ def _show_ld_publication(out: Any, settings: Any, tenant: Any, entity_id: str) -
 def _print_metrics(out: Any, rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    table = Table(title="Test-set errors (°C, all 12 horizon steps)")
+    table = Table(title="Backtest errors (°C, all 12 horizon steps, the same test origins)")
     for column in ("forecaster", "mae", "rmse", "smape", "mase", "theil_u2"):
         table.add_column(column, justify="left" if column == "forecaster" else "right")
     for row in rows:
@@ -339,6 +339,16 @@ def _write_plots(db: Any, job_id: str, history: Any, result: Any, output_dir: Pa
     target = pd.to_datetime(
         [p.get("target_timestamp") or p.get("targetTimestamp") for p in points], utc=True
     )
+    data = result if isinstance(result, dict) else {}
+    levels = [int(level) for level in (data.get("interval_levels") or [])]
+    bounds = {
+        str(level): (
+            [float(p[f"lower{level}"]) for p in points],
+            [float(p[f"upper{level}"]) for p in points],
+        )
+        for level in levels
+        if all(f"lower{level}" in p and f"upper{level}" in p for p in points)
+    }
     png = forecast_png(
         recent.index.to_numpy(),
         recent.to_numpy(),
@@ -346,6 +356,7 @@ def _write_plots(db: Any, job_id: str, history: Any, result: Any, output_dir: Pa
         np.array([float(p["value"]) for p in points]),
         title="Buoy B01 sea-surface temperature: history and forecast",
         unit="°C",
+        bounds=bounds,
     )
     path = output_dir / "forecast.png"
     path.write_bytes(png)

@@ -124,10 +124,7 @@ def show(job_id: JobIdArgument, as_json: JsonOption = False) -> None:
             title="Data collection",
         )
     if job.metrics is not None:
-        metrics = job.metrics.model_dump(
-            exclude={"baselines", "per_step_mae", "loss_history"}, exclude_none=True
-        )
-        print_fields(metrics, title="Test-set metrics (original units)")
+        _print_metrics(job)
     config = job.prediction_config
     print_fields(
         {
@@ -141,6 +138,62 @@ def show(job_id: JobIdArgument, as_json: JsonOption = False) -> None:
         },
         title="Recurring forecasts",
     )
+
+
+def _print_metrics(job: Any) -> None:
+    """The backtest: the model's errors, its verdict, every forecaster, the intervals."""
+    from chronos_core.training.report import intervals_rows, metrics_table, rounded, verdict
+
+    metrics = job.metrics.model_dump(
+        exclude={
+            "baselines",
+            "per_step_mae",
+            "per_step_rmse",
+            "loss_history",
+            "backtest",
+            "intervals",
+            "skipped_baselines",
+        },
+        exclude_none=True,
+    )
+    print_fields(rounded(metrics), title="Backtest metrics of the model (original units)")
+    backtest = job.metrics.backtest or {}
+    fields: dict[str, Any] = {"verdict": verdict(job)}
+    if backtest:
+        fields |= {
+            "best forecaster": backtest.get("best_forecaster"),
+            "best baseline": backtest.get("best_baseline"),
+            "skill vs best baseline": rounded(backtest.get("skill")),
+            "test origins": f"{backtest.get('origins')} (stride {backtest.get('stride')} over "
+            f"{backtest.get('test_windows')} test windows)",
+            "seasons": ", ".join(
+                f"{s.get('name')} ({s.get('steps')} points)" for s in backtest.get("seasons", [])
+            )
+            or "none detected",
+        }
+    print_fields(fields, title="Backtest")
+    rows = metrics_table(job)
+    print_table(
+        rows,
+        {
+            "forecaster": "Forecaster",
+            "mae": "MAE",
+            "rmse": "RMSE",
+            "mase": "MASE",
+            "model skill vs this": "Model skill vs this",
+        },
+        title="Forecasters on the same test origins",
+    )
+    skipped = (job.metrics.model_dump().get("skipped_baselines")) or {}
+    if skipped:
+        print_fields(dict(sorted(skipped.items())), title="Baselines not computed")
+    interval_rows = intervals_rows(job)
+    if interval_rows:
+        print_table(
+            interval_rows,
+            {"level": "Level", "bounds": "Forecast fields", "test coverage": "Test coverage"},
+            title="Prediction intervals (split-conformal)",
+        )
 
 
 @app.command("cancel")

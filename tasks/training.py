@@ -110,7 +110,7 @@ def fit(job_id: str) -> dict[str, Any]:
 
 @task(name="evaluate-model")
 def evaluate(job_id: str) -> dict[str, Any]:
-    return evaluate_model(get_database(), job_id, workspace_for(job_id))
+    return evaluate_model(get_database(), job_id, workspace_for(job_id), get_settings())
 
 
 @task(name="store-artifacts")
@@ -122,12 +122,18 @@ def store(job_id: str) -> dict[str, str]:
 
 @task(name="publish-training-report")
 def publish_report(job_id: str) -> str:
-    """Table and markdown artifacts: the model's test errors against the baselines."""
+    """Table and markdown artifacts: the backtest of the model against the baselines (per
+    forecaster and per horizon step), the verdict and the prediction intervals."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     from chronos_core.storage.model_repository import ModelRepository
     from chronos_core.storage.training_job_repository import TrainingJobRepository
-    from chronos_core.training.report import metrics_table, summary_markdown, verdict
+    from chronos_core.training.report import (
+        metrics_table,
+        per_step_rows,
+        summary_markdown,
+        verdict,
+    )
 
     db = get_database()
     job = TrainingJobRepository(db).get(job_id)
@@ -135,8 +141,15 @@ def publish_report(job_id: str) -> str:
     create_table_artifact(
         table=metrics_table(job),
         key=f"metrics-{job_id}",
-        description=f"Test-set errors of model {model.name} against the baselines",
+        description=f"Backtest errors of model {model.name} against the baselines",
     )
+    steps = per_step_rows(job)
+    if steps:
+        create_table_artifact(
+            table=steps,
+            key=f"backtest-steps-{job_id}",
+            description=f"MAE per horizon step of model {model.name} and each baseline",
+        )
     create_markdown_artifact(markdown=summary_markdown(job, model), key=f"training-{job_id}")
     message = verdict(job)
     get_run_logger().info(message)

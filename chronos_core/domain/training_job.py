@@ -35,7 +35,9 @@ class DataCollectionJob(_Doc):
 
 
 class TrainingMetrics(_Doc):
-    """Test-set errors in original units, plus the same errors for the baselines."""
+    """Backtest errors in original units (on the test origins), the same errors for the
+    baselines, the rolling-origin ``backtest`` document with the verdict, and the prediction
+    ``intervals`` with their empirical coverage."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -57,6 +59,15 @@ class TrainingMetrics(_Doc):
     best_baseline: str | None = None
     baselines: dict[str, dict[str, Any]] = Field(default_factory=dict)
     per_step_mae: list[float | None] = Field(default_factory=list)
+    per_step_rmse: list[float | None] = Field(default_factory=list)
+    backtest: dict[str, Any] | None = Field(
+        default=None,
+        description="origins, stride, model/baselines errors, skipped baselines, skill by "
+        "baseline, best forecaster and the verdict sentence.",
+    )
+    intervals: dict[str, Any] | None = Field(
+        default=None, description="levels, method, calibration and empirical test coverage."
+    )
     loss_history: dict[str, list[float | None]] = Field(default_factory=dict)
 
 

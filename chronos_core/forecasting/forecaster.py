@@ -43,6 +43,7 @@ from chronos_core.forecasting.records import (
     ForecastTrigger,
     Publication,
 )
+from chronos_core.ml import intervals as conformal
 from chronos_core.ml import tf_runtime
 from chronos_core.ml.inference import forecast as run_network
 from chronos_core.ml.inference import network_window_shape
@@ -196,7 +197,17 @@ def spec_from_metadata(
             f"training job {job.id}: only univariate models (feature_columns ['value']) can "
             f"forecast, got {metadata.get('feature_columns')!r}"
         )
-    return ForecastSpec(**values, **texts, publish_next_value=publish_next_value)
+    widths = conformal.from_metadata(metadata.get("intervals"))
+    if any(len(width or ()) != values["forecast_horizon"] for width in widths.values()):
+        widths = {}  # half-widths for another horizon: forecast without intervals
+    return ForecastSpec(
+        **values,
+        **texts,
+        publish_next_value=publish_next_value,
+        interval_half_widths=tuple(
+            (level, tuple(width or ())) for level, width in sorted(widths.items())
+        ),
+    )
 
 
 def load_model(db: Db, job: TrainingJob, key: CacheKey, settings: Settings) -> LoadedModel:
@@ -352,6 +363,8 @@ def compute_forecast(
             f"ending {format_datetime(window.last_timestamp.to_pydatetime())}"
         )
     targets = window.target_timestamps(spec.forecast_horizon)
+    widths = dict(spec.interval_half_widths)
+    bounds = conformal.bounds(values, widths) if widths else {}
     issued_at = utc_now()
     try:
         entity_id: str | None = forecast_entity_id(spec.entity_type, spec.entity_id, spec.feature)
@@ -374,9 +387,16 @@ def compute_forecast(
         last_observed_at=window.last_timestamp.to_pydatetime(),
         context_values=[float(v) for v in window.values],
         points=[
-            ForecastPoint(step=i + 1, value=float(v), target_timestamp=t.to_pydatetime())
+            ForecastPoint(
+                step=i + 1,
+                value=float(v),
+                target_timestamp=t.to_pydatetime(),
+                intervals={name: float(bound[i]) for name, bound in bounds.items()},
+            )
             for i, (v, t) in enumerate(zip(values, targets, strict=True))
         ],
+        interval_levels=sorted(int(level) for level in widths),
+        interval_method=conformal.METHOD if widths else None,
         publication=Publication(entity_id=entity_id, entity_type=settings.forecast_entity_type),
         publish_next_value=spec.publish_next_value,
         expires_at=ForecastRecord.expiry(issued_at, settings.forecast_retention_days),
@@ -431,9 +451,15 @@ def forecast_summary(record: ForecastRecord) -> dict[str, Any]:
             for point in record.context_window()
         ],
         "points": [
-            {"step": p.step, "value": p.value, "target_timestamp": iso(p.target_timestamp)}
+            {
+                "step": p.step,
+                "value": p.value,
+                "target_timestamp": iso(p.target_timestamp),
+                **p.intervals,
+            }
             for p in record.points
         ],
+        "interval_levels": list(record.interval_levels),
         "publication": {
             "status": publication.status.value,
             "entity_id": publication.entity_id,

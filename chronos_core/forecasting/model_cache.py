@@ -42,6 +42,8 @@ class ForecastSpec:
     service: str
     service_path: str
     publish_next_value: bool = False
+    #: Split-conformal half-widths per level, ``(("80", (q_1, ..., q_H)), ...)``; empty: none.
+    interval_half_widths: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
 
 class TracedNetwork:

@@ -15,7 +15,10 @@ service path::
         "type": "StructuredValue",
         "value": {"generatedAt": "...", "lastObservedAt": "...", "horizon": 3,
                   "samplingIntervalSeconds": 900,
-                  "points": [{"step": 1, "value": 20.4, "targetTimestamp": "..."}, ...]},
+                  "intervalLevels": [80, 95], "intervalMethod": "split-conformal",
+                  "points": [{"step": 1, "value": 20.4, "targetTimestamp": "...",
+                              "lower80": 19.9, "upper80": 20.9,
+                              "lower95": 19.5, "upper95": 21.3}, ...]},
         "metadata": {"TimeInstant": {"type": "DateTime", "value": "<generatedAt>"}}
       },
       "temperature": {"type": "Number", "value": 20.4,             # publish_next_value only
@@ -129,10 +132,14 @@ def build_forecast_entity(
                 "step": point.step,
                 "value": point.value,
                 "targetTimestamp": format_datetime(point.target_timestamp),
+                **point.intervals,
             }
             for point in record.points
         ],
     }
+    if record.interval_levels:
+        series["intervalLevels"] = list(record.interval_levels)
+        series["intervalMethod"] = record.interval_method
     attributes: dict[str, Any] = {
         "refEntity": relationship_attribute(record.entity_id),
         "feature": text_attribute(record.feature),

@@ -39,6 +39,11 @@ class ForecastPoint(_Doc):
     step: int = Field(ge=1)
     value: float
     target_timestamp: datetime
+    intervals: dict[str, float] = Field(
+        default_factory=dict,
+        description="Prediction-interval bounds: lower80, upper80, lower95, upper95 (one pair "
+        "per configured level; empty for models trained without intervals).",
+    )
 
 
 class Publication(_Doc):
@@ -77,6 +82,10 @@ class ForecastRecord(_Doc):
         description="The input window (regular points ending at last_observed_at).",
     )
     points: list[ForecastPoint] = Field(default_factory=list)
+    interval_levels: list[int] = Field(
+        default_factory=list, description="The levels (percent) of the points' intervals."
+    )
+    interval_method: str | None = None
     publication: Publication = Field(default_factory=Publication)
     publish_next_value: bool = Field(
         default=False, description="The model's setting: also publish the next value as a Number."

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
@@ -143,6 +143,18 @@ def per_step_mae(actual: ArrayLike, predicted: ArrayLike) -> list[float | None]:
 
 
 @_quiet
+def per_step_rmse(actual: ArrayLike, predicted: ArrayLike) -> list[float | None]:
+    """RMSE of each horizon step over the windows; inputs are ``(windows, horizon)``."""
+    y = np.asarray(actual, dtype=np.float64)
+    p = np.asarray(predicted, dtype=np.float64)
+    if y.shape != p.shape or y.ndim != 2 or y.shape[0] == 0:
+        raise InvalidInput(
+            f"per-step RMSE needs two equal (windows, horizon) arrays, got {y.shape} and {p.shape}"
+        )
+    return [finite_or_none(v) for v in np.sqrt(np.mean((y - p) ** 2, axis=0))]
+
+
+@_quiet
 def in_sample_naive_mae(
     values: ArrayLike, season: int = 1, segment_ids: ArrayLike | None = None
 ) -> float | None:
@@ -180,6 +192,7 @@ class MetricSet:
     mase: float | None
     theil_u2: float | None
     per_step_mae: list[float | None]
+    per_step_rmse: list[float | None] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -192,6 +205,7 @@ class MetricSet:
             "mase": self.mase,
             "theil_u2": self.theil_u2,
             "per_step_mae": list(self.per_step_mae),
+            "per_step_rmse": list(self.per_step_rmse),
         }
 
 
@@ -212,4 +226,5 @@ def compute_metrics(
         mase=mase(y, p, mase_scale),
         theil_u2=theil_u2(y, p, naive),
         per_step_mae=per_step_mae(y, p),
+        per_step_rmse=per_step_rmse(y, p),
     )

@@ -84,9 +84,11 @@ def backtest_png(
     *,
     title: str | None = None,
     unit: str | None = None,
+    half_widths: Mapping[str, Sequence[float] | None] | None = None,
 ) -> bytes:
     """Test actuals against the model's 1-step-ahead and last-step forecasts, each drawn at its
-    target time. Arrays are ``(windows, horizon)``; timestamps UTC."""
+    target time, with the step-1 prediction intervals (``half_widths`` per level) as bands.
+    Arrays are ``(windows, horizon)``; timestamps UTC."""
     y = np.asarray(actual, dtype=np.float64)
     p = np.asarray(predicted, dtype=np.float64)
     stamps = np.asarray(target_timestamps)
@@ -99,6 +101,15 @@ def backtest_png(
     first = _utc_naive(stamps[:, 0])
     axes.plot(first, y[:, 0], color="black", linewidth=1.2, label="actual")
     axes.plot(first, p[:, 0], linewidth=1.0, label="forecast, step 1")
+    for level, width in _widest_first(half_widths):
+        axes.fill_between(
+            first,
+            p[:, 0] - width[0],
+            p[:, 0] + width[0],
+            color="tab:blue",
+            alpha=0.12,
+            label=f"{level} % interval, step 1",
+        )
     if horizon > 1:
         last = _utc_naive(stamps[:, -1])
         axes.plot(last, p[:, -1], linewidth=1.0, alpha=0.8, label=f"forecast, step {horizon}")
@@ -117,8 +128,10 @@ def forecast_png(
     *,
     title: str | None = None,
     unit: str | None = None,
+    bounds: Mapping[str, tuple[ArrayLike, ArrayLike]] | None = None,
 ) -> bytes:
-    """Recent history followed by a forecast (timestamps UTC)."""
+    """Recent history followed by a forecast (timestamps UTC), with its prediction intervals
+    (``bounds``: level → (lower, upper) per forecast step) as bands."""
     history = np.asarray(history_values, dtype=np.float64).ravel()
     future = np.asarray(forecast_values, dtype=np.float64).ravel()
     past_times = _utc_naive(history_timestamps)
@@ -132,8 +145,24 @@ def forecast_png(
         future_times = np.concatenate([past_times[-1:], future_times])
         future = np.concatenate([history[-1:], future])
     axes.plot(future_times, future, color="tab:orange", marker="o", markersize=3, label="forecast")
+    target_times = _utc_naive(forecast_timestamps)
+    for level, (lower, upper) in sorted((bounds or {}).items(), key=lambda item: -float(item[0])):
+        low = np.asarray(lower, dtype=np.float64).ravel()
+        high = np.asarray(upper, dtype=np.float64).ravel()
+        if low.size != target_times.size or high.size != target_times.size:
+            raise InvalidInput("forecast plot needs one interval bound per forecast value")
+        axes.fill_between(
+            target_times, low, high, color="tab:orange", alpha=0.15, label=f"{level} % interval"
+        )
     axes.set_xlabel("time (UTC)")
     axes.set_ylabel(unit or "value")
     axes.legend()
     figure.autofmt_xdate()
     return _png(figure)
+
+
+def _widest_first(
+    half_widths: Mapping[str, Sequence[float] | None] | None,
+) -> list[tuple[str, Sequence[float]]]:
+    usable = [(level, w) for level, w in (half_widths or {}).items() if w is not None]
+    return sorted(usable, key=lambda item: -float(item[0]))

@@ -43,6 +43,11 @@ class PreparedData:
     and ``test_target_timestamps`` their UTC timestamps (``datetime64[ns]``, ``(n_test, horizon)``).
     ``train_values`` / ``train_segment_ids`` are the regular training points in original units
     (for in-sample MASE scales).
+
+    ``series_values`` / ``series_segment_ids`` / ``series_timestamps_ns`` are every regular point
+    of the series (original units, float64; segment ids; UTC epoch nanoseconds) and
+    ``test_origin_positions`` the index into them of each test window's first target, so the
+    baselines can read the full history before each origin, not only the network's input window.
     """
 
     x_train: NDArray[np.float32]
@@ -63,6 +68,10 @@ class PreparedData:
     train_segment_ids: NDArray[np.int64]
     last_observed_timestamp: pd.Timestamp
     summary: dict[str, Any]
+    series_values: NDArray[np.float64]
+    series_segment_ids: NDArray[np.int64]
+    series_timestamps_ns: NDArray[np.int64]
+    test_origin_positions: NDArray[np.int64]
 
 
 def prepare(
@@ -196,6 +205,10 @@ def prepare(
         train_segment_ids=regular.segment_ids[: sizes.train].copy(),
         last_observed_timestamp=regular.last_observed_timestamp,
         summary=summary,
+        series_values=np.asarray(regular.values, dtype=np.float64).copy(),
+        series_segment_ids=np.asarray(regular.segment_ids, dtype=np.int64).copy(),
+        series_timestamps_ns=np.asarray(regular.timestamps_ns, dtype=np.int64).copy(),
+        test_origin_positions=np.asarray(starts["test"], dtype=np.int64).copy(),
     )
 
 

@@ -82,6 +82,7 @@ def build_metadata(
         "metrics": workspace.load_json("metrics"),
         "training_history": fit,
         "evaluation": evaluation,
+        "intervals": evaluation.get("intervals"),
         "library_versions": tf_runtime.library_versions(),
         "plots": {
             "loss_curve_png_base64": base64.b64encode(loss_png).decode("ascii"),

@@ -1,4 +1,5 @@
-"""Step 4, evaluate: test-set errors in original units against the naive baselines."""
+"""Step 4, evaluate: a rolling-origin backtest of the network against the baselines (naive,
+seasonal naive, a statistical model) in original units, and its prediction intervals."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from chronos_core.domain.training_job import TrainingMetrics
 from chronos_core.ml.evaluation import evaluate
 from chronos_core.ml.model_io import load_network
 from chronos_core.ml.plotting import backtest_png, loss_curve_png
+from chronos_core.settings import Settings, get_settings
 from chronos_core.training.fitting import NETWORK_FILE
 from chronos_core.training.phases import raise_if_cancelled
 from chronos_core.training.preparation import load_prepared
@@ -22,8 +24,10 @@ TEST_FORECASTS_FILE = "test_forecasts.png"
 PREDICTION_BATCH_SIZE = 4096
 
 
-def evaluate_model(db: Db, job_id: str, workspace: JobWorkspace) -> dict[str, Any]:
-    """Score the fitted network and the baselines on the same test windows.
+def evaluate_model(
+    db: Db, job_id: str, workspace: JobWorkspace, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Score the fitted network and the baselines on the same test origins.
 
     Returns the job's metrics document (see :class:`TrainingMetrics`); the full evaluation,
     with the stored test predictions, stays in the workspace for the metadata artifact.
@@ -31,7 +35,14 @@ def evaluate_model(db: Db, job_id: str, workspace: JobWorkspace) -> dict[str, An
     raise_if_cancelled(db, job_id)
     prepared = load_prepared(workspace)
     network = load_network(workspace.load_bytes(NETWORK_FILE))
-    evaluation = evaluate(network, prepared, batch_size=PREDICTION_BATCH_SIZE)
+    settings = settings or get_settings()
+    evaluation = evaluate(
+        network,
+        prepared,
+        batch_size=PREDICTION_BATCH_SIZE,
+        max_origins=settings.backtest_max_origins,
+        interval_levels=settings.interval_levels,
+    )
     report = evaluation.to_dict()
     workspace.save_json("evaluation", report)
     fit = workspace.load_json("fit")
@@ -44,7 +55,8 @@ def evaluate_model(db: Db, job_id: str, workspace: JobWorkspace) -> dict[str, An
             evaluation.target_timestamps,
             evaluation.actual,
             evaluation.predicted,
-            title="Test-set forecasts against actuals",
+            title="Backtest forecasts against actuals",
+            half_widths=evaluation.half_widths,
         ),
     )
     metrics = metrics_document(report, fit)
@@ -53,7 +65,8 @@ def evaluate_model(db: Db, job_id: str, workspace: JobWorkspace) -> dict[str, An
 
 
 def metrics_document(evaluation: dict[str, Any], fit: dict[str, Any]) -> dict[str, Any]:
-    """The job's ``metrics``: the model's errors, training losses, baselines and skill."""
+    """The job's ``metrics``: the model's backtest errors, training losses, baselines, skill,
+    and the ``backtest`` and ``intervals`` documents."""
     model = evaluation["model"]
     document = TrainingMetrics(
         mae=model["mae"],
@@ -78,4 +91,9 @@ def metrics_document(evaluation: dict[str, Any], fit: dict[str, Any]) -> dict[st
     data["beats_naive"] = evaluation["beats_naive"]
     data["test_windows"] = evaluation["windows"]
     data["skipped_baselines"] = evaluation["skipped_baselines"]
+    data["per_step_rmse"] = model.get("per_step_rmse", [])
+    data["backtest"] = evaluation["backtest"]
+    data["intervals"] = {
+        key: value for key, value in evaluation["intervals"].items() if key != "half_widths"
+    }
     return data

@@ -29,6 +29,10 @@ _ARRAYS = (
     "test_target_timestamps",
     "train_values",
     "train_segment_ids",
+    "series_values",
+    "series_segment_ids",
+    "series_timestamps_ns",
+    "test_origin_positions",
 )
 
 

@@ -84,7 +84,9 @@ def test_create_train_forecast_and_schedule(chronos: Any, sandbox: Any, sine_ser
     assert job["metrics"]["rmse"] is not None
 
     shown = chronos("jobs", "show", job["id"])
-    assert "completed" in shown.stdout and "Test-set metrics" in shown.stdout
+    assert "completed" in shown.stdout and "Backtest" in shown.stdout
+    assert "naive (repeat the last value)" in shown.stdout
+    assert "Prediction intervals" in shown.stdout
     assert chronos("models", "show", model_id, "--json").json()["status"] == "trained"
 
     forecast = chronos("forecast", model_id, "--json")

@@ -27,7 +27,7 @@ def test_fast_demo_trains_forecasts_publishes_and_draws(
     text = result.output
     assert "Seeded STH-Comet with 1500 readings" in text
     assert "completed" in text
-    assert "naive (repeat last value)" in text
+    assert "naive (repeat the last value)" in text and "statsforecast" in text
     assert "Published to Orion as urn:ngsi-ld:Forecast:Buoy:NERACOOS-B01:temperature" in text
     assert "chronos serve" in text
     for name in ("forecast.png", "loss_curve.png", "test_forecasts.png"):

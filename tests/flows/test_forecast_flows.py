@@ -54,6 +54,8 @@ TINY = {
     "publish_next_value": True,
 }
 
+BOUNDS = ("lower80", "upper80", "lower95", "upper95")
+
 
 def sine_series(points: int) -> pd.Series:
     index = pd.date_range("2024-01-01", periods=points, freq="15min", tz="UTC")
@@ -165,6 +167,10 @@ def test_forecast_lands_in_orion_with_the_exact_payload(
         for k in (1, 2, 3)
     ]
     assert all(np.isfinite(p["value"]) for p in points)
+    # The trained job's split-conformal intervals come with every point.
+    assert result["interval_levels"] == [80, 95]
+    assert all(p["lower95"] <= p["lower80"] <= p["value"] <= p["upper80"] <= p["upper95"]
+               for p in points)  # fmt: skip
     publication = result["publication"]
     assert publication["status"] == "published" and publication["entity_id"] == ENTITY_ID
 
@@ -189,9 +195,12 @@ def test_forecast_lands_in_orion_with_the_exact_payload(
                         "step": p["step"],
                         "value": p["value"],
                         "targetTimestamp": p["target_timestamp"],
+                        **{name: p[name] for name in BOUNDS},
                     }
                     for p in points
                 ],
+                "intervalLevels": [80, 95],
+                "intervalMethod": "split-conformal",
             },
             "metadata": {"TimeInstant": {"type": "DateTime", "value": issued}},
         },

@@ -380,3 +380,61 @@ def test_the_cancel_poll_asks_the_database_at_most_once_per_interval(
         assert fresh() is True
         fresh.ask_next_time()
         assert fresh() is True and len(asked) == 3
+
+
+def test_a_losing_network_gets_a_verdict_that_says_so(db: Any, settings: Any, sandbox: Any) -> None:
+    """An hourly series with a strong daily cycle; the network (1 epoch, 4 units, lookback 6)
+    cannot learn it and loses to the seasonal baselines, which read the full history."""
+    import pandas as pd
+
+    from chronos_core.training.report import summary_markdown, verdict
+
+    index = pd.date_range("2024-01-01", periods=24 * 16, freq="1h", tz="UTC")
+    t = np.arange(index.size)
+    rng = np.random.default_rng(5)
+    values = 20 + 5 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 0.1, t.size)
+    sandbox.sth.seed(TENANT, "Room", "Room2", "temperature", pd.Series(values, index=index))
+    losing = {**TINY, "entity_id": "Room2", "epochs": 1, "lookback_window": 6}
+    model_id = register_model(db, losing, settings).id
+
+    job_id = train_model(model_id, last_n=24 * 16)
+
+    job = TrainingJobRepository(db).get(job_id)
+    assert job.status is TrainingStatus.COMPLETED
+    metrics = job.metrics
+    assert metrics is not None and metrics.backtest is not None
+    backtest = metrics.backtest
+    # The statistical baseline is in the job document, next to the seasonal naive.
+    assert "mstl" in backtest["baselines"] and "mstl" in metrics.baselines
+    # 16 days: a week of history precedes every test origin, though the lookback is 6 points.
+    assert {"naive", "seasonal_naive_day", "seasonal_naive_week"} <= set(backtest["baselines"])
+    best = backtest["best_baseline"]
+    assert best in ("mstl", "seasonal_naive_day", "seasonal_naive_week")
+    assert backtest["best_forecaster"] == best and backtest["beats_every_baseline"] is False
+    assert metrics.skill == backtest["skill"] and metrics.best_baseline == best
+    assert backtest["skill"] < 0
+    model_mae = backtest["model"]["mae"]
+    best_mae = backtest["baselines"][best]["mae"]
+    assert model_mae == metrics.mae and len(backtest["model"]["per_step_rmse"]) == 3
+    # The verdict says it loses, to whom and by how much.
+    text = verdict(job)
+    assert text == backtest["verdict"]
+    assert text.startswith("The model does NOT beat every baseline")
+    from chronos_core.ml.baselines import baseline_label
+
+    assert f"the best forecaster is {baseline_label(best)}" in text
+    assert f"{model_mae / best_mae - 1:.1%} higher" in text
+    assert "It loses to: " in text and "beats every baseline" not in text.replace(
+        "does NOT beat every baseline", ""
+    )
+    model = ModelRepository(db).get(model_id)
+    assert text in summary_markdown(job, model)
+    # Intervals: levels, coverage on the test origins, half-widths in the metadata artifact.
+    intervals = metrics.intervals
+    assert intervals is not None and intervals["levels"] == [80, 95]
+    assert set(intervals["coverage"]) == {"80", "95"}
+    assert all(0.0 <= value <= 1.0 for value in intervals["coverage"].values())
+    metadata = json.loads(ArtifactStore(db).download(job.metadata_artifact_id or ""))
+    widths = metadata["intervals"]["half_widths"]
+    assert len(widths["80"]) == 3
+    assert all(a <= b for a, b in zip(widths["80"], widths["95"], strict=True))

@@ -92,9 +92,11 @@ def completed_job(
 ) -> CompletedJob:
     """``completed_job(entity_id="Room1", **model_changes)``: a trained model and its completed
     job with stored artifacts (the model's entity is ``Room``/``entity_id``, attribute
-    ``temperature``)."""
+    ``temperature``). ``intervals=`` puts an ``intervals`` document in the metadata."""
 
-    def create(entity_id: str = "Room1", **changes: Any) -> tuple[Model, TrainingJob]:
+    def create(
+        entity_id: str = "Room1", intervals: dict[str, Any] | None = None, **changes: Any
+    ) -> tuple[Model, TrainingJob]:
         model = make_model(
             entity_id=entity_id, lookback_window=LOOKBACK, forecast_horizon=HORIZON, **changes
         )
@@ -135,6 +137,8 @@ def completed_job(
             "service_path": model.service_path,
             "sampling_interval_seconds": INTERVAL,
         }
+        if intervals is not None:
+            metadata["intervals"] = intervals
         files = {
             ArtifactType.MODEL: (network_bytes, "application/x-keras"),
             ArtifactType.X_SCALER: (json.dumps(scaler).encode(), "application/json"),

@@ -192,3 +192,50 @@ def test_failed_publication_is_recorded_and_keeps_the_forecast(
     published = publish_forecast(db, stored.id, settings=fsettings)
     assert published.publication.status is PublicationStatus.PUBLISHED
     assert published.publication.attempts == 2 and published.publication.error is None
+
+
+INTERVALS = {
+    "method": "split-conformal",
+    "levels": [80, 95],
+    "half_widths": {"80": [0.5, 1.0, 1.5], "95": [1.0, 2.0, 3.0]},
+}
+
+
+def test_intervals_reach_the_record_and_the_orion_entity(
+    db: Any, fsettings: Settings, sandbox: Any, completed_job: Any
+) -> None:
+    model, _ = completed_job(entity_id="Room7", intervals=INTERVALS)
+    sandbox.sth.seed(TENANT, "Room", "Room7", "temperature", sine(20))
+    stored = forecast_now(db, model.id, settings=fsettings, cache=ModelCache(2)).record
+    assert stored.interval_levels == [80, 95] and stored.interval_method == "split-conformal"
+    for point, q80, q95 in zip(stored.points, [0.5, 1.0, 1.5], [1.0, 2.0, 3.0], strict=True):
+        assert point.intervals == pytest.approx(
+            {
+                "lower80": point.value - q80,
+                "upper80": point.value + q80,
+                "lower95": point.value - q95,
+                "upper95": point.value + q95,
+            }
+        )
+    kept = ForecastRepository(db).get(stored.id)
+    assert kept.points[2].intervals == stored.points[2].intervals
+
+    publish_forecast(db, stored.id, settings=fsettings)
+    entity_id = "urn:ngsi-ld:Forecast:Room:Room7:temperature"
+    series = sandbox.orion.entity("smart", "/", entity_id, "Forecast")["forecastSeries"]["value"]
+    assert series["intervalLevels"] == [80, 95]
+    assert series["intervalMethod"] == "split-conformal"
+    for published, point in zip(series["points"], stored.points, strict=True):
+        assert published["value"] == point.value
+        for name in ("lower80", "upper80", "lower95", "upper95"):
+            assert published[name] == pytest.approx(point.intervals[name])
+        assert published["lower95"] < published["lower80"] < published["value"]
+        assert published["value"] < published["upper80"] < published["upper95"]
+
+
+def test_a_model_without_intervals_publishes_points_only(
+    db: Any, fsettings: Settings, sandbox: Any, stored: ForecastRecord
+) -> None:
+    assert stored.interval_levels == [] and all(not p.intervals for p in stored.points)
+    payload = build_forecast_entity(stored, entity_type="Forecast", publish_next_value=False)
+    assert "intervalLevels" not in payload["forecastSeries"]["value"]

@@ -63,7 +63,9 @@ def test_compute_metrics_bundles_everything():
     assert result.mae == pytest.approx(1.0)
     assert result.mase == pytest.approx(2.0)
     assert result.per_step_mae == [0.0, 1.0, 1.0, 2.0]
+    assert result.per_step_rmse == [0.0, 1.0, 1.0, 2.0]
     assert set(result.to_dict()) == {
+        "per_step_rmse",
         "mae",
         "mse",
         "rmse",
