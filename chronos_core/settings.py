@@ -62,6 +62,19 @@ class Settings(BaseSettings):
     tf_threads: int = Field(
         default=0, ge=0, description="TensorFlow thread count (0: machine cores)."
     )
+    training_lease_seconds: float = Field(
+        default=60.0,
+        ge=0.5,
+        le=3600,
+        description="How long a training job's lease lasts; the running process renews it "
+        "every third of that (see docs/operations.md).",
+    )
+    training_lease_grace_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=86_400,
+        description="How long after its lease expired a training job is ended as dead.",
+    )
 
     # --- forecasting ---
     forecast_entity_type: str = "Forecast"
