@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo import WriteConcern
 from typer.testing import CliRunner
 
 from chronos_core.clock import utc_now
@@ -271,6 +272,9 @@ def test_the_embedded_database_killed_mid_run(
                 ),
                 "the run to collect",
             )
+            # The embedded server syncs its log about once a second; a journaled write makes
+            # what the run wrote so far durable before the server is killed.
+            db.get_collection("sync", write_concern=WriteConcern(j=True)).insert_one({})
             os.kill(server.pid, signal.SIGKILL)
             killed = time.monotonic()
             rc = process.wait(timeout=BOUND_SECONDS)
