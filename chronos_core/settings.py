@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -130,6 +131,13 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("fiware_service")
+    @classmethod
+    def _service_is_a_tenant_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9_]{1,50}", value):
+            raise ValueError("a FIWARE service is 1-50 lowercase letters, digits or underscores")
+        return value
 
     @field_validator("fiware_servicepath")
     @classmethod

@@ -17,6 +17,7 @@ from pydantic import (
 from chronos_core.clock import utc_now
 from chronos_core.domain.enums import ModelStatus, ModelType
 from chronos_core.domain.identifiers import (
+    check_display_name,
     check_fiware_service,
     check_fiware_servicepath,
     check_ngsi_name,
@@ -192,6 +193,11 @@ class ModelDefinition(TrainingParameters):
         description="Also write the next-step value as a plain Number attribute.",
     )
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return None if value is None else check_display_name(value)
+
     @field_validator("feature")
     @classmethod
     def _feature(cls, value: str) -> str:
@@ -251,6 +257,11 @@ class ModelUpdate(_Strict):
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return None if value is None else check_display_name(value)
 
 
 class Model(ModelDefinition):

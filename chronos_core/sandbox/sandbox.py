@@ -50,6 +50,7 @@ class FiwareSandbox:
         orion_version: OrionVersion = "3.10.1",
         iot_agent_registry: Registry = "mongodb",
         sth_max_page_size: int = 100,
+        orion_delivery_delay_seconds: float = 0.0,
     ) -> None:
         for label, port in (
             ("sth_port", sth_port),
@@ -60,7 +61,9 @@ class FiwareSandbox:
                 raise SandboxStartError(f"{label} must be between 0 and 65535, got {port}")
         self.host = host
         self.sth = SthCometEmulator(max_page_size=sth_max_page_size)
-        self.orion = OrionEmulator(version=orion_version)
+        self.orion = OrionEmulator(
+            version=orion_version, delivery_delay_seconds=orion_delivery_delay_seconds
+        )
         self.iot_agent = IoTAgentEmulator(registry=iot_agent_registry)
         self._ports = {"sth": sth_port, "orion": orion_port, "iot_agent": iot_agent_port}
         self._servers: dict[str, ServiceServer] = {}

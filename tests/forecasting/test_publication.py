@@ -131,6 +131,7 @@ def test_publication_upserts_the_entity_and_feeds_sth(
     }
     # One legacy subscription sends the forecast to STH-Comet, stored at its TimeInstant.
     assert len(sandbox.orion.subscription_ids("smart")) == 1
+    assert sandbox.orion.wait_for_deliveries()
     history = sandbox.sth.points(TENANT, "Forecast", entity_id, "forecastSeries")
     assert [moment for moment, _ in history] == [stored.issued_at]
     assert history[0][1]["points"][0]["step"] == 1
@@ -142,6 +143,7 @@ def test_publication_upserts_the_entity_and_feeds_sth(
     again = forecast_now(db, stored.model_id, settings=fsettings, cache=ModelCache(2)).record
     publish_forecast(db, again.id, settings=fsettings)
     assert len(sandbox.orion.subscription_ids("smart")) == 1
+    assert sandbox.orion.wait_for_deliveries()
     assert len(sandbox.sth.points(TENANT, "Forecast", entity_id, "forecastSeries")) == 2
 
     # Deleting the forecast entity can take its subscription with it.
