@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, get_type_hints
 
 from prefect import Flow
+from prefect.exceptions import ParameterTypeError
 from pydantic import Field, TypeAdapter, ValidationError
 
 from chronos_core.domain.validation import describe_validation_error
@@ -58,7 +59,14 @@ def check_parameters(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict
         try:
             TypeAdapter(hints[name]).validate_python(value)
         except ValidationError as error:
-            raise InvalidInput(describe_validation_error(error)) from None
+            message = describe_validation_error(error)
+            # A plain value's errors have no location of their own: name the parameter.
+            message = message.replace("invalid input: input:", f"invalid input: {name}:", 1)
+            raise InvalidFlowParameters(message) from None
+
+
+class InvalidFlowParameters(InvalidInput, ParameterTypeError):
+    """Chronos's message for a bad flow parameter (also what Prefect raises for one)."""
 
 
 _PREFECT_CALL_OPTIONS = frozenset({"return_state", "wait_for"})
