@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Annotated, Any, get_type_hints
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 from prefect import Flow
 from prefect.exceptions import ParameterTypeError
@@ -29,6 +29,9 @@ FiwareService = Annotated[str | None, Field(pattern=FIWARE_SERVICE_PATTERN)]
 FiwareServicePath = Annotated[str | None, Field(pattern=FIWARE_SERVICEPATH_PATTERN)]
 
 
+F = TypeVar("F", bound=Flow[Any, Any])
+
+
 class CheckedFlow(Flow[Any, Any]):
     """A flow whose direct call validates its parameters before Prefect creates the run, so a
     bad value (e.g. a 1 MB string, which the Prefect API refuses with a bare 422) gets Chronos's
@@ -39,9 +42,9 @@ class CheckedFlow(Flow[Any, Any]):
         return super().__call__(*args, **kwargs)
 
 
-def checked(flow_: Flow[Any, Any]) -> Flow[Any, Any]:
+def checked(flow_: F) -> F:
     """Make ``flow_`` a :class:`CheckedFlow` (its deployments and options are unchanged)."""
-    flow_.__class__ = CheckedFlow
+    flow_.__class__ = CheckedFlow  # type: ignore[assignment]
     return flow_
 
 
