@@ -108,10 +108,12 @@ class _Contact(monitoring.ServerHeartbeatListener, monitoring.CommandListener):
 
     def failed(self, event: Any) -> None:
         failure = getattr(event, "failure", None)
-        if isinstance(event, monitoring.ServerHeartbeatFailedEvent) or not isinstance(
-            failure, dict
+        # A command the server refused is its answer; a driver exception (``errtype``) or a
+        # failed heartbeat means it could not be reached.
+        if isinstance(event, monitoring.ServerHeartbeatFailedEvent) or (
+            isinstance(failure, dict) and "errtype" in failure
         ):
-            self._failed()  # a network error (a command the server answered is a dict)
+            self._failed()
 
 
 _contacts: dict[tuple[int, str], _Contact] = {}

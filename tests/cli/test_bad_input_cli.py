@@ -80,3 +80,21 @@ def test_an_invalid_fiware_service_is_a_configuration_error_naming_the_variable(
     assert _one_error(result).startswith(
         "Error: invalid configuration: CHRONOS_FIWARE_SERVICE: a FIWARE service is 1-50"
     )
+
+
+def test_a_raw_driver_error_for_an_unreachable_database_is_short_and_exit_5() -> None:
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    from cli.errors import describe, exit_code_for
+
+    dump = (
+        "127.0.0.1:27027: [Errno 111] Connection refused (configured timeouts: socketTimeoutMS: "
+        "20000.0ms, connectTimeoutMS: 20000.0ms), Timeout: 5.0s, Topology Description: "
+        + "<TopologyDescription ...>"
+        * 30
+    )
+    error = ServerSelectionTimeoutError(dump)
+    assert exit_code_for(error) == 5
+    message = describe(error) or ""
+    assert message.startswith("the database is unreachable (ServerSelectionTimeoutError: ")
+    assert "Topology Description" not in message and len(message) <= 400

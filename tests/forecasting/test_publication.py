@@ -26,6 +26,7 @@ from chronos_core.forecasting.records import (
     PublicationStatus,
 )
 from chronos_core.sandbox import Fault
+from chronos_core.sandbox.orion_model import rendered_numbers
 from chronos_core.settings import Settings
 from chronos_core.storage.forecast_repository import ForecastRepository
 
@@ -124,7 +125,9 @@ def test_publication_upserts_the_entity_and_feeds_sth(
     entity_id = "urn:ngsi-ld:Forecast:Room:Room1:temperature"
     entity = sandbox.orion.entity("smart", "/", entity_id, "Forecast")
     expected = build_forecast_entity(stored, entity_type="Forecast", publish_next_value=True)
-    # Orion renders every attribute with its metadata, empty or not.
+    # Orion renders every attribute with its metadata, empty or not, and every number with at
+    # most 9 decimals.
+    expected = rendered_numbers(expected)
     assert entity == {
         key: value if key in ("id", "type") else {"metadata": {}, **value}
         for key, value in expected.items()
