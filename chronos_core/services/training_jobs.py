@@ -411,7 +411,33 @@ def reconcile_dead_jobs(
             continue
         _end_lost_job(db, job, "run_lost", now=now)
         ended.append(job.id)
+    _restore_orphaned_models(db, now - timedelta(seconds=lease_grace_seconds + ORPHAN_MIN_AGE))
     return ended
+
+
+#: A model ``training`` without any active job is restored only once it has been so for longer
+#: than the lease grace plus this (a new job is inserted right after its model moved).
+ORPHAN_MIN_AGE = 60.0
+
+
+def _restore_orphaned_models(db: Db, changed_before: datetime) -> list[str]:
+    """Give models stuck in ``training`` with no active job their status back (the job was lost,
+    e.g. a database killed outright before it stored the new job); returns their ids."""
+    models = ModelRepository(db)
+    jobs = TrainingJobRepository(db)
+    restored: list[str] = []
+    for model in models.list(status=ModelStatus.TRAINING, limit=_ORPHAN_SCAN_LIMIT):
+        if model.updated_at >= changed_before or jobs.active_for_model(model.id) is not None:
+            continue
+        target = ModelStatus.TRAINED if model.has_successful_training else ModelStatus.DRAFT
+        with contextlib.suppress(Conflict, NotFound):
+            models.transition(model.id, ModelStatus.TRAINING, target)
+            log.warning("model %s was training without a job; it returns to %s", model.id, target)
+            restored.append(model.id)
+    return restored
+
+
+_ORPHAN_SCAN_LIMIT = 500
 
 
 def _end_lost_job(

@@ -156,3 +156,18 @@ def test_lease_expired_needs_a_lease_and_counts_the_grace(
     leased = job.model_copy(update={"lease_expires_at": expires})
     assert not lease_expired(leased, expires + timedelta(seconds=5), 10.0)
     assert lease_expired(leased, expires + timedelta(seconds=11), 10.0)
+
+
+def test_a_model_left_training_without_any_job_is_restored(
+    db: Db, settings: Settings, model_definition: dict[str, Any]
+) -> None:
+    """A database killed outright can lose the job it was creating but keep its model's move."""
+    model_id = _model(db, settings, model_definition)
+    models = ModelRepository(db)
+    models.transition(model_id, ModelStatus.DRAFT, ModelStatus.TRAINING)
+    changed = models.get(model_id).updated_at
+    assert service.reconcile_dead_jobs(db, lambda _run: True, now=changed) == []
+    assert models.get(model_id).status is ModelStatus.TRAINING  # too recent: a job may follow
+    later = changed + timedelta(seconds=settings.training_lease_grace_seconds + 61)
+    service.reconcile_dead_jobs(db, lambda _run: True, now=later)
+    assert models.get(model_id).status is ModelStatus.DRAFT
