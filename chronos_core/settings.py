@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -100,6 +101,19 @@ class Settings(BaseSettings):
         description="Prediction-interval levels in percent, as a JSON list (each forecast point "
         "gets lower<L>/upper<L>).",
     )
+    training_lease_seconds: float = Field(
+        default=60.0,
+        ge=0.5,
+        le=3600,
+        description="How long a training job's lease lasts; the running process renews it "
+        "every third of that (see docs/operations.md).",
+    )
+    training_lease_grace_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=86_400,
+        description="How long after its lease expired a training job is ended as dead.",
+    )
 
     # --- forecasting ---
     forecast_entity_type: str = "Forecast"
@@ -174,6 +188,13 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("fiware_service")
+    @classmethod
+    def _service_is_a_tenant_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9_]{1,50}", value):
+            raise ValueError("a FIWARE service is 1-50 lowercase letters, digits or underscores")
+        return value
 
     @field_validator("fiware_servicepath")
     @classmethod

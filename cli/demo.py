@@ -241,6 +241,7 @@ def _show_v2_publication(
         entity = orion.get_entity(tenant, entity_id)
     out.print(f"Published to Orion as [bold]{entity_id}[/]:")
     out.print_json(json.dumps(_shorten(entity)))
+    sandbox.orion.wait_for_deliveries(timeout=10)  # notifications are asynchronous
     stored = sandbox.sth.count(tenant, settings.forecast_entity_type, entity_id, "forecastSeries")
     if stored:
         out.print(f"Orion notified STH-Comet, which now holds {stored} forecast(s) for it.")

@@ -35,9 +35,17 @@ def exit_code_for(error: BaseException) -> int:
         return EXIT_NOT_FOUND
     if isinstance(error, Conflict):
         return EXIT_CONFLICT
-    if isinstance(error, ExternalServiceError):
+    if isinstance(error, ExternalServiceError) or _database_unreachable(error):
         return EXIT_SERVICE_ERROR
     return EXIT_ERROR
+
+
+def _database_unreachable(error: BaseException) -> bool:
+    if not _is_instance_of(error, "pymongo.errors", "PyMongoError"):
+        return False
+    from chronos_core.storage.database import is_unreachable
+
+    return is_unreachable(error)
 
 
 def _one_line(text: str) -> str:
@@ -58,7 +66,11 @@ def describe(error: BaseException) -> str | None:
     if isinstance(error, ValidationError):
         return _one_line(describe_validation_error(error))
     if _is_instance_of(error, "pymongo.errors", "PyMongoError"):
-        return _one_line(f"database error: {error}")
+        # A driver message lists every server and its topology: its first clause is enough.
+        first = str(error).split(", Timeout:")[0].split(", Topology Description:")[0]
+        if _database_unreachable(error):
+            return _one_line(f"the database is unreachable ({type(error).__name__}: {first})")[:400]
+        return _one_line(f"database error: {first}")[:400]
     if _is_instance_of(error, "httpx", "HTTPError"):
         request = getattr(error, "_request", None)
         where = f" ({request.method} {request.url})" if request is not None else ""

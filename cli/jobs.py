@@ -232,11 +232,12 @@ def reconcile(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """End training jobs whose flow run is gone (crashed, or its worker died).
+    """End training jobs whose flow run is gone (crashed, killed, or its worker died).
 
-    Asks the Prefect API for each active job's flow run; a job whose run is not scheduled,
-    pending, running, paused or cancelling ends failed (cancelled if cancellation was asked),
-    its partial artifacts are removed and its model gets its status back.
+    A job whose lease expired (its process stopped renewing it) ends whatever Prefect says.
+    For a job without a lease, asks the Prefect API for its flow run; a job whose run is not
+    scheduled, pending, running, paused or cancelling ends failed (cancelled if cancellation
+    was asked), its partial artifacts are removed and its model gets its status back.
     """
     from chronos_core.domain.identifiers import parse_id
     from chronos_core.errors import Conflict

@@ -42,8 +42,9 @@ class JobWatcher:
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
-        self.poll()
+        self._thread.join(timeout=2)
+        if exc_info[0] is None:
+            self.poll()  # the last state (after a failure the caller reads the job itself)
         if self._progress is not None:
             self._progress.stop()
 
@@ -128,10 +129,16 @@ def train(
     try:
         with watcher:
             job_id = train_model(model_id, last_n=last_n)
-    except BaseException:
-        if watcher.job_id is not None:
-            job = TrainingJobRepository(db).find(watcher.job_id)
-            state = job.status.value if job is not None else "unknown"
+    except BaseException as error:
+        from chronos_core.storage.database import DatabaseUnavailable
+
+        # With the database gone the job cannot be read: the error line says it all.
+        if watcher.job_id is not None and not isinstance(error, DatabaseUnavailable):
+            try:
+                job = TrainingJobRepository(db).find(watcher.job_id)
+                state = job.status.value if job is not None else "unknown"
+            except Exception:
+                state = "unknown"
             typer.echo(f"Training job {watcher.job_id} ended {state}.", err=True)
         raise
     job = TrainingJobRepository(db).get(job_id)

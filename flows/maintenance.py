@@ -27,10 +27,11 @@ def chronos_maintenance(
     """Reconcile dead training runs, remove orphan artifacts and expire old forecasts.
 
     Args:
-        reconcile_jobs: End training jobs that are still marked active although their Prefect
-            flow run is no longer scheduled, pending, running, paused or cancelling (it crashed,
-            or its worker died). They end failed (cancelled if cancellation was asked) and their
-            model gets its status back.
+        reconcile_jobs: End training jobs that are still marked active although their lease
+            expired (their process stopped renewing it) or their Prefect flow run is no longer
+            scheduled, pending, running, paused or cancelling (it crashed, or its worker died).
+            They end failed (cancelled if cancellation was asked) and their model gets its
+            status back.
         remove_orphan_artifacts: Delete stored model files that no model or completed training
             job references (left by runs that died while saving).
         expire_forecasts: Delete stored forecasts older than CHRONOS_FORECAST_RETENTION_DAYS.

@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger
 from chronos_core.domain.identifiers import parse_id
 from chronos_core.domain.model import ModelDefinition, ModelUpdate
 from chronos_core.errors import ExternalServiceError
-from flows.parameters import ModelId
+from flows.parameters import ModelId, checked
 from tasks.models import (
     delete_forecast_entity_task,
     delete_model_records_task,
@@ -23,6 +23,7 @@ from tasks.models import (
 )
 
 
+@checked
 @flow(name="register-model", flow_run_name="register-{definition.entity_id}-{definition.feature}")
 def register_model(definition: ModelDefinition) -> str:
     """Register a forecasting model for one attribute of one entity; returns the model id.
@@ -36,6 +37,7 @@ def register_model(definition: ModelDefinition) -> str:
     return register_model_task(definition)
 
 
+@checked
 @flow(name="update-model", flow_run_name="update-{model_id}")
 def update_model(model_id: ModelId, changes: ModelUpdate) -> str:
     """Change fields of a draft model (a trained model cannot change); returns the model id.

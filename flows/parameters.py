@@ -8,9 +8,16 @@ docstring's ``Args:`` section.)
 
 from __future__ import annotations
 
-from typing import Annotated
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar, get_type_hints
 
-from pydantic import Field
+from prefect import Flow
+from prefect.exceptions import ParameterTypeError
+from pydantic import Field, TypeAdapter, ValidationError
+
+from chronos_core.domain.validation import describe_validation_error
+from chronos_core.errors import InvalidInput
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 FIWARE_SERVICE_PATTERN = r"^[a-z0-9_]{1,50}$"
@@ -20,3 +27,49 @@ ModelId = Annotated[str, Field(pattern=UUID_PATTERN)]
 TrainingJobId = Annotated[str, Field(pattern=UUID_PATTERN)]
 FiwareService = Annotated[str | None, Field(pattern=FIWARE_SERVICE_PATTERN)]
 FiwareServicePath = Annotated[str | None, Field(pattern=FIWARE_SERVICEPATH_PATTERN)]
+
+
+F = TypeVar("F", bound=Flow[Any, Any])
+
+
+class CheckedFlow(Flow[Any, Any]):
+    """A flow whose direct call validates its parameters before Prefect creates the run, so a
+    bad value (e.g. a 1 MB string, which the Prefect API refuses with a bare 422) gets Chronos's
+    own message, as from the CLI and the services."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        check_parameters(self.fn, args, kwargs)
+        return super().__call__(*args, **kwargs)
+
+
+def checked(flow_: F) -> F:
+    """Make ``flow_`` a :class:`CheckedFlow` (its deployments and options are unchanged)."""
+    flow_.__class__ = CheckedFlow  # type: ignore[assignment]
+    return flow_
+
+
+def check_parameters(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Validate the call's arguments against ``fn``'s annotations; InvalidInput if one is bad."""
+    call = {k: v for k, v in kwargs.items() if k not in _PREFECT_CALL_OPTIONS}
+    try:
+        bound = inspect.signature(fn).bind_partial(*args, **call)
+    except TypeError as error:
+        raise InvalidInput(str(error)) from None
+    hints = get_type_hints(fn, include_extras=True)
+    for name, value in bound.arguments.items():
+        if name not in hints:
+            continue
+        try:
+            TypeAdapter(hints[name]).validate_python(value)
+        except ValidationError as error:
+            message = describe_validation_error(error)
+            # A plain value's errors have no location of their own: name the parameter.
+            message = message.replace("invalid input: input:", f"invalid input: {name}:", 1)
+            raise InvalidFlowParameters(message) from None
+
+
+class InvalidFlowParameters(InvalidInput, ParameterTypeError):
+    """Chronos's message for a bad flow parameter (also what Prefect raises for one)."""
+
+
+_PREFECT_CALL_OPTIONS = frozenset({"return_state", "wait_for"})

@@ -29,8 +29,9 @@ from chronos_core.services.training_jobs import (
     request_cancel,
 )
 from chronos_core.settings import get_settings
-from chronos_core.storage.database import get_database
+from chronos_core.storage.database import get_database, is_unreachable, unreachable_error
 from chronos_core.storage.training_job_repository import TrainingJobRepository
+from chronos_core.training.lease import LeaseKeeper
 from flows.parameters import ModelId, TrainingJobId
 from tasks.progress import Progress
 from tasks.training import (
@@ -101,6 +102,8 @@ def _collect_all(job_id: str, chunk_ids: list[str]) -> int:
             except Cancelled:
                 raise
             except Exception as error:
+                if is_unreachable(error):
+                    raise
                 job = TrainingJobRepository(get_database()).get(job_id)
                 chunk = job.data_collection_jobs[index]
                 raise ChunkFailed(
@@ -141,6 +144,8 @@ def train_model(
     job_id = start_job(model_id, last_n)
     db = get_database()
     workspace = workspace_for(job_id)
+    # Renews the job's lease in every phase; a process killed outright stops renewing it.
+    lease = LeaseKeeper(db, job_id, get_settings().training_lease_seconds).start()
     try:
         chunk_ids = plan(job_id)
         _collect_all(job_id, chunk_ids)
@@ -158,6 +163,11 @@ def train_model(
         if isinstance(error, TerminationSignal | KeyboardInterrupt):
             finish_job_cancelled(db, job_id, f"Stopped: {type(error).__name__}")
         else:
+            if is_unreachable(error):
+                # Ending the job needs the database too: its lease ends it once it is back.
+                lost = unreachable_error(error, db)
+                logger.error("training job %s stopped: %s", job_id, lost)
+                raise lost from None
             message = (
                 str(error)
                 if isinstance(error, ChronosError)
@@ -165,10 +175,16 @@ def train_model(
             )
             details = dict(getattr(error, "details", {}) or {})
             details["exception"] = type(error).__name__
-            finish_job_failed(db, job_id, message, details)
+            try:
+                finish_job_failed(db, job_id, message, details)
+            except Exception as finishing:
+                if not is_unreachable(finishing):
+                    raise
+                logger.error("training job %s failed: %s", job_id, unreachable_error(finishing, db))
             logger.error("training job %s failed: %s", job_id, message)
         raise
     finally:
+        lease.stop()
         workspace.remove()
     logger.info("training job %s completed", job_id)
     return job_id

@@ -37,7 +37,11 @@ def workspace_for(job_id: str) -> JobWorkspace:
 def start_job(model_id: str, last_n: int) -> str:
     run_id = flow_run.get_id()
     job = start_training_job(
-        get_database(), model_id, last_n, flow_run_id=str(run_id) if run_id else None
+        get_database(),
+        model_id,
+        last_n,
+        flow_run_id=str(run_id) if run_id else None,
+        with_lease=True,
     )
     get_run_logger().info(
         "training job %s created for model %s (last_n=%s)", job.id, model_id, last_n

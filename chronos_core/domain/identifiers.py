@@ -39,13 +39,30 @@ def check_ngsi_name(value: str, what: str) -> str:
         raise ValueError(f"{what} must not be empty")
     if len(value) > NGSI_NAME_MAX:
         raise ValueError(f"{what} must be at most {NGSI_NAME_MAX} characters")
-    bad = sorted({c for c in value if c in _NGSI_FORBIDDEN or c.isspace() or ord(c) < 32})
+    if not value.isascii():
+        odd = " ".join(sorted({repr(c) for c in value if not c.isascii()})[:5])
+        raise ValueError(
+            f"{what} contains non-ASCII characters ({odd}): NGSI v2 allows only ASCII letters, "
+            "digits and punctuation in entity ids, types and attribute names"
+        )
+    bad = sorted(
+        {c for c in value if c in _NGSI_FORBIDDEN or c.isspace() or ord(c) < 32 or ord(c) == 127}
+    )
     if bad:
         shown = " ".join(repr(c) for c in bad)
         raise ValueError(
             f"{what} contains characters FIWARE does not allow: {shown} "
             "(no whitespace or any of < > \" ' = ; ( ) ? / # & $ %)"
         )
+    return value
+
+
+def check_display_name(value: str, what: str = "name") -> str:
+    """A name shown to people: no control characters (a newline could forge an output line)."""
+    bad = sorted({c for c in value if ord(c) < 32 or 127 <= ord(c) < 160})
+    if bad:
+        shown = " ".join(repr(c) for c in bad[:5])
+        raise ValueError(f"{what} must not contain control characters (found {shown})")
     return value
 
 

@@ -17,6 +17,7 @@ from pydantic import (
 from chronos_core.clock import utc_now
 from chronos_core.domain.enums import ModelStatus, ModelType
 from chronos_core.domain.identifiers import (
+    check_display_name,
     check_fiware_service,
     check_fiware_servicepath,
     check_ngsi_name,
@@ -198,6 +199,11 @@ class ModelDefinition(TrainingParameters):
         "CHRONOS_NGSI_FLAVOUR.",
     )
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return None if value is None else check_display_name(value)
+
     @field_validator("feature")
     @classmethod
     def _feature(cls, value: str) -> str:
@@ -258,6 +264,11 @@ class ModelUpdate(_Strict):
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return None if value is None else check_display_name(value)
 
 
 class Model(ModelDefinition):

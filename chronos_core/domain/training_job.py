@@ -112,6 +112,15 @@ class TrainingJob(_Doc):
     error: str | None = None
     error_details: dict[str, Any] | None = None
     flow_run_id: str | None = None
+    owner_host: str | None = Field(
+        default=None, description="The host of the process running the job (its lease holder)."
+    )
+    owner_pid: int | None = Field(default=None, ge=0, description="That process's id.")
+    lease_expires_at: datetime | None = Field(
+        default=None,
+        description="The running process renews this while it works; once it is older than "
+        "the lease grace, the job is dead whatever the orchestrator says.",
+    )
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
     start_time: datetime | None = None

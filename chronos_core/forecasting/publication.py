@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pymongo.database import Database
@@ -166,8 +166,11 @@ def build_forecast_entity(
 class _SubscriptionMemo:
     """Which forecast entities of a tenant already have a history subscription (per process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
+        #: When each tenant's subscriptions were last listed (by ``clock``) and what was found.
+        #: A tenant without an entry was never listed, whatever the clock reads.
         self._known: dict[tuple[str, ...], tuple[float, set[str]]] = {}
 
     def ensure(
@@ -184,10 +187,12 @@ class _SubscriptionMemo:
         """Create the subscription for ``entity_id`` unless it exists; True if created."""
         key = (orion_url, tenant.service, tenant.servicepath, notify_url)
         with self._lock:
-            listed_at, subscribed = self._known.get(key, (0.0, set()))
-            if time.monotonic() - listed_at > SUBSCRIPTION_RECHECK_SECONDS:
+            known = self._known.get(key)
+            if known is None or self._clock() - known[0] > SUBSCRIPTION_RECHECK_SECONDS:
                 subscribed = _subscribed_entities(orion.list_subscriptions(tenant), notify_url)
-                self._known[key] = (time.monotonic(), subscribed)
+                self._known[key] = (self._clock(), subscribed)
+            else:
+                subscribed = known[1]
             if entity_id in subscribed:
                 return False
             try:
@@ -203,6 +208,7 @@ class _SubscriptionMemo:
                 )
             except FiwareHTTPError as error:
                 if error.status >= 500:
+                    self._known.pop(key, None)  # it may have been created: list again first
                     raise
                 # Orion refuses it (e.g. Orion 4 has no legacy notifications): publish anyway,
                 # without STH history, and do not ask again until the next recheck.
@@ -214,6 +220,11 @@ class _SubscriptionMemo:
                 )
                 subscribed.add(entity_id)
                 return False
+            except Exception:
+                # The answer was lost (timeout, dropped connection) or never came: Orion may
+                # have applied the request, so the next attempt lists before creating again.
+                self._known.pop(key, None)
+                raise
             subscribed.add(entity_id)
             return True
 

@@ -15,7 +15,9 @@ from typing import Literal
 
 from chronos_core.sandbox.wire import WireRequest, WireResponse
 
-FaultKind = Literal["status", "delay", "hang", "drop", "truncate", "body", "short_page"]
+FaultKind = Literal[
+    "status", "delay", "hang", "drop", "apply_then_drop", "truncate", "body", "short_page"
+]
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,12 @@ class Fault:
     def drop(cls) -> Fault:
         """Close the connection without sending a status line."""
         return cls("drop")
+
+    @classmethod
+    def apply_then_drop(cls) -> Fault:
+        """Carry the request out, then close the connection without answering (the client
+        cannot tell whether it was applied: a lost answer after a timeout looks the same)."""
+        return cls("apply_then_drop")
 
     @classmethod
     def truncated_body(cls) -> Fault:

@@ -3,15 +3,21 @@
 Covers what Chronos and its demos use, with the recorded status codes, headers and bodies
 (``shared/contracts/orion.json``): entities (create, upsert, read, attributes, delete, lists with
 paging, ``q``, ``idPattern``, ``orderBy``, ``options=count``), batch updates, types and
-subscriptions. Subscriptions notify synchronously, before the triggering request is answered, so a
-value written to the sandbox Orion is in the sandbox STH-Comet as soon as the write returns.
+subscriptions. Like the real Orion, numbers are rendered with at most 9 decimals
+(``18.75310225657214`` → ``18.753102257``, ``1e-12`` → ``0``). Subscriptions notify synchronously,
+before the triggering request is answered, unless ``delivery_delay_seconds`` is set: then
+notifications go out that much later, in order, from a background thread (the real Orion →
+STH-Comet delivery is asynchronous and can lag by a minute after a burst), and
+:meth:`OrionEmulator.wait_for_deliveries` waits until they have gone.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -33,6 +39,7 @@ from chronos_core.sandbox.orion_model import (
     normalize_datetime,
     not_found,
     path_matches,
+    rendered_numbers,
     unprocessable,
 )
 from chronos_core.sandbox.orion_query import QueryError, parse_q, sort_key
@@ -88,13 +95,21 @@ class OrionEmulator(EmulatedService):
     name = "Orion"
 
     def __init__(
-        self, *, version: OrionVersion = "3.10.1", notification_timeout: float = 5.0
+        self,
+        *,
+        version: OrionVersion = "3.10.1",
+        notification_timeout: float = 5.0,
+        delivery_delay_seconds: float = 0.0,
     ) -> None:
         super().__init__()
         if version not in ("3.10.1", "4.1.0"):
             raise ValueError("version must be '3.10.1' or '4.1.0'")
         self.version = version
         self._delivery = NotificationDelivery(notification_timeout)
+        #: Seconds between an accepted update and its notifications (0: before the answer).
+        self.delivery_delay_seconds = delivery_delay_seconds
+        self._pending: queue.Queue[tuple[float, list[Outgoing]]] = queue.Queue()
+        self._deliverer: threading.Thread | None = None
         self._tenants: dict[str, TenantData] = {}
         self._ids = ObjectIdFactory()
         self._started = time.time()
@@ -102,6 +117,7 @@ class OrionEmulator(EmulatedService):
     # ------------------------------------------------------------------ public API
 
     def clear(self) -> None:
+        self.wait_for_deliveries()  # nothing delayed may land after the reset
         with self._lock:
             self._tenants.clear()
         self.clear_faults()
@@ -165,8 +181,42 @@ class OrionEmulator(EmulatedService):
                 changes = getattr(exc, "changes", [])
             outgoing = self._notifications(changes, correlator)
         if outgoing:
-            self._deliver_all(outgoing)
+            if self.delivery_delay_seconds > 0:
+                self._deliver_later(outgoing)
+            else:
+                self._deliver_all(outgoing)
         return response
+
+    def _deliver_later(self, outgoing: list[Outgoing]) -> None:
+        with self._lock:
+            if self._deliverer is None or not self._deliverer.is_alive():
+                self._deliverer = threading.Thread(
+                    target=self._deliver_in_background, name="orion-notifications", daemon=True
+                )
+                self._deliverer.start()
+        self._pending.put((time.monotonic() + self.delivery_delay_seconds, outgoing))
+
+    def _deliver_in_background(self) -> None:
+        while True:
+            due, outgoing = self._pending.get()
+            try:
+                wait = due - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                self._deliver_all(outgoing)
+            except Exception:  # a receiver failing must not stop later deliveries
+                logger.exception("delayed notification delivery failed")
+            finally:
+                self._pending.task_done()
+
+    def wait_for_deliveries(self, timeout: float = 60.0) -> bool:
+        """Wait until every delayed notification has been delivered; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self._pending.unfinished_tasks:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     def _error(self, exc: OrionError, headers: list[tuple[str, str]]) -> WireResponse:
         body = {"error": exc.error, "description": exc.description}
@@ -400,8 +450,14 @@ class OrionEmulator(EmulatedService):
 
     @staticmethod
     def _render_attribute(attribute: Attribute) -> dict[str, Any]:
-        metadata = {name: attribute.metadata[name] for name in sorted(attribute.metadata)}
-        return {"type": attribute.type, "value": attribute.value, "metadata": metadata}
+        metadata = {
+            name: rendered_numbers(attribute.metadata[name]) for name in sorted(attribute.metadata)
+        }
+        return {
+            "type": attribute.type,
+            "value": rendered_numbers(attribute.value),
+            "metadata": metadata,
+        }
 
     def _attribute_names(self, entity: Entity, attrs: list[str] | None) -> list[str]:
         if attrs is None or "*" in attrs:
@@ -421,12 +477,14 @@ class OrionEmulator(EmulatedService):
     def _render_entity(self, entity: Entity, attrs: list[str] | None, mode: str) -> Any:
         names = self._attribute_names(entity, attrs)
         if mode == "values":
-            return [self._attribute_view(entity, n).value for n in names]
+            return [rendered_numbers(self._attribute_view(entity, n).value) for n in names]
         rendered: dict[str, Any] = {"id": entity.id, "type": entity.type}
         for name in names:
             attribute = self._attribute_view(entity, name)
             rendered[name] = (
-                attribute.value if mode == "keyValues" else self._render_attribute(attribute)
+                rendered_numbers(attribute.value)
+                if mode == "keyValues"
+                else self._render_attribute(attribute)
             )
         return rendered
 
@@ -683,6 +741,7 @@ class OrionEmulator(EmulatedService):
                 raise not_found(ATTRIBUTE_NOT_FOUND)
             value = entity.attrs[attr_name].value
             accept = (request.header("accept") or "*/*").lower()
+            value = rendered_numbers(value)
             if isinstance(value, dict | list):
                 if not any(m in accept for m in ("application/json", "*/*", "text/plain")):
                     raise OrionError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -138,3 +139,21 @@ def path_matches(scope: str, servicepath: str) -> bool:
         elif path == servicepath:
             return True
     return False
+
+
+#: Orion prints a number with at most this many decimals.
+RENDERED_DECIMALS = 9
+
+
+def rendered_numbers(value: Any) -> Any:
+    """``value`` as Orion renders it: every float with at most 9 decimals (nested values too)."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return value
+        rounded = round(value, RENDERED_DECIMALS)
+        return 0 if rounded == 0 else rounded
+    if isinstance(value, dict):
+        return {key: rendered_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rendered_numbers(item) for item in value]
+    return value

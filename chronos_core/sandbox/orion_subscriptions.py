@@ -24,6 +24,7 @@ from chronos_core.sandbox.orion_model import (
     Entity,
     bad_request,
     iso_seconds,
+    rendered_numbers,
 )
 from chronos_core.sandbox.orion_query import QueryError, parse_q
 from chronos_core.sandbox.service import EmulatedService
@@ -291,14 +292,14 @@ def build_notification(
             item: dict[str, Any] = {
                 "name": name,
                 "type": attribute.type,
-                "value": attribute.value,
+                "value": rendered_numbers(attribute.value),
             }
             if attribute.metadata:
                 item["metadatas"] = [
                     {
                         "name": m,
                         "type": attribute.metadata[m]["type"],
-                        "value": attribute.metadata[m]["value"],
+                        "value": rendered_numbers(attribute.metadata[m]["value"]),
                     }
                     for m in sorted(attribute.metadata)
                 ]

@@ -57,6 +57,7 @@ class FiwareSandbox:
         temporal_port: int | None = None,
         orion_ld_troe: bool = False,
         temporal_max_instances: int = 1000,
+        orion_delivery_delay_seconds: float = 0.0,
     ) -> None:
         for label, port in (
             ("sth_port", sth_port),
@@ -69,7 +70,9 @@ class FiwareSandbox:
                 raise SandboxStartError(f"{label} must be between 0 and 65535, got {port}")
         self.host = host
         self.sth = SthCometEmulator(max_page_size=sth_max_page_size)
-        self.orion = OrionEmulator(version=orion_version)
+        self.orion = OrionEmulator(
+            version=orion_version, delivery_delay_seconds=orion_delivery_delay_seconds
+        )
         self.iot_agent = IoTAgentEmulator(registry=iot_agent_registry)
         #: NGSI-LD: Orion-LD, and the temporal API over the history it records (see
         #: ``orion_ld.py``, ``ngsi_ld_temporal.py``); served only when given a port.

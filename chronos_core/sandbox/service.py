@@ -49,9 +49,9 @@ class EmulatedService(ABC):
         if fault is not None:
             if fault.kind == "delay":
                 time.sleep(fault.seconds)
-            elif fault.kind == "truncate":
+            elif fault.kind in ("truncate", "apply_then_drop"):
                 response = self._dispatch(request, None)
-                response.action = "truncate"
+                response.action = "truncate" if fault.kind == "truncate" else "drop"
                 return response
             elif fault.kind != "short_page":
                 return fault.response()

@@ -33,6 +33,7 @@ from chronos_core.settings import Settings, get_settings
 from chronos_core.storage.artifact_store import ArtifactStore
 from chronos_core.storage.model_repository import ModelRepository
 from chronos_core.storage.training_job_repository import TrainingJobRepository
+from chronos_core.training.lease import lease_expired, lease_fields
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +79,15 @@ def start_training_job(
     last_n: int,
     flow_run_id: str | None = None,
     settings: Settings | None = None,
+    *,
+    with_lease: bool = False,
 ) -> TrainingJob:
     """Create a pending job for the model's latest ``last_n`` points and mark the model training.
 
-    Conflict if the model already has an active job (or is being moved by another process).
+    Conflict if the model already has an active job (or is being moved by another process); an
+    active job whose lease expired beyond the grace is ended failed first (its process is gone).
     The model's previous status is kept on the job to restore it if the run does not complete.
+    ``with_lease``: this process holds the job's lease (and must keep renewing it).
     """
     settings = settings or get_settings()
     model_id = parse_id(model_id, "model id")
@@ -90,6 +95,12 @@ def start_training_job(
     models = ModelRepository(db)
     jobs = TrainingJobRepository(db)
     model = models.get(model_id)
+    active = jobs.active_for_model(model_id)
+    if active is not None and lease_expired(
+        active, utc_now(), settings.training_lease_grace_seconds
+    ):
+        _end_lost_job(db, active, "lease_expired")
+        model = models.get(model_id)
     _refuse_if_active(jobs, model_id)
     try:
         moved = models.transition(
@@ -107,6 +118,7 @@ def start_training_job(
         start_time=now,
         created_at=now,
         updated_at=now,
+        **(lease_fields(settings.training_lease_seconds, now) if with_lease else {}),
     )
     try:
         return jobs.insert(job)
@@ -369,33 +381,93 @@ def reconcile_dead_jobs(
     now: datetime | None = None,
     *,
     grace_seconds: float = 0.0,
+    lease_grace_seconds: float | None = None,
 ) -> list[str]:
     """End every active job whose run is gone; returns their ids.
 
-    ``is_run_alive(flow_run_id)`` answers whether the run executing a job still exists (it
-    receives ``None`` for a job that never recorded one). Jobs updated within ``grace_seconds``
-    of ``now`` are left alone. A dead job that was asked to stop ends cancelled; any other ends
+    A job whose lease expired more than ``lease_grace_seconds`` ago (default
+    ``CHRONOS_TRAINING_LEASE_GRACE_SECONDS``) is dead whatever the orchestrator says: its process
+    stopped renewing it. A job with a current lease is alive. For a job without a lease,
+    ``is_run_alive(flow_run_id)`` answers whether the run executing it still exists (it receives
+    ``None`` for a job that never recorded one), and jobs updated within ``grace_seconds`` of
+    ``now`` are left alone. A dead job that was asked to stop ends cancelled; any other ends
     failed with the reason; either way its partial artifacts go and its model is restored.
     """
     now = now or utc_now()
+    if lease_grace_seconds is None:
+        lease_grace_seconds = get_settings().training_lease_grace_seconds
     jobs = TrainingJobRepository(db)
     ended: list[str] = []
     for job in jobs.find_active():
+        if lease_expired(job, now, lease_grace_seconds):
+            _end_lost_job(db, job, "lease_expired", now=now)
+            ended.append(job.id)
+            continue
+        if job.lease_expires_at is not None and job.lease_expires_at >= now:
+            continue  # its process renewed the lease lately: it is working
         if job.updated_at > now - timedelta(seconds=grace_seconds):
             continue
         if is_run_alive(job.flow_run_id):
             continue
-        run = job.flow_run_id or "none recorded"
-        if job.status is TrainingStatus.CANCEL_REQUESTED:
-            finish_job_cancelled(db, job.id, now=now)
-        else:
-            finish_job_failed(
-                db,
-                job.id,
-                f"the training run stopped unexpectedly while {job.status.value} "
-                f"(flow run {run} is no longer running)",
-                {"reason": "run_lost", "flow_run_id": job.flow_run_id},
-                now=now,
-            )
+        _end_lost_job(db, job, "run_lost", now=now)
         ended.append(job.id)
+    _restore_orphaned_models(db, now - timedelta(seconds=lease_grace_seconds + ORPHAN_MIN_AGE))
     return ended
+
+
+#: A model ``training`` without any active job is restored only once it has been so for longer
+#: than the lease grace plus this (a new job is inserted right after its model moved).
+ORPHAN_MIN_AGE = 60.0
+
+
+def _restore_orphaned_models(db: Db, changed_before: datetime) -> list[str]:
+    """Give models stuck in ``training`` with no active job their status back (the job was lost,
+    e.g. a database killed outright before it stored the new job); returns their ids."""
+    models = ModelRepository(db)
+    jobs = TrainingJobRepository(db)
+    restored: list[str] = []
+    for model in models.list(status=ModelStatus.TRAINING, limit=_ORPHAN_SCAN_LIMIT):
+        if model.updated_at >= changed_before or jobs.active_for_model(model.id) is not None:
+            continue
+        target = ModelStatus.TRAINED if model.has_successful_training else ModelStatus.DRAFT
+        with contextlib.suppress(Conflict, NotFound):
+            models.transition(model.id, ModelStatus.TRAINING, target)
+            log.warning("model %s was training without a job; it returns to %s", model.id, target)
+            restored.append(model.id)
+    return restored
+
+
+_ORPHAN_SCAN_LIMIT = 500
+
+
+def _end_lost_job(
+    db: Db, job: TrainingJob, reason: str, *, now: datetime | None = None
+) -> TrainingJob:
+    """End a job whose process is gone: cancelled if that was asked, failed otherwise."""
+    if job.status is TrainingStatus.CANCEL_REQUESTED:
+        return finish_job_cancelled(db, job.id, now=now)
+    run = job.flow_run_id or "none recorded"
+    if reason == "lease_expired":
+        owner = f"process {job.owner_pid} on {job.owner_host}" if job.owner_pid else "its process"
+        expired = job.lease_expires_at.isoformat() if job.lease_expires_at else "?"
+        message = (
+            f"the training run stopped unexpectedly while {job.status.value}: {owner} stopped "
+            f"renewing the job's lease (expired {expired}; flow run {run})"
+        )
+    else:
+        message = (
+            f"the training run stopped unexpectedly while {job.status.value} "
+            f"(flow run {run} is no longer running)"
+        )
+    return finish_job_failed(
+        db,
+        job.id,
+        message,
+        {
+            "reason": reason,
+            "flow_run_id": job.flow_run_id,
+            "owner_host": job.owner_host,
+            "owner_pid": job.owner_pid,
+        },
+        now=now,
+    )

@@ -11,12 +11,20 @@ from __future__ import annotations
 import os
 import re
 import threading
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from pymongo.database import Database
-from pymongo.errors import ConfigurationError, OperationFailure, PyMongoError
+from pymongo.errors import (
+    AutoReconnect,
+    ConfigurationError,
+    ConnectionFailure,
+    NetworkTimeout,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
 
 from chronos_core.errors import ExternalServiceError, InvalidInput
 from chronos_core.settings import Settings, get_settings
@@ -67,27 +75,106 @@ def database_uri(settings: Settings) -> str:
     return uri
 
 
+#: How long an operation waits for an unreachable database before it fails. A running training
+#: job whose database went away then fails within seconds; its lease recovers it later.
+SERVER_SELECTION_TIMEOUT_MS = 5_000
+CONNECT_TIMEOUT_MS = 5_000
+
+
+class DatabaseUnavailable(ExternalServiceError):
+    """The database could not be reached (down, restarting, network lost)."""
+
+
+class _Contact(monitoring.ServerHeartbeatListener, monitoring.CommandListener):
+    """When this process last heard from the database, and since when it no longer does."""
+
+    def __init__(self) -> None:
+        self.last_ok: datetime | None = None
+        self.down_since: datetime | None = None
+
+    def _ok(self) -> None:
+        self.last_ok = datetime.now(UTC)
+        self.down_since = None
+
+    def _failed(self) -> None:
+        if self.down_since is None:
+            self.down_since = datetime.now(UTC)
+
+    def started(self, event: Any) -> None:
+        pass
+
+    def succeeded(self, event: Any) -> None:
+        self._ok()
+
+    def failed(self, event: Any) -> None:
+        failure = getattr(event, "failure", None)
+        # A command the server refused is its answer; a driver exception (``errtype``) or a
+        # failed heartbeat means it could not be reached.
+        if isinstance(event, monitoring.ServerHeartbeatFailedEvent) or (
+            isinstance(failure, dict) and "errtype" in failure
+        ):
+            self._failed()
+
+
+_contacts: dict[tuple[int, str], _Contact] = {}
+
+
 def client_for(uri: str) -> MongoClient[Document]:
     """This process's client for ``uri`` (created on first use)."""
     key = (os.getpid(), uri)
     with _lock:
         client = _clients.get(key)
         if client is None:
+            contact = _Contact()
             try:
                 client = MongoClient(
                     uri,
                     tz_aware=True,
                     tzinfo=UTC,
                     appname="chronos",
-                    serverSelectionTimeoutMS=10_000,
+                    serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
+                    connectTimeoutMS=CONNECT_TIMEOUT_MS,
                     maxIdleTimeMS=60_000,
+                    event_listeners=[contact],
                 )
             except (ConfigurationError, ValueError, TypeError) as error:
                 raise InvalidInput(
                     f"invalid MongoDB URI {redact_uri(uri)}: {_scrub(str(error), uri)}"
                 ) from None
             _clients[key] = client
+            _contacts[key] = contact
         return client
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """Whether a driver error means the database could not be reached (not a refused command)."""
+    return isinstance(
+        error, ServerSelectionTimeoutError | AutoReconnect | ConnectionFailure | NetworkTimeout
+    )
+
+
+def unreachable_error(error: BaseException, db: Database[Document]) -> DatabaseUnavailable:
+    """One line for a database that could not be reached: which one, and since when."""
+    client = db.client
+    contact = next(
+        (
+            c
+            for (pid, _uri), c in _contacts.items()
+            if pid == os.getpid() and _clients.get((pid, _uri)) is client
+        ),
+        None,
+    )
+    # Its last answer bounds the outage; without one, when this process first saw it fail.
+    since = (contact.last_ok or contact.down_since) if contact is not None else None
+    hosts = ", ".join(
+        f"{host}:{port}" for host, port in sorted(client.topology_description.server_descriptions())
+    )
+    when = f" since {since.isoformat(timespec='seconds').replace('+00:00', 'Z')}" if since else ""
+    return DatabaseUnavailable(
+        f"the database {db.name} at {hosts or 'its configured address'} is unreachable{when} "
+        f"({type(error).__name__})",
+        details={"database": db.name, "since": since.isoformat() if since else None},
+    )
 
 
 def connect(settings: Settings | None = None) -> Database[Document]:
@@ -135,5 +222,6 @@ def close_clients() -> None:
             if pid == os.getpid():
                 client.close()
         _clients.clear()
+        _contacts.clear()
         _bootstrapped.clear()
         _embedded_uris.clear()

@@ -346,6 +346,24 @@ class TrainingJobRepository:
             )
         raise Conflict(f"chunk {chunk_id} of training job {job_id} is {chunk.status.value}")
 
+    def renew_lease(self, job_id: str, expires_at: datetime, *, owner_pid: int | None) -> bool:
+        """Move the lease of an active job (held by ``owner_pid``) to ``expires_at``.
+
+        A plain update of one field (the job document, with its chunks, is not read back and
+        ``updated_at`` stays: a lease is not progress). False once the job is no longer active
+        or another process holds it.
+        """
+        query: dict[str, Any] = {
+            "id": _require_id(job_id),
+            "status": {"$in": ACTIVE_STATUS_VALUES},
+        }
+        if owner_pid is not None:
+            query["owner_pid"] = owner_pid
+        result = self._collection.update_one(
+            query, {"$set": {"lease_expires_at": bson_datetime(expires_at)}}
+        )
+        return result.matched_count == 1
+
     def claim_prediction(
         self, job_id: str, expected_next_at: datetime | None, new_next_at: datetime
     ) -> bool:

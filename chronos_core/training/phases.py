@@ -25,7 +25,9 @@ def enter_phase(
     """Move the job ``expected`` → ``target``; raise ``Cancelled`` if a cancel was requested.
 
     The move is a conditional update on the expected status, so a cancel request that lands
-    between two phases is never overwritten.
+    between two phases is never overwritten. Entering the phase the job is already in returns
+    the job unchanged (its phase start stays the first attempt's), so a step that failed after
+    entering its phase can be retried.
     """
     jobs = TrainingJobRepository(db)
     try:
@@ -34,6 +36,8 @@ def enter_phase(
         current = jobs.get(job_id)
         if current.status in (TrainingStatus.CANCEL_REQUESTED, TrainingStatus.CANCELLED):
             raise Cancelled(f"training job {job_id} was cancelled") from None
+        if current.status is target:
+            return current
         raise
 
 

@@ -26,6 +26,7 @@ from chronos_core.forecasting.records import (
     PublicationStatus,
 )
 from chronos_core.sandbox import Fault
+from chronos_core.sandbox.orion_model import rendered_numbers
 from chronos_core.settings import Settings
 from chronos_core.storage.forecast_repository import ForecastRepository
 
@@ -137,13 +138,16 @@ def test_publication_upserts_the_entity_and_feeds_sth(
     entity_id = "urn:ngsi-ld:Forecast:Room:Room1:temperature"
     entity = sandbox.orion.entity("smart", "/", entity_id, "Forecast")
     expected = build_forecast_entity(stored, entity_type="Forecast", publish_next_value=True)
-    # Orion renders every attribute with its metadata, empty or not.
+    # Orion renders every attribute with its metadata, empty or not, and every number with at
+    # most 9 decimals.
+    expected = rendered_numbers(expected)
     assert entity == {
         key: value if key in ("id", "type") else {"metadata": {}, **value}
         for key, value in expected.items()
     }
     # One legacy subscription sends the forecast to STH-Comet, stored at its TimeInstant.
     assert len(sandbox.orion.subscription_ids("smart")) == 1
+    assert sandbox.orion.wait_for_deliveries()
     history = sandbox.sth.points(TENANT, "Forecast", entity_id, "forecastSeries")
     assert [moment for moment, _ in history] == [stored.issued_at]
     assert history[0][1]["points"][0]["step"] == 1
@@ -155,6 +159,7 @@ def test_publication_upserts_the_entity_and_feeds_sth(
     again = forecast_now(db, stored.model_id, settings=fsettings, cache=ModelCache(2)).record
     publish_forecast(db, again.id, settings=fsettings)
     assert len(sandbox.orion.subscription_ids("smart")) == 1
+    assert sandbox.orion.wait_for_deliveries()
     assert len(sandbox.sth.points(TENANT, "Forecast", entity_id, "forecastSeries")) == 2
 
     # Deleting the forecast entity can take its subscription with it.

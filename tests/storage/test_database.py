@@ -179,3 +179,21 @@ def test_a_bad_uri_is_reported_without_its_secret(tmp_path: Any) -> None:
     assert "alice" not in str(caught.value)
     assert "***@" in str(caught.value)
     assert "hunter2" not in repr(settings)
+
+
+def test_an_unreachable_database_is_one_line_naming_it_and_since_when(
+    db: Any,
+) -> None:
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    from chronos_core.storage.database import is_unreachable, unreachable_error
+
+    db.command("ping")  # its last answer
+    error = ServerSelectionTimeoutError("127.0.0.1:1: [Errno 111] Connection refused, " + "x" * 700)
+    assert is_unreachable(error)
+    message = str(unreachable_error(error, db))
+    assert message.startswith(f"the database {db.name} at 127.0.0.1:")
+    assert " is unreachable since 20" in message and message.endswith(
+        "(ServerSelectionTimeoutError)"
+    )
+    assert len(message) < 200 and "\n" not in message
