@@ -8,12 +8,15 @@ run starts; a violation fails the run with one clear message and writes nothing.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from prefect import flow, get_run_logger
 
 from chronos_core.domain.identifiers import parse_id
 from chronos_core.domain.model import ModelDefinition, ModelUpdate
 from chronos_core.errors import ExternalServiceError
-from flows.parameters import ModelId
+from flows.failures import one_line_failures
+from flows.parameters import ModelId, titled
 from tasks.models import (
     delete_forecast_entity_task,
     delete_model_records_task,
@@ -24,7 +27,8 @@ from tasks.models import (
 
 
 @flow(name="register-model", flow_run_name="register-{definition.entity_id}-{definition.feature}")
-def register_model(definition: ModelDefinition) -> str:
+@one_line_failures
+def register_model(definition: Annotated[ModelDefinition, titled("Model")]) -> str:
     """Register a forecasting model for one attribute of one entity; returns the model id.
 
     The model starts as a draft: change it with update-model, then train it with train-model.
@@ -37,7 +41,8 @@ def register_model(definition: ModelDefinition) -> str:
 
 
 @flow(name="update-model", flow_run_name="update-{model_id}")
-def update_model(model_id: ModelId, changes: ModelUpdate) -> str:
+@one_line_failures
+def update_model(model_id: ModelId, changes: Annotated[ModelUpdate, titled("Changes")]) -> str:
     """Change fields of a draft model (a trained model cannot change); returns the model id.
 
     Args:
@@ -48,7 +53,11 @@ def update_model(model_id: ModelId, changes: ModelUpdate) -> str:
 
 
 @flow(name="delete-model", flow_run_name="delete-{model_id}")
-def delete_model(model_id: ModelId, delete_forecast_entity: bool = False) -> str:
+@one_line_failures
+def delete_model(
+    model_id: ModelId,
+    delete_forecast_entity: Annotated[bool, titled("Also delete the forecast entity")] = False,
+) -> str:
     """Delete a model with its training jobs and stored artifacts; returns the model id.
 
     Refused while the model has an active training job (cancel it first).

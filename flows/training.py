@@ -30,7 +30,8 @@ from chronos_core.services.training_jobs import (
 from chronos_core.settings import get_settings
 from chronos_core.storage.database import get_database
 from chronos_core.storage.training_job_repository import TrainingJobRepository
-from flows.parameters import ModelId, TrainingJobId
+from flows.failures import one_line_failures
+from flows.parameters import ModelId, TrainingJobId, titled
 from tasks.progress import Progress
 from tasks.training import (
     collect,
@@ -120,21 +121,20 @@ def _collect_all(job_id: str, chunk_ids: list[str]) -> int:
     on_cancellation=[on_run_cancelled],
     on_crashed=[on_run_crashed],
 )
+@one_line_failures
 def train_model(
-    model_id: Annotated[ModelId, Field(title="Model id", description="The model to train.")],
-    last_n: Annotated[
-        int,
-        Field(
-            ge=1,
-            le=MAX_LAST_N,
-            title="Points",
-            description="How many of the newest STH-Comet points to train on.",
-        ),
-    ] = 1000,
+    model_id: ModelId,
+    last_n: Annotated[int, Field(ge=1, le=MAX_LAST_N), titled("Points to train on")] = 1000,
 ) -> str:
     """Train a registered model on its entity attribute's newest ``last_n`` points.
 
     Returns the training job id. A cancelled job ends the run in the Cancelled state.
+
+    Args:
+        model_id: The model to train (a UUID; the register-model run's artifact shows it).
+        last_n: How many of the newest STH-Comet points to collect and train on (history
+            points of the attribute, before the regular grid and the train/validation/test
+            split).
     """
     logger = get_run_logger()
     job_id = start_job(model_id, last_n)
@@ -174,12 +174,15 @@ def train_model(
 
 
 @flow(name="cancel-training", flow_run_name="cancel-{training_job_id}")
-def cancel_training(
-    training_job_id: Annotated[TrainingJobId, Field(title="Training job id")],
-) -> str:
+@one_line_failures
+def cancel_training(training_job_id: TrainingJobId) -> str:
     """Ask a running training job to stop; it ends ``cancelled`` within seconds.
 
     Returns the job's status after the request (``cancel_requested``).
+
+    Args:
+        training_job_id: The running training job (a UUID; the train-model run's artifact
+            shows it).
     """
     job = request_cancel(get_database(), training_job_id)
     get_run_logger().info("training job %s: %s", job.id, job.status.value)

@@ -11,6 +11,8 @@ from chronos_core.errors import InvalidInput
 # MongoDB operator prefix, so it is refused everywhere.
 _NGSI_FORBIDDEN = set("<>\"'=;()?/#&$%")
 NGSI_NAME_MAX = 256
+#: The same rule as a JSON-schema (ECMA and Python ``re``) pattern, for parameter forms.
+NGSI_NAME_PATTERN = "^[^<>\"'=;()?/#&$%\\s\\x00-\\x1f]{1,256}$"
 
 
 def new_id() -> str:
