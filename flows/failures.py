@@ -9,6 +9,7 @@ run's state message ``str(error)`` (the exception still reaches a Python caller)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -53,10 +54,8 @@ def one_line_failures(fn: Callable[P, R]) -> Callable[P, R]:
 
     # Prefect resolves string annotations (``from __future__ import annotations``) in the
     # namespace of the function it is given: hand it the evaluated ones of ``fn``.
-    try:
+    with contextlib.suppress(NameError, TypeError):
         wrapper.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
-    except (NameError, TypeError):
-        pass
     return wrapper
 
 

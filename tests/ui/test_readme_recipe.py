@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from cli.local_server import LocalPrefectServer
+from tests.ui.schema_checks import missing_help
 
 pytestmark = pytest.mark.slow
 
@@ -84,3 +85,6 @@ def test_several_machines_recipe_runs_as_written(
     ).json()
     assert len(deployments) >= 12
     assert {d["work_pool_name"] for d in deployments} == {"chronos"}
+    # `prefect deploy` builds the forms itself: they carry the same help as `chronos serve`'s.
+    for deployment in deployments:
+        assert missing_help(deployment["parameter_openapi_schema"]) == [], deployment["name"]
