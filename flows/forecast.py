@@ -9,6 +9,7 @@ from prefect import flow, get_run_logger
 from chronos_core.errors import ChronosError
 from flows.failures import one_line_failures
 from flows.parameters import ModelId, OptionalTrainingJobId, titled
+from tasks.artifacts import publish_forecast_artifacts
 from tasks.forecasting import (
     compute_forecast_task,
     describe_forecast_task,
@@ -47,4 +48,5 @@ def forecast(
         except ChronosError as error:
             record_publication_failure_task(forecast_id, str(error)[:2000])
             logger.error("forecast %s computed but not published: %s", forecast_id, error)
+    publish_forecast_artifacts(forecast_id)
     return describe_forecast_task(forecast_id)

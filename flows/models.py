@@ -17,6 +17,7 @@ from chronos_core.domain.model import ModelDefinition, ModelUpdate
 from chronos_core.errors import ExternalServiceError
 from flows.failures import one_line_failures
 from flows.parameters import ModelId, titled
+from tasks.artifacts import publish_model_artifact
 from tasks.models import (
     delete_forecast_entity_task,
     delete_model_records_task,
@@ -37,7 +38,9 @@ def register_model(definition: Annotated[ModelDefinition, titled("Model")]) -> s
         definition: What to forecast (entity type, entity id, attribute) and how to build and
             train the network.
     """
-    return register_model_task(definition)
+    model_id = register_model_task(definition)
+    publish_model_artifact(model_id)
+    return model_id
 
 
 @flow(name="update-model", flow_run_name="update-{model_id}")
@@ -49,7 +52,9 @@ def update_model(model_id: ModelId, changes: Annotated[ModelUpdate, titled("Chan
         model_id: The model to change (a UUID).
         changes: Only the fields that are filled in change.
     """
-    return update_model_task(parse_id(model_id, "model id"), changes)
+    updated = update_model_task(parse_id(model_id, "model id"), changes)
+    publish_model_artifact(updated)
+    return updated
 
 
 @flow(name="delete-model", flow_run_name="delete-{model_id}")

@@ -32,6 +32,7 @@ from chronos_core.storage.database import get_database
 from chronos_core.storage.training_job_repository import TrainingJobRepository
 from flows.failures import one_line_failures
 from flows.parameters import ModelId, TrainingJobId, titled
+from tasks.artifacts import publish_training_ended, publish_training_started
 from tasks.progress import Progress
 from tasks.training import (
     collect,
@@ -110,6 +111,7 @@ def _collect_all(job_id: str, chunk_ids: list[str]) -> int:
                 ) from error
     finally:
         wait(futures)
+    progress.update(100.0, f"History collected: {collected} points")
     logger.info("collected %d points", collected)
     return collected
 
@@ -138,6 +140,7 @@ def train_model(
     """
     logger = get_run_logger()
     job_id = start_job(model_id, last_n)
+    publish_training_started(job_id)
     db = get_database()
     workspace = workspace_for(job_id)
     try:
@@ -150,6 +153,7 @@ def train_model(
         publish_report(job_id)
     except Cancelled as error:
         finish_job_cancelled(db, job_id)
+        publish_training_ended(job_id, f"cancelled: {error}")
         logger.warning("training job %s cancelled: %s", job_id, error)
         return CancelledState(message=f"training job {job_id} was cancelled")  # type: ignore[return-value]
     except BaseException as error:
@@ -165,6 +169,7 @@ def train_model(
             details = dict(getattr(error, "details", {}) or {})
             details["exception"] = type(error).__name__
             finish_job_failed(db, job_id, message, details)
+            publish_training_ended(job_id, message)
             logger.error("training job %s failed: %s", job_id, message)
         raise
     finally:
