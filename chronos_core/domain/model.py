@@ -266,13 +266,13 @@ class ModelDefinition(TrainingParameters):
         min_length=1,
         max_length=100,
         title="Name",
-        description="Default: '<network type> - <attribute>'.",
+        description="Default: the network type and the attribute, e.g. 'LSTM - temperature'.",
     )
     description: str | None = Field(
         default=None,
         max_length=1000,
         title="Description",
-        description="Default: '<network type> model for <attribute> forecasting'.",
+        description="Default: e.g. 'LSTM model for temperature forecasting'.",
     )
     feature: str = Field(
         title="Attribute",
