@@ -17,7 +17,7 @@ from chronos_core.domain.model import ModelDefinition, ModelUpdate
 from chronos_core.errors import ExternalServiceError
 from flows.failures import one_line_failures
 from flows.parameters import ModelId, titled
-from tasks.artifacts import publish_model_artifact
+from tasks.artifacts import publish_model_artifact, publish_model_deleted
 from tasks.models import (
     delete_forecast_entity_task,
     delete_model_records_task,
@@ -76,6 +76,7 @@ def delete_model(
     logger = get_run_logger()
     target = forecast_entity_task(model_id) if delete_forecast_entity else None
     delete_model_records_task(model_id)
+    publish_model_deleted(model_id)
     if target is None:
         return model_id
     if target["shared_with"]:

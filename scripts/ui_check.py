@@ -354,9 +354,7 @@ def main() -> int:
         forecast = stack.run("forecast/on-demand", {"model_id": model_id})
         forecasted = stack.wait_run(forecast["id"])
         check.expect(forecasted["state_type"] == "COMPLETED", "forecast run completed")
-        check.open(f"/runs/flow-run/{forecasted['id']}", "forecast")
-        check.click_text("Artifacts")
-        time.sleep(3)
+        check.open(f"/runs/flow-run/{forecasted['id']}?tab=Artifacts", "forecast-plot-")
         check.shot("09-forecast-run-artifacts")
         check.open(
             f"/artifacts/artifact/{stack.artifact_id(f'forecast-{model_id}')}", "target_timestamp"

@@ -47,6 +47,20 @@ def publish_model_artifact(model_id: str) -> None:
     _best_effort("model", write)
 
 
+def publish_model_deleted(model_id: str) -> None:
+    """A last version of ``model-<id>`` saying the model is gone (its older versions stay)."""
+    from prefect.artifacts import create_markdown_artifact
+
+    def write() -> None:
+        create_markdown_artifact(
+            markdown=f"# Model `{model_id}`\n\n**Deleted**, with its training jobs and files.",
+            key=summaries.model_key(model_id),
+            description="Deleted",
+        )
+
+    _best_effort("model", write)
+
+
 def publish_training_started(job_id: str) -> None:
     from prefect.artifacts import create_markdown_artifact
 

@@ -92,6 +92,7 @@ def summary_markdown(job: TrainingJob, model: Model) -> str:
     lines += [
         "",
         "Errors are on the test part, in the attribute's units, over every horizon step. "
-        "The loss curve and the test forecasts are PNGs in the job's metadata artifact.",
+        "The loss curve and the test forecasts are PNGs in the job's metadata artifact "
+        "(shown below when the job's plots could be read).",
     ]
     return "\n".join(lines)

@@ -71,6 +71,11 @@ def test_model_job_and_forecast_artifacts_link_up(
     final = latest(summaries.model_key(model_id)).data
     assert f"/artifacts/key/forecast-{model_id}" in final
 
+    from flows.models import delete_model
+
+    delete_model(model_id)
+    assert "**Deleted**" in latest(summaries.model_key(model_id)).data
+
 
 def _rows(data: Any) -> list[dict[str, Any]]:
     import json
