@@ -252,6 +252,19 @@ class Check:
         options[0].click()
         return True
 
+    def click_tab(self, text: str) -> bool:
+        """Click the page's tab ``text`` (not the side bar's link of the same name)."""
+        from selenium.webdriver.common.by import By
+
+        tabs = self.driver.find_elements(
+            By.XPATH,
+            f"//*[(@role='tab' or self::button or self::li) and normalize-space()='{text}']",
+        )
+        if not tabs:
+            return False
+        self.driver.execute_script("arguments[0].click();", tabs[-1])
+        return True
+
     def click_text(self, text: str) -> bool:
         from selenium.webdriver.common.by import By
 
@@ -354,7 +367,10 @@ def main() -> int:
         forecast = stack.run("forecast/on-demand", {"model_id": model_id})
         forecasted = stack.wait_run(forecast["id"])
         check.expect(forecasted["state_type"] == "COMPLETED", "forecast run completed")
-        check.open(f"/runs/flow-run/{forecasted['id']}?tab=Artifacts", "forecast-plot-")
+        check.open(f"/runs/flow-run/{forecasted['id']}", "forecast")
+        check.click_tab("Artifacts")
+        time.sleep(3)
+        check.expect("forecast-plot-" in check.body(), "the forecast run lists its artifacts")
         check.shot("09-forecast-run-artifacts")
         check.open(
             f"/artifacts/artifact/{stack.artifact_id(f'forecast-{model_id}')}", "target_timestamp"
