@@ -3,4 +3,10 @@
 Nothing in this package imports Prefect; orchestration lives in ``tasks/`` and ``flows/``.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    # Single-sourced: the version in pyproject.toml, as installed.
+    __version__ = version("chronos")
+except PackageNotFoundError:  # running from a checkout that was never installed
+    __version__ = "0+unknown"

@@ -79,7 +79,17 @@ def describe(error: BaseException) -> str | None:
         return _one_line(f"invalid input: {error}")
     if _is_instance_of(error, "prefect.exceptions", "CancelledRun"):
         return _one_line(f"the flow run was cancelled: {error}")
+    if isinstance(error, RuntimeError) and "ephemeral Prefect API server" in str(error):
+        return EPHEMERAL_TIMEOUT_MESSAGE
     return None
+
+
+#: What to do when Prefect's temporary in-process API did not start (a busy machine).
+EPHEMERAL_TIMEOUT_MESSAGE = (
+    "the temporary Prefect API did not start in time (the machine is busy): run `chronos "
+    "serve` in another shell and retry (commands then use its server), or raise "
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+)
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:

@@ -119,6 +119,7 @@ def show(job_id: JobIdArgument, as_json: JsonOption = False) -> None:
                 "status": "Status",
                 "data_points_collected": "Collected",
                 "dropped_values": "Dropped",
+                "duplicate_timestamps": "Duplicates",
                 "error": "Error",
             },
             title="Data collection",

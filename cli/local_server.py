@@ -47,6 +47,31 @@ class LocalPrefectServer:
     def log_path(self) -> Path:
         return self.home / "server.log"
 
+    def server_environment(self) -> dict[str, str]:
+        """The settings the server process gets, all naming this host and port.
+
+        ``--port`` alone moves the API but not the address the UI calls: that comes from
+        ``PREFECT_SERVER_API_HOST``/``PORT`` (default 4200) or ``PREFECT_UI_API_URL``, so a UI on
+        another port would talk to whatever server answers at 4200.
+        """
+        return {
+            "PREFECT_HOME": str(self.home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_SERVER_API_HOST": self.host,
+            "PREFECT_SERVER_API_PORT": str(self.port),
+            "PREFECT_SERVER_UI_API_URL": self.api_url,
+        }
+
+    def ui_api_url(self) -> str | None:
+        """The API URL the served UI calls, as its ``/ui-settings`` says (``None``: no answer)."""
+        import httpx
+
+        try:
+            response = httpx.get(f"{self.ui_url}/ui-settings", timeout=5.0)
+            return str(response.json()["api_url"]) if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return None
+
     def is_healthy(self) -> bool:
         import httpx
 
@@ -63,11 +88,7 @@ class LocalPrefectServer:
                 f"PREFECT_API_URL={self.api_url} to use it, or pick another --port"
             )
         self.home.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "PREFECT_HOME": str(self.home),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        }
+        env = {**os.environ, **self.server_environment()}
         env.pop("PREFECT_API_URL", None)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(

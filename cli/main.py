@@ -6,6 +6,8 @@ domain; the database driver, Prefect and TensorFlow are imported by the commands
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from cli import (
@@ -34,6 +36,30 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from chronos_core import __version__
+
+        typer.echo(f"chronos {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the Chronos version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Chronos: LSTM/GRU forecasts for FIWARE entities, orchestrated by Prefect."""
+
 
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)

@@ -16,6 +16,8 @@ import typer
 from chronos_core.process import process_alive
 
 SERVE_STATE_FILENAME = "serve.json"
+#: Seconds the temporary in-process Prefect API may take to start (Prefect's default: 20).
+EPHEMERAL_STARTUP_TIMEOUT_SECONDS = 240
 
 
 def default_prefect_home() -> Path:
@@ -66,6 +68,11 @@ def prepare(*, verbose: bool = False) -> str:
     runs go there (so they show in its UI and its maintenance sees them). Otherwise Prefect
     starts a temporary in-process API.
     """
+    # Prefect's 20 s default is too short on a busy machine; prefect.toml says the same, but it
+    # is only read when the command runs in the project directory.
+    os.environ.setdefault(
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(EPHEMERAL_STARTUP_TIMEOUT_SECONDS)
+    )
     if not verbose:
         # Keep Prefect's log lines (and the tracebacks it logs for a failed run) off the
         # terminal: the command reports the outcome in one line. They still reach the API.

@@ -7,6 +7,7 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 
+from flows.failures import one_line_failures
 from flows.parameters import FiwareService, FiwareServicePath
 from tasks.devices import discover_devices_task
 
@@ -14,6 +15,7 @@ DEVICES_ARTIFACT_KEY = "chronos-devices"
 
 
 @flow(name="discover-devices")
+@one_line_failures
 def discover_devices(
     service: FiwareService = None, service_path: FiwareServicePath = None
 ) -> dict[str, Any]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
-from pydantic import Field
 
 from chronos_core.errors import ChronosError
-from flows.parameters import UUID_PATTERN, ModelId
+from flows.failures import one_line_failures
+from flows.parameters import ModelId, OptionalTrainingJobId, titled
+from tasks.artifacts import publish_forecast_artifacts
 from tasks.forecasting import (
     compute_forecast_task,
     describe_forecast_task,
@@ -17,14 +18,13 @@ from tasks.forecasting import (
     skip_publication_task,
 )
 
-OptionalTrainingJobId = Annotated[str | None, Field(pattern=UUID_PATTERN)]
-
 
 @flow(name="forecast", flow_run_name="forecast-{model_id}")
+@one_line_failures
 def forecast(
     model_id: ModelId,
     training_job_id: OptionalTrainingJobId = None,
-    publish: bool = True,
+    publish: Annotated[bool, titled("Publish to Orion")] = True,
 ) -> dict[str, Any]:
     """Forecast the model's next values from the newest STH-Comet data.
 
@@ -48,4 +48,5 @@ def forecast(
         except ChronosError as error:
             record_publication_failure_task(forecast_id, str(error)[:2000])
             logger.error("forecast %s computed but not published: %s", forecast_id, error)
+    publish_forecast_artifacts(forecast_id)
     return describe_forecast_task(forecast_id)

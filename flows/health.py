@@ -8,12 +8,14 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from chronos_core.services.health import ServiceStatus, build_report
+from flows.failures import one_line_failures
 from tasks.health import check_fiware_services_task, check_mongodb_task
 
 HEALTH_ARTIFACT_KEY = "chronos-health"
 
 
 @flow(name="chronos-health", description="Check MongoDB, STH-Comet, Orion and the IoT Agent.")
+@one_line_failures
 def chronos_health() -> dict[str, Any]:
     """Check every service Chronos depends on; publish a table artifact; return the report.
 

@@ -8,6 +8,8 @@ from prefect import flow
 from prefect.artifacts import create_table_artifact
 from pydantic import Field
 
+from flows.failures import one_line_failures
+from flows.parameters import titled
 from tasks.maintenance import (
     expire_forecasts_task,
     reconcile_dead_jobs_task,
@@ -18,11 +20,12 @@ MAINTENANCE_ARTIFACT_KEY = "chronos-maintenance"
 
 
 @flow(name="chronos-maintenance")
+@one_line_failures
 def chronos_maintenance(
-    reconcile_jobs: bool = True,
-    remove_orphan_artifacts: bool = True,
-    expire_forecasts: bool = True,
-    grace_minutes: Annotated[int, Field(ge=0, le=10_080)] = 10,
+    reconcile_jobs: Annotated[bool, titled("Reconcile dead training jobs")] = True,
+    remove_orphan_artifacts: Annotated[bool, titled("Remove orphan artifacts")] = True,
+    expire_forecasts: Annotated[bool, titled("Expire old forecasts")] = True,
+    grace_minutes: Annotated[int, Field(ge=0, le=10_080), titled("Grace (minutes)")] = 10,
 ) -> dict[str, Any]:
     """Reconcile dead training runs, remove orphan artifacts and expire old forecasts.
 

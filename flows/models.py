@@ -8,12 +8,16 @@ run starts; a violation fails the run with one clear message and writes nothing.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from prefect import flow, get_run_logger
 
 from chronos_core.domain.identifiers import parse_id
 from chronos_core.domain.model import ModelDefinition, ModelUpdate
 from chronos_core.errors import ExternalServiceError
-from flows.parameters import ModelId, checked
+from flows.failures import one_line_failures
+from flows.parameters import ModelId, checked, titled
+from tasks.artifacts import publish_model_artifact, publish_model_deleted
 from tasks.models import (
     delete_forecast_entity_task,
     delete_model_records_task,
@@ -25,7 +29,8 @@ from tasks.models import (
 
 @checked
 @flow(name="register-model", flow_run_name="register-{definition.entity_id}-{definition.feature}")
-def register_model(definition: ModelDefinition) -> str:
+@one_line_failures
+def register_model(definition: Annotated[ModelDefinition, titled("Model")]) -> str:
     """Register a forecasting model for one attribute of one entity; returns the model id.
 
     The model starts as a draft: change it with update-model, then train it with train-model.
@@ -34,23 +39,32 @@ def register_model(definition: ModelDefinition) -> str:
         definition: What to forecast (entity type, entity id, attribute) and how to build and
             train the network.
     """
-    return register_model_task(definition)
+    model_id = register_model_task(definition)
+    publish_model_artifact(model_id)
+    return model_id
 
 
 @checked
 @flow(name="update-model", flow_run_name="update-{model_id}")
-def update_model(model_id: ModelId, changes: ModelUpdate) -> str:
+@one_line_failures
+def update_model(model_id: ModelId, changes: Annotated[ModelUpdate, titled("Changes")]) -> str:
     """Change fields of a draft model (a trained model cannot change); returns the model id.
 
     Args:
         model_id: The model to change (a UUID).
         changes: Only the fields that are filled in change.
     """
-    return update_model_task(parse_id(model_id, "model id"), changes)
+    updated = update_model_task(parse_id(model_id, "model id"), changes)
+    publish_model_artifact(updated)
+    return updated
 
 
 @flow(name="delete-model", flow_run_name="delete-{model_id}")
-def delete_model(model_id: ModelId, delete_forecast_entity: bool = False) -> str:
+@one_line_failures
+def delete_model(
+    model_id: ModelId,
+    delete_forecast_entity: Annotated[bool, titled("Also delete the forecast entity")] = False,
+) -> str:
     """Delete a model with its training jobs and stored artifacts; returns the model id.
 
     Refused while the model has an active training job (cancel it first).
@@ -64,6 +78,7 @@ def delete_model(model_id: ModelId, delete_forecast_entity: bool = False) -> str
     logger = get_run_logger()
     target = forecast_entity_task(model_id) if delete_forecast_entity else None
     delete_model_records_task(model_id)
+    publish_model_deleted(model_id)
     if target is None:
         return model_id
     if target["shared_with"]:

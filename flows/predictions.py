@@ -31,7 +31,8 @@ from chronos_core.forecasting.scheduling import (
 )
 from chronos_core.settings import get_settings
 from chronos_core.storage.model_repository import MAX_PAGE_SIZE
-from flows.parameters import TrainingJobId
+from flows.failures import one_line_failures
+from flows.parameters import TrainingJobId, titled
 from tasks.forecasting import (
     disable_forecasts_task,
     enable_forecasts_task,
@@ -43,10 +44,11 @@ from tasks.forecasting import (
 
 MAX_SWEEP = 10_000
 SWEEP_ARTIFACT_KEY = "run-due-forecasts"
-IntervalSeconds = Annotated[int | None, Field(ge=1)]
+IntervalSeconds = Annotated[int | None, Field(ge=1), titled("Interval (seconds)")]
 
 
 @flow(name="enable-forecasts", flow_run_name="enable-forecasts-{training_job_id}")
+@one_line_failures
 def enable_forecasts(
     training_job_id: TrainingJobId, interval_seconds: IntervalSeconds = None
 ) -> dict[str, Any]:
@@ -64,6 +66,7 @@ def enable_forecasts(
 
 
 @flow(name="disable-forecasts", flow_run_name="disable-forecasts-{training_job_id}")
+@one_line_failures
 def disable_forecasts(training_job_id: TrainingJobId) -> dict[str, Any]:
     """Stop the recurring forecasts of a training job (stored forecasts are kept).
 
@@ -95,7 +98,10 @@ def _run_from(data: dict[str, Any]) -> ScheduledRun:
     flow_run_name=_sweep_run_name,
     task_runner=ThreadPoolTaskRunner(max_workers=get_settings().forecast_concurrency),  # type: ignore[arg-type]
 )
-def run_due_forecasts(limit: Annotated[int, Field(ge=1, le=MAX_SWEEP)] = 200) -> dict[str, Any]:
+@one_line_failures
+def run_due_forecasts(
+    limit: Annotated[int, Field(ge=1, le=MAX_SWEEP), titled("Most forecasts")] = 200,
+) -> dict[str, Any]:
     """One scheduler sweep: run every recurring forecast that is due now.
 
     Each due job is claimed atomically (its next run moves to the first slot after now, so

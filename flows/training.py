@@ -32,7 +32,9 @@ from chronos_core.settings import get_settings
 from chronos_core.storage.database import get_database, is_unreachable, unreachable_error
 from chronos_core.storage.training_job_repository import TrainingJobRepository
 from chronos_core.training.lease import LeaseKeeper
-from flows.parameters import ModelId, TrainingJobId
+from flows.failures import one_line_failures
+from flows.parameters import ModelId, TrainingJobId, titled
+from tasks.artifacts import publish_training_ended, publish_training_started
 from tasks.progress import Progress
 from tasks.training import (
     collect,
@@ -113,6 +115,7 @@ def _collect_all(job_id: str, chunk_ids: list[str]) -> int:
                 ) from error
     finally:
         wait(futures)
+    progress.update(100.0, f"History collected: {collected} points")
     logger.info("collected %d points", collected)
     return collected
 
@@ -124,24 +127,24 @@ def _collect_all(job_id: str, chunk_ids: list[str]) -> int:
     on_cancellation=[on_run_cancelled],
     on_crashed=[on_run_crashed],
 )
+@one_line_failures
 def train_model(
-    model_id: Annotated[ModelId, Field(title="Model id", description="The model to train.")],
-    last_n: Annotated[
-        int,
-        Field(
-            ge=1,
-            le=MAX_LAST_N,
-            title="Points",
-            description="How many of the newest STH-Comet points to train on.",
-        ),
-    ] = 1000,
+    model_id: ModelId,
+    last_n: Annotated[int, Field(ge=1, le=MAX_LAST_N), titled("Points to train on")] = 1000,
 ) -> str:
     """Train a registered model on its entity attribute's newest ``last_n`` points.
 
     Returns the training job id. A cancelled job ends the run in the Cancelled state.
+
+    Args:
+        model_id: The model to train (a UUID; the register-model run's artifact shows it).
+        last_n: How many of the newest STH-Comet points to collect and train on (history
+            points of the attribute, before the regular grid and the train/validation/test
+            split).
     """
     logger = get_run_logger()
     job_id = start_job(model_id, last_n)
+    publish_training_started(job_id)
     db = get_database()
     workspace = workspace_for(job_id)
     # Renews the job's lease in every phase; a process killed outright stops renewing it.
@@ -156,6 +159,7 @@ def train_model(
         publish_report(job_id)
     except Cancelled as error:
         finish_job_cancelled(db, job_id)
+        publish_training_ended(job_id, f"cancelled: {error}")
         logger.warning("training job %s cancelled: %s", job_id, error)
         return CancelledState(message=f"training job {job_id} was cancelled")  # type: ignore[return-value]
     except BaseException as error:
@@ -181,6 +185,8 @@ def train_model(
                 if not is_unreachable(finishing):
                     raise
                 logger.error("training job %s failed: %s", job_id, unreachable_error(finishing, db))
+            else:
+                publish_training_ended(job_id, message)
             logger.error("training job %s failed: %s", job_id, message)
         raise
     finally:
@@ -191,12 +197,15 @@ def train_model(
 
 
 @flow(name="cancel-training", flow_run_name="cancel-{training_job_id}")
-def cancel_training(
-    training_job_id: Annotated[TrainingJobId, Field(title="Training job id")],
-) -> str:
+@one_line_failures
+def cancel_training(training_job_id: TrainingJobId) -> str:
     """Ask a running training job to stop; it ends ``cancelled`` within seconds.
 
     Returns the job's status after the request (``cancel_requested``).
+
+    Args:
+        training_job_id: The running training job (a UUID; the train-model run's artifact
+            shows it).
     """
     job = request_cancel(get_database(), training_job_id)
     get_run_logger().info("training job %s: %s", job.id, job.status.value)

@@ -14,5 +14,8 @@ class Progress:
     def __init__(self, description: str) -> None:
         self._id = cast(UUID, create_progress_artifact(progress=0.0, description=description))
 
-    def update(self, percent: float) -> None:
-        update_progress_artifact(self._id, progress=max(0.0, min(100.0, percent)))
+    def update(self, percent: float, description: str | None = None) -> None:
+        """Move the bar; ``description`` replaces the label (e.g. once the step is done)."""
+        update_progress_artifact(
+            self._id, progress=max(0.0, min(100.0, percent)), description=description
+        )

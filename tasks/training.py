@@ -24,6 +24,7 @@ from chronos_core.training.evaluation import evaluate_model
 from chronos_core.training.fitting import fit_model
 from chronos_core.training.preparation import prepare_data
 from chronos_core.training.workspace import JobWorkspace
+from tasks.artifacts import publish_model_artifact, training_plots_markdown
 from tasks.progress import Progress
 from tasks.retries import retry_when_transient
 
@@ -108,7 +109,7 @@ def fit(job_id: str) -> dict[str, Any]:
     summary = fit_model(
         get_database(), job_id, workspace_for(job_id), get_settings(), on_epoch_end=on_epoch_end
     )
-    progress.update(100.0)
+    progress.update(100.0, f"Training done: {summary.get('epochs_trained', '?')} epoch(s)")
     return summary
 
 
@@ -127,9 +128,11 @@ def store(job_id: str) -> dict[str, str]:
 @task(name="publish-training-report")
 def publish_report(job_id: str) -> str:
     """Table and markdown artifacts: the backtest of the model against the baselines (per
-    forecaster and per horizon step), the verdict and the prediction intervals."""
+    forecaster and per horizon step), the verdict, the prediction intervals, the plots, and the
+    model's artifact updated with this job."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+    from chronos_core.services.summaries import rounded_rows
     from chronos_core.storage.model_repository import ModelRepository
     from chronos_core.storage.training_job_repository import TrainingJobRepository
     from chronos_core.training.report import (
@@ -143,7 +146,8 @@ def publish_report(job_id: str) -> str:
     job = TrainingJobRepository(db).get(job_id)
     model = ModelRepository(db).get(job.model_id)
     create_table_artifact(
-        table=metrics_table(job),
+        # Rounded for people; the job keeps the full values.
+        table=rounded_rows(metrics_table(job)),
         key=f"metrics-{job_id}",
         description=f"Backtest errors of model {model.name} against the baselines",
     )
@@ -154,7 +158,13 @@ def publish_report(job_id: str) -> str:
             key=f"backtest-steps-{job_id}",
             description=f"MAE per horizon step of model {model.name} and each baseline",
         )
-    create_markdown_artifact(markdown=summary_markdown(job, model), key=f"training-{job_id}")
+    plots = training_plots_markdown(job_id)
+    create_markdown_artifact(
+        markdown=summary_markdown(job, model) + (f"\n\n{plots}" if plots else ""),
+        key=f"training-{job_id}",
+        description=f"Training job of model {model.name}: report and plots",
+    )
+    publish_model_artifact(model.id)
     message = verdict(job)
     get_run_logger().info(message)
     return message

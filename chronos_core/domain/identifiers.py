@@ -11,6 +11,9 @@ from chronos_core.errors import InvalidInput
 # MongoDB operator prefix, so it is refused everywhere.
 _NGSI_FORBIDDEN = set("<>\"'=;()?/#&$%")
 NGSI_NAME_MAX = 256
+#: The same rule as a JSON-schema pattern, for parameter forms: printable ASCII (NGSI v2 allows
+#: only ASCII) without the forbidden characters above.
+NGSI_NAME_PATTERN = "^[!*-.0-:@-~]{1,256}$"
 
 
 def new_id() -> str:

@@ -17,6 +17,7 @@ from pydantic import (
 from chronos_core.clock import utc_now
 from chronos_core.domain.enums import ModelStatus, ModelType
 from chronos_core.domain.identifiers import (
+    NGSI_NAME_PATTERN,
     check_display_name,
     check_fiware_service,
     check_fiware_servicepath,
@@ -65,6 +66,46 @@ _NUMBER_TYPES: set[object] = {int, float}
 Ratio = Annotated[float, Field(gt=0, lt=1)]
 Dropout = Annotated[float, Field(ge=0, lt=1)]
 
+# Form-only schema rules (the validators below give the messages for direct calls): the Prefect
+# UI and API refuse a name with a character FIWARE forbids before a run exists.
+_NGSI_SCHEMA: dict[str, Any] = {"pattern": NGSI_NAME_PATTERN}
+_SERVICE_SCHEMA: dict[str, Any] = {"pattern": "^[a-z0-9_]{1,50}$"}
+_SERVICEPATH_SCHEMA: dict[str, Any] = {
+    "pattern": "^/([A-Za-z0-9_]{1,50}(/[A-Za-z0-9_]{1,50}){0,9})?$"
+}
+#: The register-model form lists what to forecast first, then how to build and train.
+DEFINITION_FORM_ORDER = (
+    "entity_type",
+    "entity_id",
+    "feature",
+    "service",
+    "service_path",
+    "model_type",
+    "lookback_window",
+    "forecast_horizon",
+    "rnn_layers",
+    "dense_layers",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "early_stopping_patience",
+    "validation_ratio",
+    "test_ratio",
+    "name",
+    "description",
+    "publish_next_value",
+)
+
+
+def _form_order(schema: dict[str, Any]) -> None:
+    """Order (and number, for forms that sort by ``position``) the schema's properties."""
+    properties: dict[str, Any] = schema.get("properties", {})
+    ordered = [name for name in DEFINITION_FORM_ORDER if name in properties]
+    ordered += [name for name in properties if name not in ordered]
+    schema["properties"] = {name: properties[name] for name in ordered}
+    for position, name in enumerate(ordered):
+        schema["properties"][name]["position"] = position
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -95,7 +136,9 @@ class RNNLayer(_Strict):
 class DenseLayer(_Strict):
     """One fully connected hidden layer between the recurrent stack and the output."""
 
-    units: int = Field(gt=0, le=MAX_UNITS, title="Units")
+    units: int = Field(
+        gt=0, le=MAX_UNITS, title="Units", description="Number of neurons in the layer."
+    )
     activation: str = Field(
         default="relu", title="Activation", description="A Keras activation name."
     )
@@ -121,12 +164,41 @@ def default_patience(epochs: int) -> int:
 class TrainingParameters(_Strict):
     """Network and training hyper-parameters shared by definitions and updates."""
 
-    model_type: ModelType = Field(title="Network type", description="lstm or gru.")
-    batch_size: int = Field(default=32, ge=1, le=1024, title="Batch size")
-    epochs: int = Field(default=100, ge=1, le=1000, title="Epochs")
-    learning_rate: float = Field(default=0.001, gt=0, le=1, title="Learning rate")
-    validation_ratio: Ratio = Field(default=0.15, title="Validation ratio")
-    test_ratio: Ratio = Field(default=0.15, title="Test ratio")
+    model_type: ModelType = Field(
+        title="Network type", description="lstm or gru (recurrent layer type)."
+    )
+    batch_size: int = Field(
+        default=32,
+        ge=1,
+        le=1024,
+        title="Batch size",
+        description="Training windows per gradient step.",
+    )
+    epochs: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        title="Epochs",
+        description="Most passes over the training windows (early stopping may end sooner).",
+    )
+    learning_rate: float = Field(
+        default=0.001,
+        gt=0,
+        le=1,
+        title="Learning rate",
+        description="Step size of the Adam optimiser.",
+    )
+    validation_ratio: Ratio = Field(
+        default=0.15,
+        title="Validation ratio",
+        description="Share of the points, after the training part, used for early stopping "
+        "(0 to 1).",
+    )
+    test_ratio: Ratio = Field(
+        default=0.15,
+        title="Test ratio",
+        description="Share of the newest points held out to measure the errors (0 to 1).",
+    )
     early_stopping_patience: int | None = Field(
         default=None,
         ge=1,
@@ -139,19 +211,31 @@ class TrainingParameters(_Strict):
         min_length=1,
         max_length=MAX_LAYERS,
         title="Recurrent layers",
+        description="The LSTM/GRU layers, first to last (default: one layer of 64 units).",
+        # default_factory values are not in a JSON schema; this shows the real default.
+        json_schema_extra={"default": [{"units": 64, "dropout": 0.1, "recurrent_dropout": 0.0}]},
     )
     dense_layers: list[DenseLayer] = Field(
-        default_factory=list, max_length=MAX_LAYERS, title="Dense layers"
+        default_factory=list,
+        max_length=MAX_LAYERS,
+        title="Dense layers",
+        description="Hidden fully connected layers before the output (default: none).",
+        json_schema_extra={"default": []},
     )
     lookback_window: int = Field(
-        default=24, ge=1, le=MAX_WINDOW, title="Lookback window", description="Input points."
+        default=24,
+        ge=1,
+        le=MAX_WINDOW,
+        title="Lookback window",
+        description="Past points the network reads for each forecast, in steps of the data's "
+        "sampling interval (24 points of 15 min = 6 hours).",
     )
     forecast_horizon: int = Field(
         default=1,
         ge=1,
         le=MAX_WINDOW,
         title="Forecast horizon",
-        description="Points forecast at once.",
+        description="Future points each forecast gives, in steps of the sampling interval.",
     )
 
     @model_validator(mode="after")
@@ -176,16 +260,48 @@ class TrainingParameters(_Strict):
 class ModelDefinition(TrainingParameters):
     """What a user submits to register a model (the seed's field names)."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=100, title="Name")
-    description: str | None = Field(default=None, max_length=1000, title="Description")
-    feature: str = Field(title="Feature", description="The entity attribute to forecast.")
-    entity_type: str = Field(title="Entity type")
-    entity_id: str = Field(title="Entity id")
+    model_config = ConfigDict(json_schema_extra=_form_order)
+
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        title="Name",
+        description="Default: the network type and the attribute, e.g. 'LSTM - temperature'.",
+    )
+    description: str | None = Field(
+        default=None,
+        max_length=1000,
+        title="Description",
+        description="Default: e.g. 'LSTM model for temperature forecasting'.",
+    )
+    feature: str = Field(
+        title="Attribute",
+        description="The entity attribute to forecast, e.g. temperature (its STH-Comet history "
+        "is the training data).",
+        json_schema_extra=_NGSI_SCHEMA,
+    )
+    entity_type: str = Field(
+        title="Entity type",
+        description="NGSI entity type, e.g. Room.",
+        json_schema_extra=_NGSI_SCHEMA,
+    )
+    entity_id: str = Field(
+        title="Entity id",
+        description="NGSI entity id, e.g. Room1.",
+        json_schema_extra=_NGSI_SCHEMA,
+    )
     service: str | None = Field(
-        default=None, title="FIWARE service", description="Tenant (default from settings)."
+        default=None,
+        title="FIWARE service",
+        description="Tenant (Fiware-Service); empty for CHRONOS_FIWARE_SERVICE.",
+        json_schema_extra=_SERVICE_SCHEMA,
     )
     service_path: str | None = Field(
-        default=None, title="FIWARE service path", description="Default from settings."
+        default=None,
+        title="FIWARE service path",
+        description="Fiware-ServicePath such as /rooms; empty for CHRONOS_FIWARE_SERVICEPATH.",
+        json_schema_extra=_SERVICEPATH_SCHEMA,
     )
     publish_next_value: bool = Field(
         default=False,
@@ -254,11 +370,17 @@ class ModelUpdate(_Strict):
     forecast_horizon: int | None = Field(
         default=None, ge=1, le=MAX_WINDOW, title="Forecast horizon"
     )
-    feature: str | None = Field(default=None, title="Feature")
-    entity_type: str | None = Field(default=None, title="Entity type")
-    entity_id: str | None = Field(default=None, title="Entity id")
-    service: str | None = Field(default=None, title="FIWARE service")
-    service_path: str | None = Field(default=None, title="FIWARE service path")
+    feature: str | None = Field(default=None, title="Attribute", json_schema_extra=_NGSI_SCHEMA)
+    entity_type: str | None = Field(
+        default=None, title="Entity type", json_schema_extra=_NGSI_SCHEMA
+    )
+    entity_id: str | None = Field(default=None, title="Entity id", json_schema_extra=_NGSI_SCHEMA)
+    service: str | None = Field(
+        default=None, title="FIWARE service", json_schema_extra=_SERVICE_SCHEMA
+    )
+    service_path: str | None = Field(
+        default=None, title="FIWARE service path", json_schema_extra=_SERVICEPATH_SCHEMA
+    )
     publish_next_value: bool | None = Field(default=None, title="Publish next value")
     ngsi_flavour: Literal["v2", "ld"] | None = Field(default=None, title="NGSI flavour")
 

@@ -29,6 +29,11 @@ class DataCollectionJob(_Doc):
     status: DataCollectionStatus = DataCollectionStatus.PENDING
     data_points_collected: int = Field(default=0, ge=0)
     dropped_values: int = Field(default=0, ge=0)
+    duplicate_timestamps: int = Field(
+        default=0,
+        ge=0,
+        description="Points merged into another with the same timestamp (the later one kept).",
+    )
     start_time: datetime | None = None
     end_time: datetime | None = None
     error: str | None = None

@@ -39,17 +39,22 @@ class ObservationSeries:
 
     observations: tuple[Observation, ...] = ()
     dropped: int = 0
+    duplicates: int = 0
+    """Observations merged away because another one had the same timestamp (the last wins)."""
 
     @classmethod
     def from_observations(
-        cls, observations: Iterable[Observation], dropped: int = 0
+        cls, observations: Iterable[Observation], dropped: int = 0, duplicates: int = 0
     ) -> ObservationSeries:
-        """Sort by time; of several observations with the same timestamp the last one wins."""
+        """Sort by time; of several observations with the same timestamp the last one wins
+        (each one merged away is counted in ``duplicates``)."""
         by_time: dict[datetime, Observation] = {}
+        seen = 0
         for observation in observations:
             by_time[observation.timestamp] = observation
+            seen += 1
         ordered = tuple(by_time[t] for t in sorted(by_time))
-        return cls(ordered, dropped)
+        return cls(ordered, dropped, duplicates + seen - len(ordered))
 
     @classmethod
     def from_pairs(
@@ -141,11 +146,12 @@ class ObservationSeries:
 def merge_series(parts: Iterable[ObservationSeries]) -> ObservationSeries:
     """Concatenate series (pages, chunks), sort, drop duplicate timestamps (later wins)."""
     collected: list[Observation] = []
-    dropped = 0
+    dropped = duplicates = 0
     for part in parts:
         collected.extend(part.observations)
         dropped += part.dropped
-    return ObservationSeries.from_observations(collected, dropped)
+        duplicates += part.duplicates
+    return ObservationSeries.from_observations(collected, dropped, duplicates)
 
 
 def numeric_value(value: Any) -> float | None:

@@ -303,15 +303,17 @@ class TrainingJobRepository:
         )
 
     def add_collected_points(
-        self, job_id: str, chunk_id: str, points: int, *, dropped: int = 0
+        self, job_id: str, chunk_id: str, points: int, *, dropped: int = 0, duplicates: int = 0
     ) -> TrainingJob:
         """Atomically add ``points`` to the chunk's and the job's collected counts."""
         points = _count(points, "points")
         dropped = _count(dropped, "dropped")
+        duplicates = _count(duplicates, "duplicates")
         update = {
             "$inc": {
                 "data_collection_jobs.$[c].data_points_collected": points,
                 "data_collection_jobs.$[c].dropped_values": dropped,
+                "data_collection_jobs.$[c].duplicate_timestamps": duplicates,
                 "total_data_points_collected": points,
             },
             "$set": {"updated_at": utc_now()},

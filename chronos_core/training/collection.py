@@ -166,7 +166,9 @@ def collect_chunk_points(
         _record_chunk_failure(jobs, job_id, chunk_id, error)
         raise
     jobs.update_chunk(job_id, chunk_id, status=DataCollectionStatus.COMPLETED, end_time=utc_now())
-    jobs.add_collected_points(job_id, chunk_id, len(series), dropped=series.dropped)
+    jobs.add_collected_points(
+        job_id, chunk_id, len(series), dropped=series.dropped, duplicates=series.duplicates
+    )
     return len(series)
 
 

@@ -124,6 +124,21 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _collection_losses(job: TrainingJob) -> str:
+    """Why fewer points were collected than requested, when they were."""
+    duplicates = sum(chunk.duplicate_timestamps for chunk in job.data_collection_jobs)
+    dropped = sum(chunk.dropped_values for chunk in job.data_collection_jobs)
+    reasons = []
+    if duplicates:
+        reasons.append(
+            f"{duplicates} point(s) shared a timestamp with another and were merged into it "
+            "(the later value kept)"
+        )
+    if dropped:
+        reasons.append(f"{dropped} value(s) were not numbers or had no time and were dropped")
+    return f"; {'; '.join(reasons)}" if reasons else ""
+
+
 def summary_markdown(job: TrainingJob, model: Model) -> str:
     metrics = _metrics(job)
     backtest = metrics.get("backtest") or {}
@@ -139,7 +154,8 @@ def summary_markdown(job: TrainingJob, model: Model) -> str:
         f"**{verdict(job)}**",
         "",
         f"- points collected: {job.total_data_points_collected} of "
-        f"{job.total_data_points_requested} requested (last_n={job.last_n})",
+        f"{job.total_data_points_requested} requested (last_n={job.last_n})"
+        + _collection_losses(job),
         f"- sampling interval: {job.sampling_interval_seconds} s; lookback "
         f"{model.lookback_window}, horizon {model.forecast_horizon}",
         f"- best epoch: {_fmt(job.metrics.best_epoch if job.metrics else None)}; "
@@ -184,6 +200,7 @@ def summary_markdown(job: TrainingJob, model: Model) -> str:
         "",
         "Errors are on the test origins of the rolling-origin backtest, in the attribute's "
         "units, over every horizon step; every forecaster is scored on the same origins. The "
-        "loss curve and the test forecasts are PNGs in the job's metadata artifact.",
+        "loss curve and the test forecasts are PNGs in the job's metadata artifact (shown "
+        "below when the job's plots could be read).",
     ]
     return "\n".join(lines)

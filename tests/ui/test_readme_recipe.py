@@ -1,0 +1,90 @@
+"""The README's several-machines recipe, run as written against a real local Prefect server."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cli.local_server import LocalPrefectServer
+from tests.ui.schema_checks import missing_help
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def readme_recipe() -> list[str]:
+    """The command lines of the README's bash block that starts a worker (comments dropped)."""
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text("utf-8"), re.S)
+    recipe = [block for block in blocks if "prefect worker start" in block]
+    assert len(recipe) == 1, "the README should have one several-machines recipe"
+    lines = [line.split("#", 1)[0].strip() for line in recipe[0].splitlines()]
+    return [line for line in lines if line]
+
+
+def prefect_command(line: str) -> list[str]:
+    words = shlex.split(line)
+    assert words[0] == "prefect", line
+    return [sys.executable, "-m", "prefect", *words[1:]]
+
+
+def workers_of(api_url: str, pool: str) -> list[dict[str, object]]:
+    response = httpx.post(f"{api_url}/work_pools/{pool}/workers/filter", json={}, timeout=10)
+    response.raise_for_status()
+    return list(response.json())
+
+
+def test_several_machines_recipe_runs_as_written(
+    local_prefect_server: LocalPrefectServer, tmp_path: Path
+) -> None:
+    lines = readme_recipe()
+    assert lines[0].startswith("export PREFECT_API_URL=")
+    assert any(line.startswith("prefect work-pool create chronos") for line in lines)
+    env = {
+        **os.environ,
+        # The README's URL names the default port; the test server runs on another one.
+        "PREFECT_API_URL": local_prefect_server.api_url,
+        "PREFECT_HOME": str(tmp_path / "client-home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    for line in lines[1:]:
+        command = prefect_command(line)
+        if "worker" in line:
+            worker = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+            try:
+                deadline = time.monotonic() + 120
+                while not workers_of(local_prefect_server.api_url, "chronos"):
+                    assert worker.poll() is None, worker.stdout.read()  # type: ignore[union-attr]
+                    assert time.monotonic() < deadline, "the worker never polled its pool"
+                    time.sleep(0.5)
+                # docs/operations.md: one SIGTERM stops an idle worker.
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(timeout=60)
+            finally:
+                if worker.poll() is None:
+                    worker.kill()
+                    worker.wait()
+            continue
+        result = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, f"{line}\n{result.stdout}\n{result.stderr}"
+    deployments = httpx.post(
+        f"{local_prefect_server.api_url}/deployments/filter", json={}, timeout=10
+    ).json()
+    assert len(deployments) >= 12
+    assert {d["work_pool_name"] for d in deployments} == {"chronos"}
+    # `prefect deploy` builds the forms itself: they carry the same help as `chronos serve`'s.
+    for deployment in deployments:
+        assert missing_help(deployment["parameter_openapi_schema"]) == [], deployment["name"]
