@@ -6,6 +6,7 @@ cache (:func:`chronos_core.forecasting.model_cache.default_model_cache`).
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -20,6 +21,7 @@ from chronos_core.settings import get_settings
 from chronos_core.storage.database import get_database
 from chronos_core.storage.forecast_repository import ForecastRepository
 from chronos_core.storage.training_job_repository import TrainingJobRepository
+from tasks.fiware_limits import fiware_slots
 from tasks.retries import retry_when_transient
 
 
@@ -133,20 +135,29 @@ def find_due_task(limit: int) -> list[dict[str, Any]]:
     return [due.as_params() for due in scheduling.find_due_jobs(get_database(), limit=limit)]
 
 
+#: Set when this process stops serving forecast batches (see ``deployments/forecast_worker.py``):
+#: running batches then claim no further job, so nothing claimed is left without its run.
+STOPPING = threading.Event()
+
+
 @task(name="run-due-batch", tags=["forecasting"], task_run_name="forecast-batch-{label}")
 def run_due_batch_task(due: list[dict[str, Any]], label: str) -> dict[str, Any]:
     """Claim, forecast, store and publish a batch of due jobs, one after the other.
 
-    Returns ``{"runs": [...], "pending": [...]}``: the finished runs, and the publications left
-    for the retrying ``publish-pending`` task (those after a transient Orion failure).
+    Runs in the sweep's own flow run or, submitted with ``.delay()``, in a forecast worker (a
+    Prefect task worker whose model cache lives as long as the worker). Returns
+    ``{"runs": [...], "pending": [...]}``: the finished runs, and the publications left for the
+    retrying ``publish-pending`` task (those after a transient Orion failure).
     """
     settings = get_settings()
-    runs, pending = scheduling.run_due_batch(
-        get_database(settings),
-        [scheduling.DueJob(**item) for item in due],
-        settings=settings,
-        cache=default_model_cache(settings),
-    )
+    with fiware_slots(("sth-comet", "orion"), requests=len(due)):
+        runs, pending = scheduling.run_due_batch(
+            get_database(settings),
+            [scheduling.DueJob(**item) for item in due],
+            settings=settings,
+            cache=default_model_cache(settings),
+            should_stop=STOPPING.is_set,
+        )
     logger = get_run_logger()
     for run in runs:
         if run.outcome in (scheduling.RunOutcome.SUCCEEDED, scheduling.RunOutcome.SKIPPED):
