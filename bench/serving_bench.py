@@ -128,8 +128,6 @@ class MemorySampler:
                 if value is None:
                     continue
                 name = role(pid)
-                if name == "flow_run" and "multiprocessing" not in _cmd(pid):
-                    name = "other_child"
                 self.peaks[name] = max(self.peaks.get(name, 0.0), value)
             self._stop.wait(self.every)
 
@@ -140,14 +138,6 @@ class MemorySampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-
-
-def _cmd(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return handle.read().decode(errors="replace")
-    except OSError:
-        return ""
 
 
 # --------------------------------------------------------------------------- Prefect

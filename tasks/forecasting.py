@@ -129,7 +129,7 @@ def disable_forecasts_task(training_job_id: str) -> dict[str, Any]:
     return state
 
 
-@task(name="find-due-forecasts", tags=["forecasting", "mongodb"], timeout_seconds=120)
+@task(name="find-due-forecasts", timeout_seconds=120)
 def find_due_task(limit: int) -> list[dict[str, Any]]:
     """The due jobs (id, due slot, interval), earliest first."""
     return [due.as_params() for due in scheduling.find_due_jobs(get_database(), limit=limit)]
@@ -140,7 +140,10 @@ def find_due_task(limit: int) -> list[dict[str, Any]]:
 STOPPING = threading.Event()
 
 
-@task(name="run-due-batch", tags=["forecasting"], task_run_name="forecast-batch-{label}")
+# The sweep's tasks carry no tags: Prefect asks its API for tag concurrency slots before every
+# tagged task run (a round trip, and stalls of up to 2 s measured with Prefect 3.9). The FIWARE
+# services are protected by global limits taken per batch instead (tasks/fiware_limits.py).
+@task(name="run-due-batch", task_run_name="forecast-batch-{label}")
 def run_due_batch_task(due: list[dict[str, Any]], label: str) -> dict[str, Any]:
     """Claim, forecast, store and publish a batch of due jobs, one after the other.
 
@@ -169,7 +172,7 @@ def run_due_batch_task(due: list[dict[str, Any]], label: str) -> dict[str, Any]:
     return {"runs": [run.as_dict() for run in runs], "pending": [p.as_params() for p in pending]}
 
 
-@task(name="publish-pending", tags=["forecasting", "orion"])
+@task(name="publish-pending")
 def publish_pending_task(pending: list[dict[str, Any]], delay_seconds: float) -> None:
     """Wait, then try the pending publications again (raises at the first transient failure,
     so that Prefect retries the task)."""
@@ -202,7 +205,7 @@ def publish_pending_with_retries(pending: list[dict[str, Any]]) -> str | None:
     return None
 
 
-@task(name="finish-pending", tags=["forecasting", "mongodb"])
+@task(name="finish-pending")
 def finish_pending_task(
     pending: list[dict[str, Any]], last_error: str | None
 ) -> list[dict[str, Any]]:
