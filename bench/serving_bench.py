@@ -38,7 +38,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -196,7 +196,8 @@ def sweep_artifact(flow_run_id: Any) -> tuple[list[dict[str, Any]], str]:
     if not artifacts:
         return [], ""
     data = artifacts[0].data
-    return (json.loads(data) if isinstance(data, str) else data), artifacts[0].description or ""
+    rows = cast(list[dict[str, Any]], json.loads(data) if isinstance(data, str) else data)
+    return rows, artifacts[0].description or ""
 
 
 def observe_sweep(index: int, db: Any, serve_pid: int, timeout: float) -> dict[str, Any]:

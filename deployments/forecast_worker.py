@@ -23,7 +23,6 @@ import contextlib
 import os
 import signal
 from collections.abc import Sequence
-from types import FrameType
 from typing import Any
 
 #: Longest wait for running batches after a stop request (systemd's TimeoutStopSec is 60 s).
@@ -53,7 +52,7 @@ async def aserve_forecast_worker(
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
-    def request_stop(signum: int | None = None, frame: FrameType | None = None) -> None:
+    def request_stop(signum: int | None = None, frame: object = None) -> None:
         STOPPING.set()
         loop.call_soon_threadsafe(stop.set)
 

@@ -176,15 +176,18 @@ class _BatchRunner:
             state = future.state
             if not state.is_final():
                 # No worker took it in time: nothing was claimed, the jobs stay due.
-                yield [
-                    ScheduledRun(
-                        d.job_id,
-                        RunOutcome.SKIPPED,
-                        error=f"not claimed: no forecast worker ran the batch within "
-                        f"{self.wait_seconds:.0f} s; the job stays due",
-                    )
-                    for d in part
-                ], []
+                yield (
+                    [
+                        ScheduledRun(
+                            d.job_id,
+                            RunOutcome.SKIPPED,
+                            error=f"not claimed: no forecast worker ran the batch within "
+                            f"{self.wait_seconds:.0f} s; the job stays due",
+                        )
+                        for d in part
+                    ],
+                    [],
+                )
                 continue
             try:
                 yield _batch_outcome(future.result(timeout=1))

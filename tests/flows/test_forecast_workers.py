@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from test_forecast_flows import Trained, add_scheduled_copies, job, make_due, trained
@@ -102,7 +102,7 @@ def sweep_table(flow_run_id: Any) -> tuple[list[dict[str, Any]], str]:
         )
     assert len(artifacts) == 1, artifacts
     data = artifacts[0].data
-    rows = json.loads(data) if isinstance(data, str) else data
+    rows = cast(list[dict[str, Any]], json.loads(data) if isinstance(data, str) else data)
     return rows, artifacts[0].description or ""
 
 
@@ -118,7 +118,7 @@ def test_served_sweeps_keep_the_models_loaded_and_stop_cleanly(
     for _ in range(2):
         for job_id in job_ids:
             make_due(db, job_id)
-        flow_run = run_deployment(
+        flow_run: Any = run_deployment(
             "run-due-forecasts/every-minute", timeout=STARTUP_SECONDS, as_subflow=False
         )
         assert flow_run.state is not None and flow_run.state.is_completed(), flow_run.state

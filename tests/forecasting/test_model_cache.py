@@ -162,7 +162,7 @@ def test_the_memory_bound_evicts_the_least_recently_used() -> None:
     stats = cache.stats()
     assert stats.evictions == 1 and stats.bytes == 3 * (size + ENTRY_OVERHEAD_BYTES)
     # An entry larger than the whole bound is served but not kept.
-    huge, loaded = cache.get_or_load(("huge",), lambda: entry(("huge",), 10 * size))
+    _huge, loaded = cache.get_or_load(("huge",), lambda: entry(("huge",), 10 * size))
     assert loaded and ("huge",) not in cache and len(cache) == 3
     cache.resize(1000, 2 * (size + ENTRY_OVERHEAD_BYTES))
     assert len(cache) == 2 and ("d",) in cache and ("a",) in cache
