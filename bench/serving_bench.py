@@ -306,7 +306,7 @@ def _known_models_rss(count: int, keras_bytes: bytes, connection: Any) -> None:
     started = time.perf_counter()
     for i in range(count):
         key = ("bench", str(i))
-        runner, nbytes = cache.graphs.load(key, keras_bytes, load_network)
+        runner, nbytes = cache.graphs.load(keras_bytes, load_network)
         runner.weights = [w + np.float32(i * 1e-6) for w in runner.weights]
 
         def build(runner: Any = runner, nbytes: int = nbytes, key: Any = key) -> LoadedModel:

@@ -234,7 +234,7 @@ def load_model(
         if graphs is None:
             network = TracedNetwork(load_network(raw["model"]))
         else:  # weights only; the architecture's network is shared (built once)
-            network, weights_nbytes = graphs.load(key, raw["model"], load_network)
+            network, weights_nbytes = graphs.load(raw["model"], load_network)
     except InvalidInput as error:
         raise ArtifactsUnusable(f"training job {job.id}: {error}") from None
     shape = network_window_shape(network)

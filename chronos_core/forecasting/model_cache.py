@@ -7,18 +7,18 @@ has to be checked to still *exist* (see :func:`chronos_core.forecasting.forecast
 An entry holds no Keras object of its own: only the network's weights (numpy arrays), its
 scalers and spec. Networks of the same architecture share one Keras network (a
 :class:`GraphSlot` of :class:`SharedGraphs`, keyed by the hash of the architecture in the
-``.keras`` archive's ``config.json``); a forecast swaps its weights in (``set_weights``) and calls
-the traced network. So a cold load costs a GridFS read and a weights read, not a Keras rebuild,
-and a model costs its weights in memory (a few KB for a small RNN), not a Keras graph. The
-architecture-agnostic part is that nothing here knows the layers: any network Keras loads in
-safe mode works, whatever its inputs.
+``.keras`` archive's ``config.json``), traced once as a pure function of its weights; a forecast
+passes its model's weights in (Keras ``stateless_call``). So a cold load costs a GridFS read
+and a weights read, not a Keras rebuild, and a model costs its weights in memory (a few KB for
+a small RNN), not a Keras graph. Nothing here knows the layers: any network Keras loads in safe
+mode works, whatever its inputs.
 
 The cache is a thread-safe LRU bounded by entries and by the bytes of the weights it holds
 (``CHRONOS_MODEL_CACHE_SIZE``, ``CHRONOS_MODEL_CACHE_MB``):
 
 - one load per key at a time (threads asking for the same model while it loads wait for it);
-- a Keras network is not safe to call from two threads at once, so each graph slot carries a
-  lock that inference holds (and :attr:`LoadedModel.lock` per entry for other runners).
+- a Keras network is not safe to call from two threads at once: the shared networks are only
+  called statelessly (no variable is assigned); :attr:`LoadedModel.lock` guards other runners.
 """
 
 from __future__ import annotations
@@ -140,8 +140,10 @@ def architecture_signature(keras_bytes: bytes) -> str:
 
 
 class GraphSlot:
-    """One Keras network of an architecture, traced once, into which each forecast swaps the
-    weights of its model. Calls are serialised by :attr:`lock`."""
+    """One Keras network of an architecture, traced once as a pure function of its weights
+    (Keras ``stateless_call``): each forecast passes its model's weights in, nothing is
+    assigned, so calls of different models need no lock and do not interfere. Reading a new
+    model's weights goes through the network (``load_weights``) under :attr:`lock`."""
 
     def __init__(self, signature: str, network: keras.Model) -> None:
         self.signature = signature
@@ -149,11 +151,15 @@ class GraphSlot:
         self.input_shape = network.input_shape
         self.output_shape = network.output_shape
         self.lock = threading.Lock()
+        self.trainable_count = len(network.trainable_variables)
         self._traced: Any = None
-        self._current: CacheKey | None = None
-        self.swaps = 0
 
-    def read_weights(self, key: CacheKey, keras_bytes: bytes) -> list[np.ndarray]:
+    def current_weights(self) -> list[np.ndarray]:
+        """The network's weights: trainable variables first, then the others."""
+        variables = [*self.network.trainable_variables, *self.network.non_trainable_variables]
+        return [np.array(v) for v in variables]
+
+    def read_weights(self, keras_bytes: bytes) -> list[np.ndarray]:
         """The weights stored in ``keras_bytes`` (same architecture), as numpy arrays."""
         with self.lock, tempfile.TemporaryDirectory(prefix="chronos-weights-") as directory:
             path = os.path.join(directory, "network.keras")
@@ -162,23 +168,32 @@ class GraphSlot:
             try:
                 self.network.load_weights(path)
             except Exception as error:
-                self._current = None
                 raise InvalidInput(
                     f"invalid model artifact: cannot read its weights ({error})"
                 ) from None
-            self._current = key
-            return [np.array(w) for w in self.network.get_weights()]
+            return self.current_weights()
 
-    def run(self, key: CacheKey, weights: list[np.ndarray], inputs: Any) -> Any:
-        """``network(inputs, training=False)`` with ``weights`` (a numpy result)."""
-        with self.lock:
-            if self._current != key:
-                self.network.set_weights(weights)
-                self._current = key
-                self.swaps += 1
-            if self._traced is None:
-                self._traced = _trace(self.network)
-            return np.asarray(self._traced(inputs))
+    def run(self, weights: list[np.ndarray], inputs: Any) -> Any:
+        """``network(inputs, training=False)`` computed with ``weights`` (a numpy result)."""
+        if self._traced is None:
+            with self.lock:
+                if self._traced is None:
+                    self._traced = self._trace()
+        trainable = weights[: self.trainable_count]
+        others = weights[self.trainable_count :]
+        return np.asarray(self._traced(trainable, others, inputs))
+
+    def _trace(self) -> Any:
+        from chronos_core.ml import tf_runtime
+
+        tf = tf_runtime.tensorflow_module()
+        network = self.network
+
+        def call(trainable: Any, others: Any, inputs: Any) -> Any:
+            outputs, _ = network.stateless_call(trainable, others, inputs, training=False)
+            return outputs
+
+        return tf.function(call, reduce_retracing=True)
 
 
 class SwappedNetwork:
@@ -186,9 +201,8 @@ class SwappedNetwork:
     in the shared network of its architecture. Has the network's ``input_shape`` and
     ``output_shape``."""
 
-    def __init__(self, slot: GraphSlot, key: CacheKey, weights: list[np.ndarray]) -> None:
+    def __init__(self, slot: GraphSlot, weights: list[np.ndarray]) -> None:
         self.slot = slot
-        self.key = key
         self.weights = weights
         self.input_shape = slot.input_shape
         self.output_shape = slot.output_shape
@@ -196,7 +210,7 @@ class SwappedNetwork:
     def __call__(self, inputs: Any, training: bool = False) -> Any:
         if training:
             raise InvalidInput("a cached network only runs inference")
-        return self.slot.run(self.key, self.weights, inputs)
+        return self.slot.run(self.weights, inputs)
 
 
 class SharedGraphs:
@@ -213,7 +227,7 @@ class SharedGraphs:
             return len(self._slots)
 
     def load(
-        self, key: CacheKey, keras_bytes: bytes, build: Callable[[bytes], keras.Model]
+        self, keras_bytes: bytes, build: Callable[[bytes], keras.Model]
     ) -> tuple[SwappedNetwork, int]:
         """The runner for a model's ``.keras`` bytes and its weights' size in bytes. Builds a
         Keras network (``build(keras_bytes)``, safe mode) only for a new architecture."""
@@ -221,16 +235,14 @@ class SharedGraphs:
         with self._lock:
             slot = self._slots.get(signature)
         if slot is None:
-            network = build(keras_bytes)
-            slot = GraphSlot(signature, network)
-            weights = [np.array(w) for w in network.get_weights()]
-            slot._current = key
+            slot = GraphSlot(signature, build(keras_bytes))
+            weights = slot.current_weights()
             with self._lock:
                 self._slots[signature] = slot
                 self.builds += 1
         else:
-            weights = slot.read_weights(key, keras_bytes)
-        return SwappedNetwork(slot, key, weights), sum(int(w.nbytes) for w in weights)
+            weights = slot.read_weights(keras_bytes)
+        return SwappedNetwork(slot, weights), sum(int(w.nbytes) for w in weights)
 
 
 #: Rough bytes of an entry besides its weights (scalers, spec, Python objects).
