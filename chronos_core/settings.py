@@ -130,7 +130,27 @@ class Settings(BaseSettings):
     min_prediction_interval_seconds: int = Field(default=60, ge=1)
     forecast_concurrency: int = Field(default=4, ge=1, le=64)
     forecast_retention_days: int = Field(default=30, ge=1)
-    model_cache_size: int = Field(default=256, ge=1)
+    model_cache_size: int = Field(
+        default=20_000, ge=1, description="Most models kept loaded per process (LRU)."
+    )
+    model_cache_mb: int = Field(
+        default=512,
+        ge=1,
+        description="Memory bound of the loaded models' weights per process, in MiB (LRU).",
+    )
+    forecast_executor: Literal["auto", "workers", "flow"] = Field(
+        default="auto",
+        description="Where a sweep runs its batches: `workers` (Prefect task workers started by "
+        "`chronos serve` or `python -m deployments.forecast_worker`, which keep the models "
+        "loaded), `flow` (in the sweep's own run) or `auto` (workers when one is running).",
+    )
+    forecast_worker_wait_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=3600,
+        description="How long a sweep waits for a forecast worker to finish a batch; the jobs "
+        "of a batch no worker took stay due.",
+    )
     forecast_publication_retries: int = Field(
         default=2,
         ge=0,
@@ -158,6 +178,21 @@ class Settings(BaseSettings):
 
     # --- Prefect ---
     work_pool: str = "chronos"
+    fiware_concurrency_limit: int = Field(
+        default=8,
+        ge=0,
+        le=1000,
+        description="Slots of the Prefect global limits `chronos-sth-comet` and `chronos-orion` "
+        "that `chronos serve` creates: collection chunks and forecast batches talking to each "
+        "service at once, across all runs (0: no limit).",
+    )
+    fiware_rate_limit_per_second: float = Field(
+        default=0.0,
+        ge=0,
+        le=10_000,
+        description="Requests per second to each of STH-Comet and Orion by forecast batches, "
+        "as Prefect rate limits `chronos-<service>-rate` created by `chronos serve` (0: none).",
+    )
 
     @field_validator("interval_levels")
     @classmethod

@@ -6,31 +6,39 @@ The sweep claims each due job atomically before running it (see
 produce a forecast twice or leave a job stuck. Due jobs run in batches (one Prefect task per
 batch, not per job: a task run costs tens of milliseconds of orchestration, more than a forecast
 with a cached model); each batch's log and the sweep's table artifact show every job's outcome.
+
+Where a forecast worker runs (``chronos serve`` starts one; ``python -m
+deployments.forecast_worker`` on any host), the batches are submitted to it with ``.delay()``:
+a Prefect task worker is a long-lived process, so the models it loaded for one sweep are still
+loaded for the next (see docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
+from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
 from chronos_core.clock import utc_now
 from chronos_core.errors import InvalidInput
 from chronos_core.fiware.ngsi import parse_datetime
-from chronos_core.forecasting.model_cache import default_model_cache
 from chronos_core.forecasting.scheduling import (
+    BatchResult,
     DueJob,
+    PendingPublication,
     RunOutcome,
     ScheduledRun,
     SweepReport,
-    batches,
+    cache_use,
+    collect_due_runs,
 )
-from chronos_core.settings import get_settings
-from chronos_core.storage.model_repository import MAX_PAGE_SIZE
+from chronos_core.settings import Settings, get_settings
 from flows.failures import one_line_failures
 from flows.parameters import TrainingJobId, titled
 from tasks.forecasting import (
@@ -93,6 +101,103 @@ def _run_from(data: dict[str, Any]) -> ScheduledRun:
     )
 
 
+def _batch_label(index: int) -> str:
+    run_id = flow_run.get_id()
+    return f"{(run_id or 'local')[:8]}-{index}"
+
+
+def _forecast_workers_running() -> bool:
+    """Whether a forecast worker (a task worker serving ``run-due-batch``) is subscribed."""
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            response = client.request(
+                "POST",
+                "/task_workers/filter",
+                json={"task_worker_filter": {"task_keys": [run_due_batch_task.task_key]}},
+            )
+            response.raise_for_status()
+            return bool(response.json())
+    except Exception:
+        return False
+
+
+def _use_workers(settings: Settings) -> bool:
+    if settings.forecast_executor == "flow":
+        return False
+    running = _forecast_workers_running()
+    if settings.forecast_executor == "workers" and not running:
+        get_run_logger().warning(
+            "no forecast worker is running yet (CHRONOS_FORECAST_EXECUTOR=workers); the batches "
+            "wait up to %.0f s for one",
+            settings.forecast_worker_wait_seconds,
+        )
+        return True
+    return running
+
+
+def _batch_outcome(result: dict[str, Any]) -> BatchResult:
+    runs = [_run_from(item) for item in result["runs"]]
+    return runs, [PendingPublication.from_params(item) for item in result["pending"]]
+
+
+def _failed_batch(part: list[DueJob], error: BaseException) -> BatchResult:
+    message = f"{type(error).__name__}: {error}"
+    return [ScheduledRun(d.job_id, RunOutcome.FAILED, error=message) for d in part], []
+
+
+class _BatchRunner:
+    """Runs a sweep's batches: as tasks of this flow run (threads), or with ``.delay()`` in the
+    forecast workers, whose model caches outlive the run."""
+
+    def __init__(self, *, use_workers: bool, wait_seconds: float) -> None:
+        self.use_workers = use_workers
+        self.wait_seconds = wait_seconds
+        self.submitted = 0
+
+    def __call__(self, parts: list[list[DueJob]]) -> Iterator[BatchResult]:
+        params = [[d.as_params() for d in part] for part in parts]
+        labels = [_batch_label(self.submitted + i) for i in range(len(parts))]
+        self.submitted += len(parts)
+        if not self.use_workers:
+            futures = [
+                run_due_batch_task.submit(p, label) for p, label in zip(params, labels, strict=True)
+            ]
+            for part, future in zip(parts, futures, strict=True):
+                try:
+                    yield _batch_outcome(future.result())
+                except Exception as error:  # the batch itself failed (database unreachable)
+                    yield _failed_batch(part, error)
+            return
+        delayed = [
+            run_due_batch_task.delay(p, label) for p, label in zip(params, labels, strict=True)
+        ]
+        deadline = time.monotonic() + self.wait_seconds
+        for part, future in zip(parts, delayed, strict=True):
+            future.wait(timeout=max(0.0, deadline - time.monotonic()))
+            state = future.state
+            if not state.is_final():
+                # No worker took it in time: nothing was claimed, the jobs stay due.
+                yield (
+                    [
+                        ScheduledRun(
+                            d.job_id,
+                            RunOutcome.SKIPPED,
+                            error=f"not claimed: no forecast worker ran the batch within "
+                            f"{self.wait_seconds:.0f} s; the job stays due",
+                        )
+                        for d in part
+                    ],
+                    [],
+                )
+                continue
+            try:
+                yield _batch_outcome(future.result(timeout=1))
+            except Exception as error:
+                yield _failed_batch(part, error)
+
+
 @flow(
     name="run-due-forecasts",
     flow_run_name=_sweep_run_name,
@@ -106,9 +211,11 @@ def run_due_forecasts(
 
     Each due job is claimed atomically (its next run moves to the first slot after now, so
     missed slots are coalesced), forecast, stored and published, in batches run
-    CHRONOS_FORECAST_CONCURRENCY at a time. Publications that failed because Orion was
-    unreachable are retried by a retrying task at the end of the sweep. Returns counts per
-    outcome, the models loaded (not found in this process's cache) and the throughput.
+    CHRONOS_FORECAST_CONCURRENCY at a time: in the forecast workers when one runs (they keep
+    the models loaded between sweeps; see docs/scaling.md), else in this run. Publications
+    that failed because Orion was unreachable are retried by a retrying task at the end of the
+    sweep. Returns counts per outcome, the models loaded (not found in a cache) and the
+    throughput.
 
     Args:
         limit: The most forecasts this sweep runs.
@@ -117,46 +224,30 @@ def run_due_forecasts(
         raise InvalidInput(f"limit must be an integer from 1 to {MAX_SWEEP}, got {limit!r}")
     logger = get_run_logger()
     settings = get_settings()
-    cache = default_model_cache(settings)
     started = time.perf_counter()
-    before = cache.stats()
-    runs: list[ScheduledRun] = []
-    pending: list[dict[str, Any]] = []
-    while len(runs) + len(pending) < limit:
-        asked = min(limit - len(runs) - len(pending), MAX_PAGE_SIZE)
-        due = find_due_task(asked)
-        if not due:
-            break
-        parts = batches([DueJob(**item) for item in due], settings.forecast_concurrency)
-        submitted = [
-            (part, run_due_batch_task.submit([d.as_params() for d in part], f"{len(runs)}-{i}"))
-            for i, part in enumerate(parts)
-        ]
-        for part, future in submitted:
-            try:
-                result = future.result()
-            except Exception as error:  # the batch itself failed (e.g. database unreachable)
-                message = f"{type(error).__name__}: {error}"
-                runs.extend(ScheduledRun(d.job_id, RunOutcome.FAILED, error=message) for d in part)
-                continue
-            runs.extend(_run_from(item) for item in result["runs"])
-            pending.extend(result["pending"])
-        if len(due) < asked:
-            break
+    runner = _BatchRunner(
+        use_workers=_use_workers(settings), wait_seconds=settings.forecast_worker_wait_seconds
+    )
+    runs, pending_runs = collect_due_runs(
+        limit=limit,
+        width=settings.forecast_concurrency,
+        find_due=lambda asked: [DueJob(**item) for item in find_due_task(asked)],
+        run_batches=runner,
+    )
+    pending = [item.as_params() for item in pending_runs]
     if pending:
         last_error = publish_pending_with_retries(pending)
         runs.extend(_run_from(item) for item in finish_pending_task(pending, last_error))
-    after = cache.stats()
+    loads, hits = cache_use(runs)
     report = SweepReport.build(
-        runs,
-        seconds=time.perf_counter() - started,
-        model_loads=after.loads - before.loads,
-        cache_hits=after.hits - before.hits,
+        runs, seconds=time.perf_counter() - started, model_loads=loads, cache_hits=hits
     )
     summary = report.as_dict()
+    summary["executor"] = "workers" if runner.use_workers else "flow"
     logger.info(
-        "sweep: %d due, %d succeeded, %d publication failed, %d failed, %d disabled, "
-        "%d skipped; %d model load(s) in %.2f s",
+        "sweep (%s): %d due, %d succeeded, %d publication failed, %d failed, %d disabled, "
+        "%d skipped; %d model load(s), %d cache hit(s) in %.2f s",
+        summary["executor"],
         report.due,
         report.outcomes["succeeded"],
         report.outcomes["publication_failed"],
@@ -164,12 +255,17 @@ def run_due_forecasts(
         report.outcomes["disabled"],
         report.outcomes["skipped"],
         report.model_loads,
+        report.cache_hits,
         report.seconds,
     )
     if report.due:
         create_table_artifact(
             table=summary["runs"],
             key=SWEEP_ARTIFACT_KEY,
-            description=f"{report.forecasts} forecast(s) in {report.seconds:.1f} s",
+            description=(
+                f"{report.forecasts} forecast(s) in {report.seconds:.1f} s "
+                f"({summary['executor']}); {report.model_loads} model load(s), "
+                f"{report.cache_hits} cache hit(s)"
+            ),
         )
     return summary

@@ -6,6 +6,7 @@ cache (:func:`chronos_core.forecasting.model_cache.default_model_cache`).
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -20,6 +21,7 @@ from chronos_core.settings import get_settings
 from chronos_core.storage.database import get_database
 from chronos_core.storage.forecast_repository import ForecastRepository
 from chronos_core.storage.training_job_repository import TrainingJobRepository
+from tasks.fiware_limits import fiware_slots
 from tasks.retries import retry_when_transient
 
 
@@ -127,26 +129,38 @@ def disable_forecasts_task(training_job_id: str) -> dict[str, Any]:
     return state
 
 
-@task(name="find-due-forecasts", tags=["forecasting", "mongodb"], timeout_seconds=120)
+@task(name="find-due-forecasts", timeout_seconds=120)
 def find_due_task(limit: int) -> list[dict[str, Any]]:
     """The due jobs (id, due slot, interval), earliest first."""
     return [due.as_params() for due in scheduling.find_due_jobs(get_database(), limit=limit)]
 
 
-@task(name="run-due-batch", tags=["forecasting"], task_run_name="forecast-batch-{label}")
+#: Set when this process stops serving forecast batches (see ``deployments/forecast_worker.py``):
+#: running batches then claim no further job, so nothing claimed is left without its run.
+STOPPING = threading.Event()
+
+
+# The sweep's tasks carry no tags: Prefect asks its API for tag concurrency slots before every
+# tagged task run (a round trip, and stalls of up to 2 s measured with Prefect 3.9). The FIWARE
+# services are protected by global limits taken per batch instead (tasks/fiware_limits.py).
+@task(name="run-due-batch", task_run_name="forecast-batch-{label}")
 def run_due_batch_task(due: list[dict[str, Any]], label: str) -> dict[str, Any]:
     """Claim, forecast, store and publish a batch of due jobs, one after the other.
 
-    Returns ``{"runs": [...], "pending": [...]}``: the finished runs, and the publications left
-    for the retrying ``publish-pending`` task (those after a transient Orion failure).
+    Runs in the sweep's own flow run or, submitted with ``.delay()``, in a forecast worker (a
+    Prefect task worker whose model cache lives as long as the worker). Returns
+    ``{"runs": [...], "pending": [...]}``: the finished runs, and the publications left for the
+    retrying ``publish-pending`` task (those after a transient Orion failure).
     """
     settings = get_settings()
-    runs, pending = scheduling.run_due_batch(
-        get_database(settings),
-        [scheduling.DueJob(**item) for item in due],
-        settings=settings,
-        cache=default_model_cache(settings),
-    )
+    with fiware_slots(("sth-comet", "orion"), requests=len(due)):
+        runs, pending = scheduling.run_due_batch(
+            get_database(settings),
+            [scheduling.DueJob(**item) for item in due],
+            settings=settings,
+            cache=default_model_cache(settings),
+            should_stop=STOPPING.is_set,
+        )
     logger = get_run_logger()
     for run in runs:
         if run.outcome in (scheduling.RunOutcome.SUCCEEDED, scheduling.RunOutcome.SKIPPED):
@@ -158,7 +172,7 @@ def run_due_batch_task(due: list[dict[str, Any]], label: str) -> dict[str, Any]:
     return {"runs": [run.as_dict() for run in runs], "pending": [p.as_params() for p in pending]}
 
 
-@task(name="publish-pending", tags=["forecasting", "orion"])
+@task(name="publish-pending")
 def publish_pending_task(pending: list[dict[str, Any]], delay_seconds: float) -> None:
     """Wait, then try the pending publications again (raises at the first transient failure,
     so that Prefect retries the task)."""
@@ -191,7 +205,7 @@ def publish_pending_with_retries(pending: list[dict[str, Any]]) -> str | None:
     return None
 
 
-@task(name="finish-pending", tags=["forecasting", "mongodb"])
+@task(name="finish-pending")
 def finish_pending_task(
     pending: list[dict[str, Any]], last_error: str | None
 ) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from chronos_core.training.fitting import fit_model
 from chronos_core.training.preparation import prepare_data
 from chronos_core.training.workspace import JobWorkspace
 from tasks.artifacts import publish_model_artifact, training_plots_markdown
+from tasks.fiware_limits import fiware_slots
 from tasks.progress import Progress
 from tasks.retries import retry_when_transient
 
@@ -72,9 +73,10 @@ def plan(job_id: str) -> list[str]:
     task_run_name="collect-chunk-{index}",
 )
 def collect(job_id: str, chunk_id: str, index: int) -> int:
-    points = collect_chunk_points(
-        get_database(), job_id, chunk_id, workspace_for(job_id), get_settings()
-    )
+    with fiware_slots(("sth-comet",), requests=0):
+        points = collect_chunk_points(
+            get_database(), job_id, chunk_id, workspace_for(job_id), get_settings()
+        )
     get_run_logger().info("chunk %d: %d points", index, points)
     return points
 

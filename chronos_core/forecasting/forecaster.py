@@ -34,6 +34,7 @@ from chronos_core.forecasting.model_cache import (
     ForecastSpec,
     LoadedModel,
     ModelCache,
+    SharedGraphs,
     TracedNetwork,
 )
 from chronos_core.forecasting.publication import forecast_entity_id
@@ -210,8 +211,15 @@ def spec_from_metadata(
     )
 
 
-def load_model(db: Db, job: TrainingJob, key: CacheKey, settings: Settings) -> LoadedModel:
-    """Download and rebuild a job's network, scalers and spec (safe mode, no pickle)."""
+def load_model(
+    db: Db,
+    job: TrainingJob,
+    key: CacheKey,
+    settings: Settings,
+    graphs: SharedGraphs | None = None,
+) -> LoadedModel:
+    """Download a job's network, scalers and spec (safe mode, no pickle). With ``graphs``, only
+    the weights are kept and run in the shared network of their architecture."""
     store = ArtifactStore(db)
     raw = {
         kind: _download(store, job, kind, str(getattr(job, name)))
@@ -231,8 +239,13 @@ def load_model(db: Db, job: TrainingJob, key: CacheKey, settings: Settings) -> L
         raise ArtifactsUnusable(f"training job {job.id}: {error}") from None
     if tf_runtime.current_settings() is None:
         tf_runtime.configure(settings.tf_threads, settings.random_seed)
+    network: Any
+    weights_nbytes = 0
     try:
-        network = load_network(raw["model"])
+        if graphs is None:
+            network = TracedNetwork(load_network(raw["model"]))
+        else:  # weights only; the architecture's network is shared (built once)
+            network, weights_nbytes = graphs.load(raw["model"], load_network)
     except InvalidInput as error:
         raise ArtifactsUnusable(f"training job {job.id}: {error}") from None
     shape = network_window_shape(network)
@@ -248,7 +261,7 @@ def load_model(db: Db, job: TrainingJob, key: CacheKey, settings: Settings) -> L
         x_scaler=x_scaler,
         y_scaler=y_scaler,
         spec=spec,
-        runner=TracedNetwork(network),
+        weights_nbytes=weights_nbytes,
     )
 
 
@@ -263,7 +276,7 @@ def loaded_model_for(
         except ArtifactsMissing:
             cache.discard(key)
             raise
-    return cache.get_or_load(key, lambda: load_model(db, job, key, settings))
+    return cache.get_or_load(key, lambda: load_model(db, job, key, settings, cache.graphs))
 
 
 # ---------------------------------------------------------------------------- data

@@ -1,22 +1,41 @@
-"""Loaded networks and scalers, kept per process so repeated forecasts skip GridFS and Keras.
+"""Loaded models, kept per process so repeated forecasts skip GridFS and Keras.
 
 Entries are keyed by the database and the job's four artifact ids. Artifacts are immutable (a
 new training writes new files with new ids), so a cached entry can never be out of date; it only
-has to be checked to still *exist* (see :func:`chronos_core.forecasting.forecaster`). The cache
-is a bounded LRU, safe to use from many threads:
+has to be checked to still *exist* (see :func:`chronos_core.forecasting.forecaster`).
+
+An entry holds no Keras object of its own: only the network's weights (numpy arrays), its
+scalers and spec. Networks of the same architecture share one Keras network (a
+:class:`GraphSlot` of :class:`SharedGraphs`, keyed by the hash of the architecture in the
+``.keras`` archive's ``config.json``), traced once as a pure function of its weights; a forecast
+passes its model's weights in (Keras ``stateless_call``). So a cold load costs a GridFS read
+and a weights read, not a Keras rebuild, and a model costs its weights in memory (a few KB for
+a small RNN), not a Keras graph. Nothing here knows the layers: any network Keras loads in safe
+mode works, whatever its inputs.
+
+The cache is a thread-safe LRU bounded by entries and by the bytes of the weights it holds
+(``CHRONOS_MODEL_CACHE_SIZE``, ``CHRONOS_MODEL_CACHE_MB``):
 
 - one load per key at a time (threads asking for the same model while it loads wait for it);
-- a Keras network is not safe to call from two threads at once, so each entry carries a lock
-  that inference holds (:meth:`LoadedModel.lock`).
+- a Keras network is not safe to call from two threads at once: the shared networks are only
+  called statelessly (no variable is assigned); :attr:`LoadedModel.lock` guards other runners.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 import threading
-from collections import OrderedDict
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from io import BytesIO
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from cachetools import LRUCache
 
 from chronos_core.errors import InvalidInput
 from chronos_core.ml.scalers import StandardScaler
@@ -77,15 +96,159 @@ class TracedNetwork:
         if self._traced is None:
             if self.calls <= self._trace_after:
                 return self.network(inputs, training=False)
-            from chronos_core.ml import tf_runtime
 
-            tf = tf_runtime.tensorflow_module()
-            network = self.network
-            signature = [tf.TensorSpec((None, *self.input_shape[1:]), tf.float32)]
-            self._traced = tf.function(
-                lambda x: network(x, training=False), input_signature=signature
-            )
+            self._traced = _trace(self.network)
         return self._traced(inputs)
+
+
+def _trace(network: Any) -> Any:
+    """``network(x, training=False)`` as a ``tf.function`` (any input structure)."""
+    from chronos_core.ml import tf_runtime
+
+    tf = tf_runtime.tensorflow_module()
+    return tf.function(lambda x: network(x, training=False), reduce_retracing=True)
+
+
+#: Config keys that do not change what a trained network computes (how weights were initialised
+#: or regularised during training, and the compile settings).
+_TRAINING_ONLY_KEYS = ("_initializer", "_regularizer", "_constraint")
+_DROPPED_KEYS = frozenset({"seed", "compile_config", "build_config"})
+
+
+def _inference_config(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: _inference_config(item)
+            for key, item in value.items()
+            if key not in _DROPPED_KEYS and not key.endswith(_TRAINING_ONLY_KEYS)
+        }
+    if isinstance(value, list):
+        return [_inference_config(item) for item in value]
+    return value
+
+
+def architecture_signature(keras_bytes: bytes) -> str:
+    """A hash of a ``.keras`` archive's architecture (its ``config.json`` without the keys that
+    only matter for training). Two networks with the same signature take each other's weights."""
+    try:
+        with zipfile.ZipFile(BytesIO(keras_bytes)) as archive:
+            config = json.loads(archive.read("config.json"))
+    except zipfile.BadZipFile:
+        raise InvalidInput("invalid model artifact: not a .keras (zip) archive") from None
+    except (KeyError, ValueError) as error:
+        raise InvalidInput(f"invalid model artifact: no readable config.json ({error})") from None
+    canonical = json.dumps(_inference_config(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class GraphSlot:
+    """One Keras network of an architecture, traced once as a pure function of its weights
+    (Keras ``stateless_call``): each forecast passes its model's weights in, nothing is
+    assigned, so calls of different models need no lock and do not interfere. Reading a new
+    model's weights goes through the network (``load_weights``) under :attr:`lock`."""
+
+    def __init__(self, signature: str, network: keras.Model) -> None:
+        self.signature = signature
+        self.network = network
+        self.input_shape = network.input_shape
+        self.output_shape = network.output_shape
+        self.lock = threading.Lock()
+        self.trainable_count = len(network.trainable_variables)
+        self._traced: Any = None
+
+    def current_weights(self) -> list[np.ndarray]:
+        """The network's weights: trainable variables first, then the others."""
+        variables = [*self.network.trainable_variables, *self.network.non_trainable_variables]
+        return [np.array(v) for v in variables]
+
+    def read_weights(self, keras_bytes: bytes) -> list[np.ndarray]:
+        """The weights stored in ``keras_bytes`` (same architecture), as numpy arrays."""
+        with self.lock, tempfile.TemporaryDirectory(prefix="chronos-weights-") as directory:
+            path = os.path.join(directory, "network.keras")
+            with open(path, "wb") as handle:
+                handle.write(keras_bytes)
+            try:
+                self.network.load_weights(path)
+            except Exception as error:
+                raise InvalidInput(
+                    f"invalid model artifact: cannot read its weights ({error})"
+                ) from None
+            return self.current_weights()
+
+    def run(self, weights: list[np.ndarray], inputs: Any) -> Any:
+        """``network(inputs, training=False)`` computed with ``weights`` (a numpy result)."""
+        if self._traced is None:
+            with self.lock:
+                if self._traced is None:
+                    self._traced = self._trace()
+        trainable = weights[: self.trainable_count]
+        others = weights[self.trainable_count :]
+        return np.asarray(self._traced(trainable, others, inputs))
+
+    def _trace(self) -> Any:
+        from chronos_core.ml import tf_runtime
+
+        tf = tf_runtime.tensorflow_module()
+        network = self.network
+
+        def call(trainable: Any, others: Any, inputs: Any) -> Any:
+            outputs, _ = network.stateless_call(trainable, others, inputs, training=False)
+            return outputs
+
+        return tf.function(call, reduce_retracing=True)
+
+
+class SwappedNetwork:
+    """A cached model's callable for :func:`chronos_core.ml.inference.forecast`: its weights run
+    in the shared network of its architecture. Has the network's ``input_shape`` and
+    ``output_shape``."""
+
+    def __init__(self, slot: GraphSlot, weights: list[np.ndarray]) -> None:
+        self.slot = slot
+        self.weights = weights
+        self.input_shape = slot.input_shape
+        self.output_shape = slot.output_shape
+
+    def __call__(self, inputs: Any, training: bool = False) -> Any:
+        if training:
+            raise InvalidInput("a cached network only runs inference")
+        return self.slot.run(self.weights, inputs)
+
+
+class SharedGraphs:
+    """The graph slots of this process, by architecture signature (LRU, at most ``max_graphs``;
+    an evicted slot stays usable by the entries that hold it)."""
+
+    def __init__(self, max_graphs: int = 64) -> None:
+        self._slots: LRUCache[str, GraphSlot] = LRUCache(maxsize=max_graphs)
+        self._lock = threading.Lock()
+        self.builds = 0
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._slots)
+
+    def load(
+        self, keras_bytes: bytes, build: Callable[[bytes], keras.Model]
+    ) -> tuple[SwappedNetwork, int]:
+        """The runner for a model's ``.keras`` bytes and its weights' size in bytes. Builds a
+        Keras network (``build(keras_bytes)``, safe mode) only for a new architecture."""
+        signature = architecture_signature(keras_bytes)
+        with self._lock:
+            slot = self._slots.get(signature)
+        if slot is None:
+            slot = GraphSlot(signature, build(keras_bytes))
+            weights = slot.current_weights()
+            with self._lock:
+                self._slots[signature] = slot
+                self.builds += 1
+        else:
+            weights = slot.read_weights(keras_bytes)
+        return SwappedNetwork(slot, weights), sum(int(w.nbytes) for w in weights)
+
+
+#: Rough bytes of an entry besides its weights (scalers, spec, Python objects).
+ENTRY_OVERHEAD_BYTES = 4096
 
 
 @dataclass(eq=False)
@@ -93,16 +256,22 @@ class LoadedModel:
     """A network with its scalers and spec. Hold :attr:`lock` while running it."""
 
     key: CacheKey
-    network: keras.Model
+    network: Any
     x_scaler: StandardScaler
     y_scaler: StandardScaler
     spec: ForecastSpec
     runner: Any = None
+    weights_nbytes: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         if self.runner is None:
             self.runner = self.network
+
+    @property
+    def nbytes(self) -> int:
+        """What the entry counts against the cache's memory bound."""
+        return self.weights_nbytes + ENTRY_OVERHEAD_BYTES
 
 
 @dataclass(frozen=True)
@@ -114,6 +283,8 @@ class CacheStats:
     loads: int
     hits: int
     evictions: int
+    bytes: int = 0
+    max_bytes: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -122,28 +293,60 @@ class CacheStats:
             "loads": self.loads,
             "hits": self.hits,
             "evictions": self.evictions,
+            "bytes": self.bytes,
+            "max_bytes": self.max_bytes,
         }
 
 
-class ModelCache:
-    """A thread-safe LRU of :class:`LoadedModel` with at most ``max_size`` entries."""
+class _Entries(LRUCache[CacheKey, LoadedModel]):
+    """cachetools' LRU by bytes that counts its evictions."""
 
-    def __init__(self, max_size: int) -> None:
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(maxsize=max_bytes, getsizeof=lambda entry: entry.nbytes)
+        self.evictions = 0
+
+    def popitem(self) -> tuple[CacheKey, LoadedModel]:
+        item = super().popitem()
+        self.evictions += 1
+        return item
+
+
+#: Default memory bound of a cache created without one (``CHRONOS_MODEL_CACHE_MB``'s default).
+DEFAULT_MAX_BYTES = 512 * 2**20
+
+
+class ModelCache:
+    """A thread-safe LRU of :class:`LoadedModel`: at most ``max_size`` entries and at most
+    ``max_bytes`` of weights (the least recently used entries go first)."""
+
+    def __init__(self, max_size: int, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._max_size = _check_size(max_size)
-        self._entries: OrderedDict[CacheKey, LoadedModel] = OrderedDict()
+        self._entries = _Entries(_check_size(max_bytes, "model cache memory bound"))
         self._loading: dict[CacheKey, threading.Lock] = {}
         self._lock = threading.Lock()
         self._loads = 0
         self._hits = 0
         self._evictions = 0
+        self.graphs = SharedGraphs()
 
     @property
     def max_size(self) -> int:
         return self._max_size
 
-    def resize(self, max_size: int) -> None:
+    @property
+    def max_bytes(self) -> int:
+        return int(self._entries.maxsize)
+
+    def resize(self, max_size: int, max_bytes: int | None = None) -> None:
         with self._lock:
             self._max_size = _check_size(max_size)
+            if max_bytes is not None and max_bytes != self.max_bytes:
+                old = self._entries
+                self._entries = _Entries(_check_size(max_bytes, "model cache memory bound"))
+                by_age = [LRUCache.popitem(old) for _ in range(len(old))]  # oldest first
+                self._evictions += old.evictions
+                for key, entry in by_age:  # the newest survive
+                    self._store(key, entry)
             self._evict()
 
     def get_or_load(
@@ -152,7 +355,8 @@ class ModelCache:
         """The entry for ``key``, loading it with ``load()`` on a miss.
 
         Returns ``(entry, loaded)``; ``loaded`` is True when this call ran ``load``. A failing
-        ``load`` caches nothing and raises.
+        ``load`` caches nothing and raises. An entry larger than the whole memory bound is
+        returned but not kept.
         """
         with self._lock:
             entry = self._hit(key)
@@ -167,8 +371,7 @@ class ModelCache:
             try:
                 entry = load()
                 with self._lock:
-                    self._entries[key] = entry
-                    self._entries.move_to_end(key)
+                    self._store(key, entry)
                     self._loads += 1
                     self._evict()
             finally:
@@ -177,7 +380,7 @@ class ModelCache:
         return entry, True
 
     def peek(self, key: CacheKey) -> LoadedModel | None:
-        """The entry if cached (no LRU update, no counting)."""
+        """The entry if cached (no counting; it becomes the most recently used)."""
         with self._lock:
             return self._entries.get(key)
 
@@ -190,6 +393,7 @@ class ModelCache:
         """Forget every entry and reset the counters."""
         with self._lock:
             self._entries.clear()
+            self._entries.evictions = 0
             self._loads = self._hits = self._evictions = 0
 
     def stats(self) -> CacheStats:
@@ -199,7 +403,9 @@ class ModelCache:
                 max_size=self._max_size,
                 loads=self._loads,
                 hits=self._hits,
-                evictions=self._evictions,
+                evictions=self._evictions + self._entries.evictions,
+                bytes=int(self._entries.currsize),
+                max_bytes=self.max_bytes,
             )
 
     def __len__(self) -> int:
@@ -210,22 +416,25 @@ class ModelCache:
         with self._lock:
             return key in self._entries
 
+    def _store(self, key: CacheKey, entry: LoadedModel) -> None:
+        if entry.nbytes > self._entries.maxsize:
+            return
+        self._entries[key] = entry
+
     def _hit(self, key: CacheKey) -> LoadedModel | None:
-        entry = self._entries.get(key)
+        entry = self._entries.get(key)  # moves it to the most recent end
         if entry is not None:
-            self._entries.move_to_end(key)
             self._hits += 1
         return entry
 
     def _evict(self) -> None:
         while len(self._entries) > self._max_size:
-            self._entries.popitem(last=False)
-            self._evictions += 1
+            self._entries.popitem()
 
 
-def _check_size(max_size: Any) -> int:
+def _check_size(max_size: Any, what: str = "model cache size") -> int:
     if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
-        raise InvalidInput(f"model cache size must be an integer >= 1, got {max_size!r}")
+        raise InvalidInput(f"{what} must be an integer >= 1, got {max_size!r}")
     return max_size
 
 
@@ -234,14 +443,17 @@ _default_lock = threading.Lock()
 
 
 def default_model_cache(settings: Settings | None = None) -> ModelCache:
-    """This process's cache, sized by ``CHRONOS_MODEL_CACHE_SIZE`` (resized if that changed)."""
+    """This process's cache, bounded by ``CHRONOS_MODEL_CACHE_SIZE`` entries and
+    ``CHRONOS_MODEL_CACHE_MB`` (resized if those changed)."""
     global _default
     from chronos_core.settings import get_settings
 
-    size = (settings or get_settings()).model_cache_size
+    configured = settings or get_settings()
+    size = configured.model_cache_size
+    max_bytes = configured.model_cache_mb * 2**20
     with _default_lock:
         if _default is None:
-            _default = ModelCache(size)
-        elif _default.max_size != size:
-            _default.resize(size)
+            _default = ModelCache(size, max_bytes=max_bytes)
+        elif _default.max_size != size or _default.max_bytes != max_bytes:
+            _default.resize(size, max_bytes)
         return _default

@@ -54,6 +54,7 @@ FAILURES_BEFORE_BACKOFF = 1
 #: Largest doubling of the interval (2**6 = 64 intervals).
 MAX_BACKOFF_EXPONENT = 6
 MAX_ERROR_LENGTH = 2000
+NOT_CLAIMED_STOPPING = "not claimed: the forecast worker is stopping; the job stays due"
 
 Publish = Callable[[str], object]
 
@@ -451,16 +452,24 @@ def run_due_batch(
     settings: Settings,
     cache: ModelCache,
     now: Callable[[], datetime] = utc_now,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[list[ScheduledRun], list[PendingPublication]]:
     """Forecast and publish each due job in turn.
 
     Returns the finished runs and the publications left for a later attempt: after the first
     transient publication failure (Orion unreachable or failing) the rest of the batch is not
     published now but left pending too, so an outage is not hammered once per job.
+
+    ``should_stop()`` is asked before each job is claimed: once it says yes (the process is
+    stopping), the rest of the batch is not claimed and stays due for the next sweep (outcome
+    ``skipped``), so a stopping process never leaves a claimed job without its run.
     """
     runs: list[ScheduledRun] = []
     pending: list[PendingPublication] = []
     for due in dues:
+        if should_stop is not None and should_stop():
+            runs.append(ScheduledRun(due.job_id, RunOutcome.SKIPPED, error=NOT_CLAIMED_STOPPING))
+            continue
         step = forecast_due_job(db, due, settings=settings, cache=cache, now=now())
         if isinstance(step, ScheduledRun):
             runs.append(step)
@@ -602,6 +611,48 @@ def _retry_pending(
     return finish_pending(db, pending, settings=settings, last_error=last_error)
 
 
+BatchResult = tuple[list[ScheduledRun], list[PendingPublication]]
+RunBatches = Callable[[list[list[DueJob]]], Iterable[BatchResult]]
+
+
+def collect_due_runs(
+    *,
+    limit: int,
+    width: int,
+    find_due: Callable[[int], list[DueJob]],
+    run_batches: RunBatches,
+) -> BatchResult:
+    """The sweep loop, whatever runs the batches: find at most ``limit`` due jobs page by page,
+    split each page in batches for ``width`` workers and hand them to ``run_batches`` (threads
+    here, Prefect tasks or task workers in the flow). Returns the finished runs and the
+    publications left pending."""
+    runs: list[ScheduledRun] = []
+    pending: list[PendingPublication] = []
+    while len(runs) + len(pending) < limit:
+        asked = min(limit - len(runs) - len(pending), MAX_PAGE_SIZE)
+        due = find_due(asked)
+        if not due:
+            break
+        for done, left in run_batches(batches(due, width)):
+            runs.extend(done)
+            pending.extend(left)
+        if len(due) < asked or any(run.error == NOT_CLAIMED_STOPPING for run in runs):
+            break
+    return runs, pending
+
+
+def cache_use(runs: Iterable[ScheduledRun]) -> tuple[int, int]:
+    """``(model loads, cache hits)`` of finished runs: a run that computed a forecast loaded its
+    model or found it cached (counted per run, so it works across processes)."""
+    loads = hits = 0
+    for run in runs:
+        if run.model_loaded:
+            loads += 1
+        elif run.forecast_id is not None:
+            hits += 1
+    return loads, hits
+
+
 def run_sweep(
     db: Db,
     *,
@@ -616,29 +667,19 @@ def run_sweep(
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInput(f"limit must be an integer >= 1, got {limit!r}")
     started = time.perf_counter()
-    before = cache.stats()
-    runs: list[ScheduledRun] = []
-    pending: list[PendingPublication] = []
     width = settings.forecast_concurrency
     with ThreadPoolExecutor(max_workers=width) as pool:
-        while len(runs) + len(pending) < limit:
-            asked = min(limit - len(runs) - len(pending), MAX_PAGE_SIZE)
-            due = find_due_jobs(db, now(), limit=asked)
-            if not due:
-                break
-            for done, left in pool.map(
+        runs, pending = collect_due_runs(
+            limit=limit,
+            width=width,
+            find_due=lambda asked: find_due_jobs(db, now(), limit=asked),
+            run_batches=lambda parts: pool.map(
                 lambda batch: run_due_batch(db, batch, settings=settings, cache=cache, now=now),
-                batches(due, width),
-            ):
-                runs.extend(done)
-                pending.extend(left)
-            if len(due) < asked:
-                break
+                parts,
+            ),
+        )
     runs.extend(_retry_pending(db, pending, settings=settings))
-    after = cache.stats()
+    loads, hits = cache_use(runs)
     return SweepReport.build(
-        runs,
-        seconds=time.perf_counter() - started,
-        model_loads=after.loads - before.loads,
-        cache_hits=after.hits - before.hits,
+        runs, seconds=time.perf_counter() - started, model_loads=loads, cache_hits=hits
     )

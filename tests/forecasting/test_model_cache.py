@@ -10,6 +10,7 @@ import pytest
 
 from chronos_core.errors import InvalidInput
 from chronos_core.forecasting.model_cache import (
+    ENTRY_OVERHEAD_BYTES,
     ForecastSpec,
     LoadedModel,
     ModelCache,
@@ -21,10 +22,17 @@ SPEC = ForecastSpec(6, 3, 900, "temperature", "Room", "Room1", "smart", "/")
 SCALER = StandardScaler(mean=0.0, scale=1.0, n_samples_seen=1)
 
 
-def entry(key: tuple[str, ...]) -> LoadedModel:
+def entry(key: tuple[str, ...], weights_nbytes: int = 0) -> LoadedModel:
     # The cache never touches the network; any object stands in for it here.
     network: Any = object()
-    return LoadedModel(key=key, network=network, x_scaler=SCALER, y_scaler=SCALER, spec=SPEC)
+    return LoadedModel(
+        key=key,
+        network=network,
+        x_scaler=SCALER,
+        y_scaler=SCALER,
+        spec=SPEC,
+        weights_nbytes=weights_nbytes,
+    )
 
 
 def test_hit_miss_and_lru_eviction() -> None:
@@ -42,6 +50,8 @@ def test_hit_miss_and_lru_eviction() -> None:
         "loads": 3,
         "hits": 2,
         "evictions": 1,
+        "bytes": 2 * ENTRY_OVERHEAD_BYTES,
+        "max_bytes": 512 * 2**20,
     }
 
 
@@ -139,3 +149,72 @@ def test_traced_network_matches_the_eager_call(network_bytes: bytes) -> None:
     np.testing.assert_allclose(second, eager, rtol=1e-5, atol=1e-6)
     with pytest.raises(InvalidInput, match="only runs inference"):
         runner(x, training=True)
+
+
+def test_the_memory_bound_evicts_the_least_recently_used() -> None:
+    size = 100_000
+    cache = ModelCache(1000, max_bytes=3 * (size + ENTRY_OVERHEAD_BYTES))
+    for key in "abc":
+        cache.get_or_load((key,), lambda key=key: entry((key,), size))  # type: ignore[misc]
+    cache.get_or_load(("a",), lambda: pytest.fail("cached"))  # a is now the most recent
+    cache.get_or_load(("d",), lambda: entry(("d",), size))  # evicts b
+    assert ("b",) not in cache and all((k,) in cache for k in "acd")
+    stats = cache.stats()
+    assert stats.evictions == 1 and stats.bytes == 3 * (size + ENTRY_OVERHEAD_BYTES)
+    # An entry larger than the whole bound is served but not kept.
+    _huge, loaded = cache.get_or_load(("huge",), lambda: entry(("huge",), 10 * size))
+    assert loaded and ("huge",) not in cache and len(cache) == 3
+    cache.resize(1000, 2 * (size + ENTRY_OVERHEAD_BYTES))
+    assert len(cache) == 2 and ("d",) in cache and ("a",) in cache
+
+
+def _other_network_bytes(units: int, seed: int) -> bytes:
+    from chronos_core.domain.model import RNNLayer
+    from chronos_core.ml.model_io import serialize_network
+    from chronos_core.ml.rnn import build_network
+
+    network = build_network(
+        "lstm",
+        lookback_window=6,
+        forecast_horizon=3,
+        rnn_layers=[RNNLayer(units=units, dropout=0.0)],
+        dense_layers=[],
+        learning_rate=0.01,
+        seed=seed,
+    )
+    return serialize_network(network)
+
+
+def test_shared_graphs_reproduce_each_models_own_keras_network(network_bytes: bytes) -> None:
+    import numpy as np
+
+    from chronos_core.forecasting.model_cache import SharedGraphs, architecture_signature
+    from chronos_core.ml.model_io import load_network
+
+    # Same architecture, different weights (other seeds); and another architecture.
+    models = {
+        "a": network_bytes,
+        "b": _other_network_bytes(3, 11),
+        "c": _other_network_bytes(3, 12),
+        "d": _other_network_bytes(5, 13),
+    }
+    assert architecture_signature(models["b"]) == architecture_signature(models["c"])
+    assert architecture_signature(models["b"]) != architecture_signature(models["d"])
+    graphs = SharedGraphs()
+    runners = {}
+    for name, data in models.items():
+        runners[name], nbytes = graphs.load(data, load_network)
+        own = load_network(data)
+        variables = [*own.trainable_variables, *own.non_trainable_variables]
+        assert nbytes == sum(np.asarray(v).nbytes for v in variables)
+    assert graphs.builds == len(graphs) == 2
+    rng = np.random.default_rng(3)
+    for _ in range(2):  # interleaved calls: each swaps its weights in
+        for name, data in models.items():
+            x = rng.normal(size=(2, 6, 1)).astype(np.float32)
+            expected = np.asarray(load_network(data)(x, training=False), dtype=np.float64)
+            got = np.asarray(runners[name](x), dtype=np.float64)
+            relative = np.abs(got - expected) / np.maximum(np.abs(expected), 1e-12)
+            assert relative.max() <= 1e-6, (name, relative.max())
+    with pytest.raises(InvalidInput, match="only runs inference"):
+        runners["a"](np.zeros((1, 6, 1), dtype=np.float32), training=True)

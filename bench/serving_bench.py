@@ -1,0 +1,486 @@
+"""Serving benchmark: N trained models due at once, in the production path.
+
+A real local Prefect server (``prefect server start``, as ``chronos serve`` starts it) and
+``PREFECT_API_URL=... chronos serve`` as docs/operations.md tells users to run it: every
+deployment served, ``run-due-forecasts`` on its 60 s schedule, each sweep a flow run in its own
+process, the batches in the forecast worker that ``chronos serve`` starts. The FIWARE sandbox
+runs in its own process, the database is a temporary embedded one. One small model is trained
+by the real ``train-model`` flow and copied into N models with their own artifacts (as
+``bench/scheduler_bench.py`` does); before each observed scheduled sweep every job is made due.
+
+Reported per sweep: wall time (flow run start to end) and the sweep's own time, forecasts,
+forecasts/s, model loads, cache hits, and the largest resident memory of every Chronos process
+during the sweep (the ``chronos serve`` runner, the forecast worker, the sweep's flow-run
+process). Then, with ``chronos serve`` stopped, the bare I/O cost of the same N forecasts alone:
+the STH-Comet read, the Orion upsert and the database writes of each, with the same
+concurrency and no model. ``--known K`` also measures the resident memory of a forecast worker
+process whose cache holds K distinct models.
+
+    .venv/bin/python bench/serving_bench.py --models 200 --json serving-200.json
+    .venv/bin/python bench/serving_bench.py --models 1000 --sweeps 3 --known 10000
+
+Run it from the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, cast
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scheduler_bench import (  # noqa: E402
+    HISTORY_POINTS,
+    HORIZON,
+    LOOKBACK,
+    _serve_sandbox,
+    clone_models,
+    entity,
+    machine,
+    make_all_due,
+)
+
+DEPLOYMENT = "run-due-forecasts/every-minute"
+#: Known models loaded through the real weights path by ``--known`` (the rest are copies).
+REAL_LOADS = 200
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    children = [int(c) for c in handle.read().split()]
+            except OSError:
+                continue
+            found.extend(children)
+            todo.extend(children)
+    return found
+
+
+def role(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "gone"
+    if "deployments.forecast_worker" in command:
+        return "forecast_worker"
+    if "cli.main" in command and "serve" in command:
+        return "chronos_serve"
+    return "flow_run"
+
+
+class MemorySampler:
+    """Largest RSS per Chronos process role (serve, forecast worker, flow runs) over time."""
+
+    def __init__(self, root_pid: int, every: float = 0.25) -> None:
+        self.root_pid = root_pid
+        self.every = every
+        self.peaks: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in [self.root_pid, *descendants(self.root_pid)]:
+                value = rss_mb(pid)
+                if value is None:
+                    continue
+                name = role(pid)
+                self.peaks[name] = max(self.peaks.get(name, 0.0), value)
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+# --------------------------------------------------------------------------- Prefect
+
+
+def forecast_workers() -> int:
+    from prefect.client.orchestration import get_client
+
+    from tasks.forecasting import run_due_batch_task
+
+    with get_client(sync_client=True) as client:
+        response = client.request(
+            "POST",
+            "/task_workers/filter",
+            json={"task_worker_filter": {"task_keys": [run_due_batch_task.task_key]}},
+        )
+    return len(response.json())
+
+
+def finished_sweeps(after: Any) -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["every-minute"])),
+            flow_run_filter=FlowRunFilter(
+                start_time=FlowRunFilterStartTime(after_=after),
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(
+                        any_=[StateType.COMPLETED, StateType.FAILED, StateType.CRASHED]
+                    )
+                ),
+            ),
+            sort=FlowRunSort.START_TIME_ASC,
+        )
+
+
+def sweep_artifact(flow_run_id: Any) -> tuple[list[dict[str, Any]], str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    if not artifacts:
+        return [], ""
+    data = artifacts[0].data
+    rows = cast(list[dict[str, Any]], json.loads(data) if isinstance(data, str) else data)
+    return rows, artifacts[0].description or ""
+
+
+def observe_sweep(index: int, db: Any, serve_pid: int, timeout: float) -> dict[str, Any]:
+    """Make every job due, then wait for the next scheduled sweep to finish; its figures."""
+    from prefect.types._datetime import now
+
+    marker = now("UTC")
+    make_all_due(db)
+    deadline = time.monotonic() + timeout
+    with MemorySampler(serve_pid) as sampler:
+        while time.monotonic() < deadline:
+            runs = [r for r in finished_sweeps(marker) if r.start_time and r.start_time > marker]
+            if runs:
+                break
+            time.sleep(1.0)
+        else:
+            raise SystemExit(f"no scheduled sweep finished within {timeout:.0f} s")
+    run = runs[0]
+    rows, note = sweep_artifact(run.id)
+    match = re.search(r"in ([0-9.]+) s", note)
+    wall = (run.end_time - run.start_time).total_seconds() if run.end_time else None
+    forecasts = sum(r["outcome"] in ("succeeded", "publication_failed") for r in rows)
+    result = {
+        "sweep": index,
+        "flow_run": str(run.id),
+        "state": run.state_type.value if run.state_type else None,
+        "executor": "workers" if "(workers)" in note else "flow",
+        "wall_s": round(wall, 2) if wall is not None else None,
+        "sweep_s": float(match.group(1)) if match else None,
+        "forecasts": forecasts,
+        "failed": sum(r["outcome"] == "failed" for r in rows),
+        "forecasts_per_s": round(forecasts / wall, 2) if wall else None,
+        "model_loads": sum(bool(r["model_loaded"]) for r in rows),
+        "cache_hits": sum((not r["model_loaded"]) and bool(r["forecast_id"]) for r in rows),
+        "rss_mb": {k: round(v, 1) for k, v in sorted(sampler.peaks.items())},
+    }
+    print(
+        f"sweep {index} ({result['executor']}): {forecasts} forecasts in {result['wall_s']} s "
+        f"(sweep {result['sweep_s']} s), {result['forecasts_per_s']} forecasts/s, model loads "
+        f"{result['model_loads']}, cache hits {result['cache_hits']}, RSS MB {result['rss_mb']}",
+        flush=True,
+    )
+    return result
+
+
+# --------------------------------------------------------------------------- bare I/O
+
+
+def bare_io(db: Any, job_ids: list[str]) -> float:
+    """The I/O of each forecast without a model: read the window from STH-Comet, store a
+    forecast record (a copy of the job's latest), upsert its entity in Orion, update the job."""
+    from chronos_core.forecasting.forecaster import fetch_window
+    from chronos_core.forecasting.model_cache import ForecastSpec
+    from chronos_core.forecasting.publication import publish_forecast
+    from chronos_core.settings import get_settings
+    from chronos_core.storage.forecast_repository import ForecastRepository
+    from chronos_core.storage.training_job_repository import TrainingJobRepository
+
+    settings = get_settings()
+    forecasts = ForecastRepository(db)
+    jobs = TrainingJobRepository(db)
+    latest = {}
+    for document in db["forecasts"].find({}, {"id": 1, "training_job_id": 1}):
+        latest[document["training_job_id"]] = document["id"]
+
+    def one(job_id: str) -> None:
+        record = forecasts.get(latest[job_id])
+        spec = ForecastSpec(
+            record.lookback_window,
+            record.forecast_horizon,
+            record.sampling_interval_seconds,
+            record.feature,
+            record.entity_type,
+            record.entity_id,
+            record.service,
+            record.service_path,
+        )
+        fetch_window(spec, settings)
+        copy = record.model_copy(update={"id": f"bare-{record.id}"})
+        db["bench_bare_forecasts"].insert_one(copy.model_dump(mode="python"))
+        publish_forecast(db, record.id, settings=settings, record=record)
+        jobs.set_fields(job_id, {"prediction_config.last_run_at": record.issued_at})
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=settings.forecast_concurrency) as pool:
+        list(pool.map(one, [j for j in job_ids if j in latest]))
+    return time.perf_counter() - started
+
+
+# --------------------------------------------------------------------------- known models
+
+
+def _known_models_rss(count: int, keras_bytes: bytes, connection: Any) -> None:
+    """Child: a forecast-worker-like process whose cache holds ``count`` distinct models. The
+    first ``REAL_LOADS`` go through the real load path (weights read from the ``.keras``
+    archive into the shared network); the others get their own copies of those weights, so
+    every entry holds its own arrays, as distinct trained models do."""
+    import numpy as np
+
+    from chronos_core.forecasting.model_cache import LoadedModel, ModelCache, SwappedNetwork
+    from chronos_core.ml import tf_runtime
+    from chronos_core.ml.model_io import load_network
+    from chronos_core.ml.scalers import StandardScaler
+
+    tf_runtime.configure(1, 42)
+    cache = ModelCache(count + 1, max_bytes=2**31)
+    scaler = StandardScaler(20.0, 2.0, 100)
+    runner, nbytes = cache.graphs.load(keras_bytes, load_network)  # builds the shared network
+    x = np.zeros((1, LOOKBACK, 1), dtype=np.float32)
+    runner(x)
+    before = rss_mb(os.getpid()) or 0.0
+    real = min(count, REAL_LOADS)
+    started = time.perf_counter()
+    for i in range(count):
+        key = ("bench", str(i))
+        if i < real:
+            runner, nbytes = cache.graphs.load(keras_bytes, load_network)
+        else:
+            runner = SwappedNetwork(runner.slot, [w + np.float32(i * 1e-7) for w in runner.weights])
+        if i == real - 1:
+            load_ms = 1000 * (time.perf_counter() - started) / real
+
+        def build(runner: Any = runner, nbytes: int = nbytes, key: Any = key) -> LoadedModel:
+            return LoadedModel(
+                key=key,
+                network=runner,
+                x_scaler=scaler,
+                y_scaler=scaler,
+                spec=None,  # type: ignore[arg-type]
+                weights_nbytes=nbytes,
+            )
+
+        cache.get_or_load(key, build)
+    calls = time.perf_counter()
+    for i in range(0, count, max(1, count // 200)):
+        cache.peek(("bench", str(i))).network(x)  # type: ignore[union-attr]
+    call_ms = 1000 * (time.perf_counter() - calls) / len(range(0, count, max(1, count // 200)))
+    connection.send(
+        {
+            "known_models": len(cache),
+            "rss_mb": round(rss_mb(os.getpid()) or 0.0, 1),
+            "rss_before_entries_mb": round(before, 1),
+            "cache_mb": round(cache.stats().bytes / 2**20, 1),
+            "weights_bytes_per_model": nbytes,
+            "weights_read_ms_per_model": round(load_ms, 2),
+            "forecast_call_ms": round(call_ms, 2),
+        }
+    )
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=200)
+    parser.add_argument("--sweeps", type=int, default=3)
+    parser.add_argument("--known", type=int, default=0, help="also measure K cached models")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument("--sweep-timeout", type=float, default=600.0)
+    args = parser.parse_args()
+    if args.models < 1 or args.sweeps < 1:
+        parser.error("--models and --sweeps must be at least 1")
+
+    work = Path(tempfile.mkdtemp(prefix="chronos-serving-bench-"))
+    os.environ["PREFECT_HOME"] = str(work / "prefect-client")
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    print(f"machine: {machine()}; load average at start: {os.getloadavg()}", flush=True)
+    results: dict[str, Any] = {"models": args.models, "machine": machine(), "sweeps": []}
+    results["load_average_start"] = list(os.getloadavg())
+
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    sandbox = context.Process(target=_serve_sandbox, args=(args.models, child), daemon=True)
+    sandbox.start()
+    urls = parent.recv()
+
+    from chronos_core.storage.embedded import ensure_embedded_server, stop_embedded_server
+
+    database = ensure_embedded_server(work / "db", port=0, exit_with_parent=os.getpid())
+    os.environ.update(
+        {
+            "CHRONOS_MONGODB_URI": database.uri,
+            "CHRONOS_MONGODB_DATABASE": "chronos_bench",
+            "CHRONOS_DATA_DIR": str(work / "data"),
+            "CHRONOS_STH_URL": urls["sth_url"],
+            "CHRONOS_ORION_URL": urls["orion_url"],
+            "CHRONOS_IOT_AGENT_URL": urls["iot_agent_url"],
+            "CHRONOS_MIN_PREDICTION_INTERVAL_SECONDS": "60",
+        }
+    )
+    from cli.local_server import LocalPrefectServer
+
+    server = LocalPrefectServer(work / "prefect", port=free_port())
+    started = time.perf_counter()
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.api_url
+    print(f"Prefect server up in {time.perf_counter() - started:.1f} s", flush=True)
+    serving: subprocess.Popen[bytes] | None = None
+    try:
+        from chronos_core.forecasting.recurring import enable_forecasts
+        from chronos_core.services.models import register_model
+        from chronos_core.settings import get_settings
+        from chronos_core.storage.database import get_database
+        from chronos_core.storage.schema import TRAINING_JOBS
+        from flows.training import train_model
+
+        get_settings.cache_clear()
+        settings = get_settings()
+        db = get_database()
+        definition = {
+            "model_type": "lstm",
+            "feature": "temperature",
+            "entity_type": "Room",
+            "entity_id": entity(0),
+            "epochs": 1,
+            "batch_size": 64,
+            "rnn_layers": [{"units": 8, "dropout": 0.0}],
+            "dense_layers": [],
+            "lookback_window": LOOKBACK,
+            "forecast_horizon": HORIZON,
+        }
+        begin = time.perf_counter()
+        model_id = register_model(db, definition).id
+        job_id = train_model(model_id, last_n=HISTORY_POINTS)
+        print(f"trained one model in {time.perf_counter() - begin:.1f} s", flush=True)
+        job_ids = clone_models(db, model_id, job_id, args.models)
+        for clone_job_id in job_ids:
+            enable_forecasts(db, clone_job_id, 60, settings=settings)
+        from chronos_core.clock import utc_now
+
+        later = utc_now().replace(year=utc_now().year + 1)
+        db[TRAINING_JOBS].update_many({}, {"$set": {"next_prediction_at": later}})
+        db[TRAINING_JOBS].update_many(
+            {"id": job_id}, {"$set": {"prediction_config.enabled": False}}
+        )
+
+        command = [sys.executable, "-c", "from cli.main import app; app()", "serve"]
+        serving = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ))
+        results["command_served"] = f"PREFECT_API_URL={server.api_url} chronos serve"
+        deadline = time.monotonic() + 300
+        while forecast_workers() < 1:
+            if time.monotonic() > deadline or serving.poll() is not None:
+                raise SystemExit("chronos serve did not start its forecast worker")
+            time.sleep(0.5)
+        print("chronos serve and its forecast worker are up", flush=True)
+        for index in range(1, args.sweeps + 1):
+            results["sweeps"].append(observe_sweep(index, db, serving.pid, args.sweep_timeout))
+        serving.send_signal(signal.SIGTERM)
+        serving.wait(timeout=120)
+        serving = None
+        results["bare_io_s"] = round(bare_io(db, job_ids), 2)
+        print(f"bare I/O of {args.models} forecasts: {results['bare_io_s']} s", flush=True)
+        if args.known:
+            from chronos_core.storage.artifact_store import ArtifactStore
+            from chronos_core.storage.training_job_repository import TrainingJobRepository
+
+            data = ArtifactStore(db).download(
+                str(TrainingJobRepository(db).get(job_id).model_artifact_id)
+            )
+            there, here = context.Pipe()
+            probe = context.Process(target=_known_models_rss, args=(args.known, data, here))
+            probe.start()
+            results["known_models"] = there.recv()
+            probe.join(timeout=60)
+            print(f"known models: {results['known_models']}", flush=True)
+    finally:
+        if serving is not None and serving.poll() is None:
+            serving.send_signal(signal.SIGTERM)
+            serving.wait(timeout=120)
+        server.stop()
+        parent.send("stop")
+        sandbox.join(timeout=10)
+        stop_embedded_server(work / "db")
+    results["load_average_end"] = list(os.getloadavg())
+    print(json.dumps(results, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
