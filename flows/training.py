@@ -123,16 +123,19 @@ def _collect_all(job_id: str, chunk_ids: list[str]) -> int:
 def train_model(
     model_id: Annotated[ModelId, Field(title="Model id", description="The model to train.")],
     last_n: Annotated[
-        int,
+        int | None,
         Field(
             ge=1,
             le=MAX_LAST_N,
             title="Points",
-            description="How many of the newest STH-Comet points to train on.",
+            description="How many of the newest STH-Comet points to train on. Empty: chosen "
+            "from the data (enough for several cycles of the longest season the sampling "
+            "interval allows; see docs/training.md).",
         ),
-    ] = 1000,
+    ] = None,
 ) -> str:
-    """Train a registered model on its entity attribute's newest ``last_n`` points.
+    """Train a registered model on its entity attribute's newest ``last_n`` points (unset:
+    chosen from the sampling interval of the newest points; the job records the value).
 
     Returns the training job id. A cancelled job ends the run in the Cancelled state.
     """

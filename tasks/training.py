@@ -34,13 +34,16 @@ def workspace_for(job_id: str) -> JobWorkspace:
 
 
 @task(name="start-training-job")
-def start_job(model_id: str, last_n: int) -> str:
+def start_job(model_id: str, last_n: int | None) -> str:
     run_id = flow_run.get_id()
     job = start_training_job(
         get_database(), model_id, last_n, flow_run_id=str(run_id) if run_id else None
     )
     get_run_logger().info(
-        "training job %s created for model %s (last_n=%s)", job.id, model_id, last_n
+        "training job %s created for model %s (last_n=%s)",
+        job.id,
+        model_id,
+        "chosen from the data" if last_n is None else last_n,
     )
     return job.id
 

@@ -142,8 +142,13 @@ class TrainingParameters(_Strict):
     dense_layers: list[DenseLayer] = Field(
         default_factory=list, max_length=MAX_LAYERS, title="Dense layers"
     )
-    lookback_window: int = Field(
-        default=24, ge=1, le=MAX_WINDOW, title="Lookback window", description="Input points."
+    lookback_window: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_WINDOW,
+        title="Lookback window",
+        description="Input points. Unset: chosen from the data at each training (covering the "
+        "longest useful season); the job records the value used.",
     )
     forecast_horizon: int = Field(
         default=1,

@@ -84,11 +84,6 @@ def prepare(
     """
     check_window_parameters(lookback_window, forecast_horizon, validation_ratio, test_ratio)
     required = minimum_points(lookback_window, forecast_horizon, validation_ratio, test_ratio)
-    need = (
-        f"not enough data: lookback_window {lookback_window} and forecast_horizon "
-        f"{forecast_horizon} with validation_ratio {validation_ratio} and test_ratio "
-        f"{test_ratio} need at least {required} regular points"
-    )
     try:
         regular = regularize(
             series,
@@ -98,9 +93,42 @@ def prepare(
     except InsufficientData as error:
         found = int(error.details.get("found", 0))
         raise InsufficientData(
-            f"{need}; found {found} ({error.message})",
+            f"{_need(lookback_window, forecast_horizon, validation_ratio, test_ratio)}; found "
+            f"{found} ({error.message})",
             details={"required": required, "found": found},
         ) from None
+    return prepare_regular(
+        regular,
+        lookback_window=lookback_window,
+        forecast_horizon=forecast_horizon,
+        validation_ratio=validation_ratio,
+        test_ratio=test_ratio,
+        max_window_values=max_window_values,
+    )
+
+
+def _need(lookback: int, horizon: int, validation_ratio: float, test_ratio: float) -> str:
+    required = minimum_points(lookback, horizon, validation_ratio, test_ratio)
+    return (
+        f"not enough data: lookback_window {lookback} and forecast_horizon "
+        f"{horizon} with validation_ratio {validation_ratio} and test_ratio "
+        f"{test_ratio} need at least {required} regular points"
+    )
+
+
+def prepare_regular(
+    regular: RegularSeries,
+    *,
+    lookback_window: int,
+    forecast_horizon: int,
+    validation_ratio: float,
+    test_ratio: float,
+    max_window_values: int = DEFAULT_MAX_WINDOW_VALUES,
+) -> PreparedData:
+    """:func:`prepare` for a series already on its regular grid."""
+    check_window_parameters(lookback_window, forecast_horizon, validation_ratio, test_ratio)
+    required = minimum_points(lookback_window, forecast_horizon, validation_ratio, test_ratio)
+    need = _need(lookback_window, forecast_horizon, validation_ratio, test_ratio)
     n = len(regular)
     if n < required:
         raise InsufficientData(
