@@ -196,7 +196,19 @@ def spec_from_metadata(
             f"training job {job.id}: only univariate models (feature_columns ['value']) can "
             f"forecast, got {metadata.get('feature_columns')!r}"
         )
-    return ForecastSpec(**values, **texts, publish_next_value=publish_next_value)
+    inputs = metadata.get("network_inputs") or {}
+    season = inputs.get("anchor_season_steps") if isinstance(inputs, dict) else None
+    if season is not None and (isinstance(season, bool) or not isinstance(season, int)):
+        raise ArtifactsUnusable(
+            f"training job {job.id}: the metadata artifact has an invalid anchor season "
+            f"({season!r})"
+        )
+    return ForecastSpec(
+        **values,
+        **texts,
+        publish_next_value=publish_next_value,
+        fill_season_steps=season if season and season > 0 else None,
+    )
 
 
 def load_model(db: Db, job: TrainingJob, key: CacheKey, settings: Settings) -> LoadedModel:
@@ -266,7 +278,8 @@ def describe_source(spec: ForecastSpec) -> str:
 
 
 def context_points_to_fetch(lookback_window: int) -> int:
-    """Raw points read from STH-Comet: the window plus a margin for merged duplicates."""
+    """Raw points read from STH-Comet: the window plus a margin for merged duplicates (and the
+    points before a fillable outage)."""
     return lookback_window + max(2, lookback_window // 4)
 
 
@@ -277,10 +290,12 @@ def fetch_window(
     now: datetime | None = None,
     sth: SthCometClient | None = None,
 ) -> ForecastWindow:
-    """The newest ``lookback_window`` regular points of the spec's attribute.
+    """The newest ``lookback_window`` regular points of the spec's attribute, short outages
+    filled (see :func:`~chronos_core.ml.preprocessing.latest_window`).
 
-    Raises :class:`InsufficientData` when too few recent points exist and :class:`StaleData`
-    when the newest is older than ``CHRONOS_FORECAST_STALENESS_SECONDS`` (if set).
+    Raises :class:`InsufficientData` when too few recent points exist or an outage is too long
+    to fill (saying from when forecasts resume) and :class:`StaleData` when the newest is older
+    than ``CHRONOS_FORECAST_STALENESS_SECONDS`` (if set).
     """
     tenant = Tenant(spec.service, spec.service_path)
     client = sth or sth_client(settings)
@@ -303,6 +318,7 @@ def fetch_window(
             observations.to_pandas(),
             lookback_window=spec.lookback_window,
             sampling_interval_seconds=spec.sampling_interval_seconds,
+            season_steps=spec.fill_season_steps,
         )
     except InsufficientData as error:
         raise InsufficientData(f"{where}: {error.message}", details=error.details) from None
@@ -373,6 +389,7 @@ def compute_forecast(
         sampling_interval_seconds=spec.sampling_interval_seconds,
         last_observed_at=window.last_timestamp.to_pydatetime(),
         context_values=[float(v) for v in window.values],
+        filled_inputs=list(window.filled_positions),
         points=[
             ForecastPoint(step=i + 1, value=float(v), target_timestamp=t.to_pydatetime())
             for i, (v, t) in enumerate(zip(values, targets, strict=True))
@@ -430,6 +447,7 @@ def forecast_summary(record: ForecastRecord) -> dict[str, Any]:
             {"timestamp": iso(point["timestamp"]), "value": point["value"]}
             for point in record.context_window()
         ],
+        "filled_inputs": list(record.filled_inputs),
         "points": [
             {"step": p.step, "value": p.value, "target_timestamp": iso(p.target_timestamp)}
             for p in record.points

@@ -42,6 +42,8 @@ class ForecastSpec:
     service: str
     service_path: str
     publish_next_value: bool = False
+    #: The season (steps) whose values fill longer outages in the input window (None: linear).
+    fill_season_steps: int | None = None
 
 
 class TracedNetwork:

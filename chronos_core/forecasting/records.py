@@ -76,6 +76,11 @@ class ForecastRecord(_Doc):
         default_factory=list,
         description="The input window (regular points ending at last_observed_at).",
     )
+    filled_inputs: list[int] = Field(
+        default_factory=list,
+        description="Positions in context_values (0 = oldest) that were missing and filled, "
+        "not observed.",
+    )
     points: list[ForecastPoint] = Field(default_factory=list)
     publication: Publication = Field(default_factory=Publication)
     publish_next_value: bool = Field(

@@ -81,6 +81,7 @@ def build_network(
     seed: int | None = None,
     jit_compile: bool = False,
     season_steps: int | None = None,
+    season_cycles: int = 1,
     recent_steps: int | None = None,
     other_seasons: Sequence[int] = (),
 ) -> keras.Model:
@@ -90,11 +91,13 @@ def build_network(
     Without ``season_steps`` the stack sees the window minus its last value and its output is
     added to that last value (a skip connection, no learned weights): the layers learn the change
     from the last observation, so the network starts from the naive forecast and copes with level
-    shifts. With ``season_steps`` ``m`` (and ``recent_steps`` ``R``, ``m + R <= lookback``) the
-    output is added to the seasonal-naive forecast instead (each target step takes the value one
-    season before it, cut out of the window), and the stack reads only the newest ``R`` points,
-    each as two features: its difference from the last value and its seasonal difference
-    ``x[t] - x[t-m]``. The layers then learn the residual over seasonal naive without running
+    shifts. With ``season_steps`` ``m``, ``season_cycles`` ``K`` and ``recent_steps`` ``R``
+    (``K * m + R <= lookback``) the output is added to the seasonal mean instead (each target
+    step takes the mean of the values 1, ..., K seasons before it, cut out of the window; K = 1
+    is seasonal naive), and the stack reads only the newest ``R`` points, each as two features:
+    its difference from the last value and from its own seasonal mean. The output layer also
+    reads the last value and the seasonal naive of each of ``other_seasons`` (shorter seasons),
+    minus the anchor. The layers then learn the residual over seasonal naive without running
     over a whole season of steps. The output layer starts at zero weights, so an untrained
     network is exactly its anchor (naive or seasonal naive).
     :data:`LEARNED_LAYER_PREFIXES` names the layers that are the user's configuration.
@@ -122,10 +125,11 @@ def build_network(
         _check_positive_int("season_steps", season_steps)
         _check_positive_int("recent_steps", recent_steps)
         assert recent_steps is not None
-        if season_steps + recent_steps > lookback_window:
+        _check_positive_int("season_cycles", season_cycles)
+        if season_cycles * season_steps + recent_steps > lookback_window:
             raise InvalidInput(
-                f"season_steps ({season_steps}) + recent_steps ({recent_steps}) must not exceed "
-                f"lookback_window ({lookback_window})"
+                f"season_cycles ({season_cycles}) x season_steps ({season_steps}) + recent_steps "
+                f"({recent_steps}) must not exceed lookback_window ({lookback_window})"
             )
     if not rnn_layers:
         raise InvalidInput("at least one recurrent layer is required")
@@ -172,8 +176,16 @@ def build_network(
         )
     else:
         assert recent_steps is not None
-        hidden = _recent_features(keras, window, last, lookback_window, season_steps, recent_steps)
-        anchor = _seasonal_naive(keras, window, lookback_window, forecast_horizon, season_steps)
+        lags = [season_steps * k for k in range(1, season_cycles + 1)]
+        hidden = _recent_features(keras, window, last, lookback_window, lags, recent_steps)
+        naives = [
+            _seasonal_naive(keras, window, lookback_window, forecast_horizon, lag) for lag in lags
+        ]
+        anchor = (
+            naives[0]
+            if len(naives) == 1
+            else keras.layers.Average(name="seasonal_mean")(naives)
+        )
     for i, layer in enumerate(rnn_layers, start=1):
         hidden = recurrent(
             int(layer.units),
@@ -220,21 +232,30 @@ def build_network(
 
 
 def _recent_features(
-    keras: Any, window: Any, last: Any, lookback: int, season: int, recent: int
+    keras: Any, window: Any, last: Any, lookback: int, lags: Sequence[int], recent: int
 ) -> Any:
-    """``(recent, 2)``: the newest ``recent`` points centred on the last one, and their
-    seasonal differences ``x[t] - x[t - season]``."""
+    """``(recent, 2)``: the newest ``recent`` points centred on the last one, and how far each is
+    from the mean of the values ``lags`` steps before it (the anchor's error on the recent
+    points)."""
     newest = keras.layers.Cropping1D((lookback - recent, 0), name="recent_window")(window)
     centred = keras.layers.Subtract(name="recent_centred")(
         [newest, keras.layers.RepeatVector(recent, name="last_value_over_recent")(last)]
     )
-    season_before = keras.layers.Cropping1D(
-        (lookback - recent - season, season), name="recent_one_season_before"
-    )(window)
-    seasonal_difference = keras.layers.Subtract(name="recent_seasonal_difference")(
-        [newest, season_before]
+    before = [
+        keras.layers.Cropping1D((lookback - recent - lag, lag), name=f"recent_{lag}_before")(
+            window
+        )
+        for lag in lags
+    ]
+    reference = (
+        before[0] if len(before) == 1 else keras.layers.Average(name="recent_seasonal_mean")(before)
     )
-    return keras.layers.Concatenate(axis=-1, name="recent_features")([centred, seasonal_difference])
+    seasonal_difference = keras.layers.Subtract(name="recent_seasonal_difference")(
+        [newest, reference]
+    )
+    return keras.layers.Concatenate(axis=-1, name="recent_features")(
+        [centred, seasonal_difference]
+    )
 
 
 def _seasonal_naive(keras: Any, window: Any, lookback: int, horizon: int, season: int) -> Any:

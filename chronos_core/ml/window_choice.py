@@ -5,13 +5,15 @@ Two choices, both documented in ``docs/training.md``:
 - **The network's inputs** (:func:`choose_inputs`). With a detected season of ``m`` steps the
   network forecasts the residual over "the value one season earlier" (seasonal naive) and its
   recurrent layers read only the newest ``recent_steps`` points (:func:`recent_steps`), each with
-  its seasonal difference ``x[t] - x[t-m]``. The window must hold ``m + recent_steps`` points.
-  Unset ``lookback_window``: the longest detected season that fits :data:`MAX_AUTO_LOOKBACK` and
-  leaves at least :data:`MIN_TRAIN_WINDOWS` training windows is the anchor, and the lookback is
-  exactly ``m + recent_steps``; without such a season, ``max(DEFAULT_LOOKBACK, 2 * horizon)``
+  its difference from its own anchor value.
+  The anchor is the mean over ``K`` seasons (:data:`ANCHOR_CYCLES`), so the window holds
+  ``K * m + recent_steps`` points. Unset ``lookback_window``: the longest detected season (and
+  the largest ``K``) that fits :data:`MAX_AUTO_LOOKBACK` and leaves at least
+  :data:`MIN_TRAIN_WINDOWS` training windows is the anchor, and the lookback is exactly
+  ``K * m + recent_steps``; without such a season, ``max(DEFAULT_LOOKBACK, 2 * horizon)``
   and the last observed value is the anchor. An explicit ``lookback_window`` is always used as
   given; the anchor is then the longest season it can hold (with at least
-  :data:`MIN_RECENT_STEPS` recent points), if any.
+  :data:`MIN_RECENT_STEPS` recent points), averaged over as many seasons as fit, if any.
 - **How many points to collect** (:func:`default_last_n`): :data:`SEASON_CYCLES` cycles of the
   longest calendar period (day, week, year) that the sampling interval allows within
   :data:`MAX_AUTO_LOOKBACK`, within ``[MIN_AUTO_LAST_N, MAX_AUTO_LAST_N]``. It is decided before
@@ -39,6 +41,9 @@ MAX_AUTO_LOOKBACK = 2400
 MAX_RECENT_STEPS = 192
 #: ... and at least this many when a season anchors the forecast.
 MIN_RECENT_STEPS = 8
+#: The anchor is the mean of the values 1..ANCHOR_CYCLES seasons before each target step
+#: (fewer when the window cap or the data do not allow that many).
+ANCHOR_CYCLES = 3
 #: A season is used as the anchor only when the training part still yields this many windows.
 MIN_TRAIN_WINDOWS = 200
 #: The default ``last_n`` covers this many cycles of the longest calendar period.
@@ -59,6 +64,8 @@ class NetworkInputs:
     anchor_season: int | None = None
     recent_steps: int | None = None
     lookback_chosen: bool = False
+    #: The anchor averages this many seasons (1: seasonal naive).
+    season_cycles: int = 1
     #: Shorter seasons whose seasonal-naive forecasts the output layer also reads.
     reference_seasons: tuple[int, ...] = ()
 
@@ -72,6 +79,7 @@ class NetworkInputs:
             "lookback_chosen_from_data": self.lookback_chosen,
             "anchor": self.anchor,
             "anchor_season_steps": self.anchor_season,
+            "season_cycles": self.season_cycles,
             "recent_steps": self.recent_steps,
             "reference_seasons": list(self.reference_seasons),
         }
@@ -86,6 +94,7 @@ class NetworkInputs:
             lookback_window=int(data["lookback_window"]),
             anchor_season=optional("anchor_season_steps"),
             recent_steps=optional("recent_steps"),
+            season_cycles=int(data.get("season_cycles") or 1),
             lookback_chosen=bool(data.get("lookback_chosen_from_data", False)),
             reference_seasons=tuple(int(v) for v in data.get("reference_seasons", ())),
         )
@@ -120,28 +129,33 @@ def choose_inputs(
     recent = recent_steps(forecast_horizon, seasons)
     if lookback_window is not None:
         for season in longest_first:
-            room = lookback_window - season.steps
-            if room >= min(recent, MIN_RECENT_STEPS):
+            cycles = min(ANCHOR_CYCLES, (lookback_window - MIN_RECENT_STEPS) // season.steps)
+            if cycles >= 1:
                 return NetworkInputs(
                     lookback_window,
                     season.steps,
-                    min(recent, room),
+                    min(recent, lookback_window - cycles * season.steps),
+                    season_cycles=cycles,
                     reference_seasons=_shorter(seasons, season.steps),
                 )
         return NetworkInputs(lookback_window)
     for season in longest_first:
-        lookback = season.steps + recent
-        if lookback > MAX_AUTO_LOOKBACK:
-            continue
-        windows = _train_windows(points, lookback, forecast_horizon, validation_ratio, test_ratio)
-        if windows >= MIN_TRAIN_WINDOWS:
-            return NetworkInputs(
-                lookback,
-                season.steps,
-                recent,
-                lookback_chosen=True,
-                reference_seasons=_shorter(seasons, season.steps),
+        for cycles in range(ANCHOR_CYCLES, 0, -1):
+            lookback = cycles * season.steps + recent
+            if lookback > MAX_AUTO_LOOKBACK:
+                continue
+            windows = _train_windows(
+                points, lookback, forecast_horizon, validation_ratio, test_ratio
             )
+            if windows >= MIN_TRAIN_WINDOWS:
+                return NetworkInputs(
+                    lookback,
+                    season.steps,
+                    recent,
+                    lookback_chosen=True,
+                    season_cycles=cycles,
+                    reference_seasons=_shorter(seasons, season.steps),
+                )
     lookback = min(MAX_AUTO_LOOKBACK, max(DEFAULT_LOOKBACK, 2 * forecast_horizon))
     return NetworkInputs(lookback, lookback_chosen=True)
 

@@ -57,6 +57,7 @@ def fit_model(
         model.learning_rate,
         seed=settings.random_seed,
         season_steps=inputs.anchor_season,
+        season_cycles=inputs.season_cycles,
         recent_steps=inputs.recent_steps,
         other_seasons=inputs.reference_seasons,
     )
