@@ -211,7 +211,7 @@ def build_network(
             _seasonal_naive(keras, window, lookback_window, forecast_horizon, steps)
             for steps in other_seasons
         ]
-        hidden = keras.layers.Concatenate(name="forecast_features")(
+        hidden = keras.layers.Concatenate(name="head_inputs")(
             [hidden]
             + [
                 keras.layers.Subtract(name=f"reference_{i}_minus_anchor")([reference, anchor])
