@@ -89,7 +89,7 @@ def synthetic(points: int = 8 * 7 * 48 + 480, seed: int = 13) -> pd.Series:
     rng = np.random.default_rng(seed)
     index = pd.date_range("2024-01-01", periods=points, freq="30min", tz="UTC")
     hour = np.asarray(index.hour + index.minute / 60, dtype=float)
-    weekend = np.asarray(index.dayofweek >= 5)
+    weekend = np.asarray(index.day_of_week >= 5)
     daily = np.exp(-((hour - 9) ** 2) / 6) + 0.8 * np.exp(-((hour - 19) ** 2) / 4)
     noise = np.zeros(points)
     shocks = rng.normal(0, 2.0, points)
