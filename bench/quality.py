@@ -83,7 +83,7 @@ def commits() -> pd.Series:
     return counts.reindex(full, fill_value=0.0)
 
 
-def synthetic(points: int = 8 * 7 * 48 + 480, seed: int = 13) -> pd.Series:
+def synthetic(points: int = 10 * 7 * 48 + 480, seed: int = 13) -> pd.Series:
     """Half-hourly load-like series: a two-peak daily profile, quieter weekends, a slow trend,
     AR(1) noise, a few outliers and a few gaps (short and one of half a day)."""
     rng = np.random.default_rng(seed)

@@ -108,6 +108,31 @@ def prepare(
     )
 
 
+def count_windows(
+    regular: RegularSeries,
+    lookback_window: int,
+    forecast_horizon: int,
+    validation_ratio: float,
+    test_ratio: float,
+) -> tuple[int, int, int]:
+    """Usable (train, validation, test) windows of ``regular`` for these window sizes (windows
+    never cross a long gap); zeros when the series is too short."""
+    n = len(regular)
+    sizes = split_sizes(n, forecast_horizon, validation_ratio, test_ratio)
+    if sizes.train < 1:
+        return (0, 0, 0)
+    bounds = ((0, sizes.train), (sizes.validation_start, sizes.test_start), (sizes.test_start, n))
+    counts = [
+        int(
+            window_starts(
+                regular.values, regular.segment_ids, lookback_window, forecast_horizon, low, high
+            ).size
+        )
+        for low, high in bounds
+    ]
+    return (counts[0], counts[1], counts[2])
+
+
 def _need(lookback: int, horizon: int, validation_ratio: float, test_ratio: float) -> str:
     required = minimum_points(lookback, horizon, validation_ratio, test_ratio)
     return (

@@ -182,9 +182,7 @@ def build_network(
             _seasonal_naive(keras, window, lookback_window, forecast_horizon, lag) for lag in lags
         ]
         anchor = (
-            naives[0]
-            if len(naives) == 1
-            else keras.layers.Average(name="seasonal_mean")(naives)
+            naives[0] if len(naives) == 1 else keras.layers.Average(name="seasonal_mean")(naives)
         )
     for i, layer in enumerate(rnn_layers, start=1):
         hidden = recurrent(
@@ -242,9 +240,7 @@ def _recent_features(
         [newest, keras.layers.RepeatVector(recent, name="last_value_over_recent")(last)]
     )
     before = [
-        keras.layers.Cropping1D((lookback - recent - lag, lag), name=f"recent_{lag}_before")(
-            window
-        )
+        keras.layers.Cropping1D((lookback - recent - lag, lag), name=f"recent_{lag}_before")(window)
         for lag in lags
     ]
     reference = (
@@ -253,9 +249,7 @@ def _recent_features(
     seasonal_difference = keras.layers.Subtract(name="recent_seasonal_difference")(
         [newest, reference]
     )
-    return keras.layers.Concatenate(axis=-1, name="recent_features")(
-        [centred, seasonal_difference]
-    )
+    return keras.layers.Concatenate(axis=-1, name="recent_features")([centred, seasonal_difference])
 
 
 def _seasonal_naive(keras: Any, window: Any, lookback: int, horizon: int, season: int) -> Any:

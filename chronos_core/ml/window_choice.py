@@ -25,7 +25,7 @@ Pure Python + NumPy: no TensorFlow.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,9 +122,15 @@ def choose_inputs(
     validation_ratio: float,
     test_ratio: float,
     lookback_window: int | None = None,
+    window_counts: Callable[[int], tuple[int, int, int]] | None = None,
 ) -> NetworkInputs:
     """The network's inputs for a series of ``points`` regular points with ``seasons`` (see the
-    module docstring). ``lookback_window`` set: used as given."""
+    module docstring). ``lookback_window`` set: used as given.
+
+    ``window_counts(lookback)`` (optional) gives the usable (train, validation, test) windows of
+    the real series, long gaps considered; a season is then the anchor only when every part has
+    a window and the training part :data:`MIN_TRAIN_WINDOWS`. Without it, the series is taken
+    as gap-free."""
     longest_first = sorted(seasons, key=lambda season: season.steps, reverse=True)
     recent = recent_steps(forecast_horizon, seasons)
     if lookback_window is not None:
@@ -144,10 +150,14 @@ def choose_inputs(
             lookback = cycles * season.steps + recent
             if lookback > MAX_AUTO_LOOKBACK:
                 continue
-            windows = _train_windows(
-                points, lookback, forecast_horizon, validation_ratio, test_ratio
-            )
-            if windows >= MIN_TRAIN_WINDOWS:
+            if window_counts is None:
+                train = _train_windows(
+                    points, lookback, forecast_horizon, validation_ratio, test_ratio
+                )
+                validation = test = 1
+            else:
+                train, validation, test = window_counts(lookback)
+            if train >= MIN_TRAIN_WINDOWS and validation > 0 and test > 0:
                 return NetworkInputs(
                     lookback,
                     season.steps,

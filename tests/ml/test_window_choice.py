@@ -92,3 +92,14 @@ def test_default_last_n_bounds() -> None:
     assert default_last_n(None, 1, max_last_n=1_000_000) == MIN_AUTO_LAST_N
     assert default_last_n(HALF_HOUR, 48, max_last_n=500) == 500
     assert default_last_n(300, 12, max_last_n=1_000_000) == MAX_AUTO_LAST_N  # 10 weeks = 20 160
+
+
+def test_long_gaps_in_the_real_series_can_make_a_shorter_anchor_necessary() -> None:
+    def counts(lookback: int) -> tuple[int, int, int]:
+        # A long gap leaves the validation part without a window once the lookback exceeds 800.
+        return (5_000, 0 if lookback > 800 else 40, 40)
+
+    inputs = choose_inputs(
+        [DAY, WEEK], forecast_horizon=48, points=20_000, window_counts=counts, **SPLIT
+    )
+    assert (inputs.anchor_season, inputs.season_cycles, inputs.lookback_window) == (336, 2, 768)
