@@ -302,14 +302,14 @@ def test_cancel_during_preprocessing(
 ) -> None:
     import chronos_core.training.preparation as preparation
 
-    original = preparation.prepare
+    original = preparation.prepare_regular
 
     def prepare_then_cancel(*args: Any, **kwargs: Any) -> Any:
         (job,) = _jobs(db, model_id)
         cancel_training(job.id)  # the cancel-training flow, while preprocessing runs
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(preparation, "prepare", prepare_then_cancel)
+    monkeypatch.setattr(preparation, "prepare_regular", prepare_then_cancel)
     with pytest.raises(CancelledRun):
         train_model(model_id, last_n=250)
     _assert_cancelled(db, model_id)
