@@ -96,8 +96,8 @@ def build_network(
     step takes the mean of the values 1, ..., K seasons before it, cut out of the window; K = 1
     is seasonal naive), and the stack reads only the newest ``R`` points, each as two features:
     its difference from the last value and from its own seasonal mean. The output layer also
-    reads the last value and the seasonal naive of each of ``other_seasons`` (shorter seasons),
-    minus the anchor. The layers then learn the residual over seasonal naive without running
+    reads the last value, the seasonal naive of each of ``other_seasons`` (shorter seasons) and,
+    when ``K > 1``, each of the K seasonal naives the mean is made of, minus the anchor. The layers then learn the residual over seasonal naive without running
     over a whole season of steps. The output layer starts at zero weights, so an untrained
     network is exactly its anchor (naive or seasonal naive).
     :data:`LEARNED_LAYER_PREFIXES` names the layers that are the user's configuration.
@@ -209,6 +209,8 @@ def build_network(
             _seasonal_naive(keras, window, lookback_window, forecast_horizon, steps)
             for steps in other_seasons
         ]
+        if len(naives) > 1:
+            references += naives  # each season of the mean alone (a trending level)
         hidden = keras.layers.Concatenate(name="head_inputs")(
             [hidden]
             + [
