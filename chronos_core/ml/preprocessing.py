@@ -133,16 +133,6 @@ def count_windows(
     return (counts[0], counts[1], counts[2])
 
 
-def train_grid(
-    regular: RegularSeries, forecast_horizon: int, validation_ratio: float, test_ratio: float
-) -> NDArray[np.float64]:
-    """The training part of ``regular`` on its full grid (NaN where a long gap left no point)."""
-    train = max(0, split_sizes(len(regular), forecast_horizon, validation_ratio, test_ratio).train)
-    return dense_grid(
-        regular.values[:train], regular.timestamps_ns[:train], regular.sampling_interval_seconds
-    )
-
-
 def _need(lookback: int, horizon: int, validation_ratio: float, test_ratio: float) -> str:
     required = minimum_points(lookback, horizon, validation_ratio, test_ratio)
     return (

@@ -6,9 +6,8 @@ Two choices, both documented in ``docs/training.md``:
   network forecasts the residual over "the value one season earlier" (seasonal naive) and its
   recurrent layers read only the newest ``recent_steps`` points (:func:`recent_steps`), each with
   its difference from its own anchor value.
-  The anchor is the mean over ``K`` seasons (up to :data:`ANCHOR_CYCLES`: the count whose
-  seasonal mean errs least on the training part), so the window holds ``K * m + recent_steps``
-  points. Unset ``lookback_window``: the longest detected season (and
+  The anchor is the mean over ``K`` seasons (:data:`ANCHOR_CYCLES`), so the window holds
+  ``K * m + recent_steps`` points. Unset ``lookback_window``: the longest detected season (and
   the largest ``K``) that fits :data:`MAX_AUTO_LOOKBACK` and leaves at least
   :data:`MIN_TRAIN_WINDOWS` training windows is the anchor, and the lookback is exactly
   ``K * m + recent_steps``; without such a season, ``max(DEFAULT_LOOKBACK, 2 * horizon)``
@@ -29,9 +28,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
 
 from chronos_core.ml.seasons import CALENDAR_PERIODS, CALENDAR_TOLERANCE, Season
 from chronos_core.ml.windowing import split_sizes
@@ -127,7 +123,6 @@ def choose_inputs(
     test_ratio: float,
     lookback_window: int | None = None,
     window_counts: Callable[[int], tuple[int, int, int]] | None = None,
-    train_grid: NDArray[np.float64] | None = None,
 ) -> NetworkInputs:
     """The network's inputs for a series of ``points`` regular points with ``seasons`` (see the
     module docstring). ``lookback_window`` set: used as given.
@@ -135,18 +130,13 @@ def choose_inputs(
     ``window_counts(lookback)`` (optional) gives the usable (train, validation, test) windows of
     the real series, long gaps considered; a season is then the anchor only when every part has
     a window and the training part :data:`MIN_TRAIN_WINDOWS`. Without it, the series is taken
-    as gap-free.
-
-    ``train_grid`` (optional: the training part on its full grid, NaN in long gaps) decides how
-    many seasons the anchor averages: of the counts that fit, the one whose seasonal mean errs
-    least on the training part (:func:`seasonal_mean_error`); without it, the most that fit."""
+    as gap-free."""
     longest_first = sorted(seasons, key=lambda season: season.steps, reverse=True)
     recent = recent_steps(forecast_horizon, seasons)
     if lookback_window is not None:
         for season in longest_first:
             cycles = min(ANCHOR_CYCLES, (lookback_window - MIN_RECENT_STEPS) // season.steps)
             if cycles >= 1:
-                cycles = _best_cycles(train_grid, season.steps, cycles)
                 return NetworkInputs(
                     lookback_window,
                     season.steps,
@@ -156,11 +146,10 @@ def choose_inputs(
                 )
         return NetworkInputs(lookback_window)
     for season in longest_first:
-        for most in range(ANCHOR_CYCLES, 0, -1):
-            if most * season.steps + recent > MAX_AUTO_LOOKBACK:
+        for cycles in range(ANCHOR_CYCLES, 0, -1):
+            lookback = cycles * season.steps + recent
+            if lookback > MAX_AUTO_LOOKBACK:
                 continue
-            # Fewer cycles mean a shorter window, so they fit whenever ``most`` does.
-            lookback = most * season.steps + recent
             if window_counts is None:
                 train = _train_windows(
                     points, lookback, forecast_horizon, validation_ratio, test_ratio
@@ -169,9 +158,8 @@ def choose_inputs(
             else:
                 train, validation, test = window_counts(lookback)
             if train >= MIN_TRAIN_WINDOWS and validation > 0 and test > 0:
-                cycles = _best_cycles(train_grid, season.steps, most)
                 return NetworkInputs(
-                    cycles * season.steps + recent,
+                    lookback,
                     season.steps,
                     recent,
                     lookback_chosen=True,
@@ -180,30 +168,6 @@ def choose_inputs(
                 )
     lookback = min(MAX_AUTO_LOOKBACK, max(DEFAULT_LOOKBACK, 2 * forecast_horizon))
     return NetworkInputs(lookback, lookback_chosen=True)
-
-
-def seasonal_mean_error(grid: NDArray[np.float64], season: int, cycles: int, skip: int) -> float:
-    """Mean absolute error of "the mean of the values 1..``cycles`` seasons earlier" as a
-    forecast of ``grid[t]``, over ``t >= skip`` where all values exist (NaN when none)."""
-    if grid.size <= skip:
-        return float("nan")
-    target = grid[skip:]
-    lagged = np.stack(
-        [grid[skip - k * season : grid.size - k * season] for k in range(1, cycles + 1)]
-    )
-    error = np.abs(target - lagged.mean(axis=0))
-    error = error[np.isfinite(error)]
-    return float(error.mean()) if error.size else float("nan")
-
-
-def _best_cycles(grid: NDArray[np.float64] | None, season: int, most: int) -> int:
-    """Of 1..``most`` seasons, the count whose seasonal mean errs least on ``grid`` (all on the
-    same targets); ``most`` without a grid or when nothing can be compared."""
-    if grid is None or most == 1:
-        return most
-    errors = {k: seasonal_mean_error(grid, season, k, most * season) for k in range(1, most + 1)}
-    finite = {k: e for k, e in errors.items() if np.isfinite(e)}
-    return min(finite, key=lambda k: (finite[k], -k)) if finite else most
 
 
 def _shorter(seasons: Sequence[Season], steps: int) -> tuple[int, ...]:

@@ -10,13 +10,7 @@ from pymongo.database import Database
 from chronos_core.clock import utc_now
 from chronos_core.domain.enums import TrainingStatus
 from chronos_core.errors import InsufficientData
-from chronos_core.ml.preprocessing import (
-    PreparedData,
-    count_windows,
-    prepare,
-    prepare_regular,
-    train_grid,
-)
+from chronos_core.ml.preprocessing import PreparedData, count_windows, prepare, prepare_regular
 from chronos_core.ml.regular_grid import regularize
 from chronos_core.ml.scalers import StandardScaler
 from chronos_core.ml.seasons import detect_seasons
@@ -87,9 +81,6 @@ def prepare_data(db: Db, job_id: str, workspace: JobWorkspace) -> dict[str, Any]
         lookback_window=model.lookback_window,
         window_counts=lambda lookback: count_windows(
             regular, lookback, model.forecast_horizon, model.validation_ratio, model.test_ratio
-        ),
-        train_grid=train_grid(
-            regular, model.forecast_horizon, model.validation_ratio, model.test_ratio
         ),
     )
     prepared = prepare_regular(

@@ -103,18 +103,3 @@ def test_long_gaps_in_the_real_series_can_make_a_shorter_anchor_necessary() -> N
         [DAY, WEEK], forecast_horizon=48, points=20_000, window_counts=counts, **SPLIT
     )
     assert (inputs.anchor_season, inputs.season_cycles, inputs.lookback_window) == (336, 2, 768)
-
-
-def test_the_anchor_averages_as_many_seasons_as_err_least_on_the_training_part() -> None:
-    import numpy as np
-
-    steps = np.arange(48 * 40, dtype=np.float64)
-    shape = np.sin(2 * np.pi * steps / 48)
-    noisy = shape + np.random.default_rng(0).normal(0, 0.5, steps.size)  # noise: average
-    trending = shape + 0.01 * steps  # a moving level: the latest day is best
-    kwargs = {"forecast_horizon": 12, "points": steps.size, **SPLIT}
-    assert choose_inputs([DAY], train_grid=noisy, **kwargs).season_cycles == 3
-    chosen = choose_inputs([DAY], train_grid=trending, **kwargs)
-    assert (chosen.season_cycles, chosen.lookback_window) == (1, 48 + 48)
-    explicit = choose_inputs([DAY], train_grid=trending, lookback_window=200, **kwargs)
-    assert (explicit.season_cycles, explicit.lookback_window) == (1, 200)
