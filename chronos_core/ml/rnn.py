@@ -97,9 +97,10 @@ def build_network(
     is seasonal naive), and the stack reads only the newest ``R`` points, each as two features:
     its difference from the last value and from its own seasonal mean. The output layer also
     reads the last value, the seasonal naive of each of ``other_seasons`` (shorter seasons) and,
-    when ``K > 1``, each of the K seasonal naives the mean is made of, minus the anchor. The layers then learn the residual over seasonal naive without running
-    over a whole season of steps. The output layer starts at zero weights, so an untrained
-    network is exactly its anchor (naive or seasonal naive).
+    when ``K > 1``, each of the K seasonal naives the mean is made of, minus the anchor. The
+    layers then learn the residual over the seasonal mean without running over a whole season
+    of steps. The output layer starts at zero weights, so an untrained network is exactly its
+    anchor (the last value or the seasonal mean).
     :data:`LEARNED_LAYER_PREFIXES` names the layers that are the user's configuration.
 
     - Recurrent layers return sequences except the last; each gets its own ``dropout`` and
