@@ -82,6 +82,7 @@ def show(job_id: JobIdArgument, as_json: JsonOption = False) -> None:
     """Show one training job: status, timings, data collection, metrics, recurring forecasts."""
     from chronos_core.domain.identifiers import parse_id
     from chronos_core.storage.training_job_repository import TrainingJobRepository
+    from chronos_core.training.report import anchor_text, seasons_text
     from cli.context import open_database
 
     job = TrainingJobRepository(open_database()).get(parse_id(job_id, "training job id"))
@@ -93,10 +94,13 @@ def show(job_id: JobIdArgument, as_json: JsonOption = False) -> None:
             "id": job.id,
             "model_id": job.model_id,
             "status": job.status,
-            "last_n": job.last_n,
+            "last_n": f"{job.last_n} (chosen from the data)" if job.last_n_chosen else job.last_n,
             "points requested": job.total_data_points_requested,
             "points collected": job.total_data_points_collected,
             "sampling interval (s)": job.sampling_interval_seconds,
+            "seasons": seasons_text(job.seasons),
+            "lookback used": job.lookback_window_used,
+            "anchor": anchor_text(job.network_inputs),
             "created_at": job.created_at,
             "start_time": job.start_time,
             "end_time": job.end_time,

@@ -77,9 +77,14 @@ class JobWatcher:
 def train(
     model_id: Annotated[str, typer.Argument(metavar="MODEL_ID", help="The model to train.")],
     last_n: Annotated[
-        int,
-        typer.Option("--last-n", min=1, help="Train on the latest N points of the attribute."),
-    ] = 1000,
+        int | None,
+        typer.Option(
+            "--last-n",
+            min=1,
+            help="Train on the latest N points of the attribute (default: chosen from the "
+            "data, enough for several cycles of its longest season).",
+        ),
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show Prefect's log lines as the flow runs.")
     ] = False,
@@ -104,12 +109,14 @@ def train(
 
     model_id = parse_id(model_id, "model id")
     settings = load_settings()
-    if last_n > settings.max_last_n:
+    if last_n is not None and last_n > settings.max_last_n:
         raise InvalidInput(f"--last-n must be at most {settings.max_last_n}, got {last_n}")
     db = open_database()
     model = get_model(db, model_id)  # a wrong id fails here, before Prefect starts
     announce(
-        f"Training model {model.id} ({model.name}) on the last {last_n} points", verbose=verbose
+        f"Training model {model.id} ({model.name}) on the last "
+        f"{'N (chosen from the data)' if last_n is None else last_n} points",
+        verbose=verbose,
     )
     from flows.training import train_model
 

@@ -36,7 +36,7 @@ def workspace_for(job_id: str) -> JobWorkspace:
 
 
 @task(name="start-training-job")
-def start_job(model_id: str, last_n: int) -> str:
+def start_job(model_id: str, last_n: int | None) -> str:
     run_id = flow_run.get_id()
     job = start_training_job(
         get_database(),
@@ -46,7 +46,10 @@ def start_job(model_id: str, last_n: int) -> str:
         with_lease=True,
     )
     get_run_logger().info(
-        "training job %s created for model %s (last_n=%s)", job.id, model_id, last_n
+        "training job %s created for model %s (last_n=%s)",
+        job.id,
+        model_id,
+        "chosen from the data" if last_n is None else last_n,
     )
     return job.id
 

@@ -222,13 +222,14 @@ class TrainingParameters(_Strict):
         description="Hidden fully connected layers before the output (default: none).",
         json_schema_extra={"default": []},
     )
-    lookback_window: int = Field(
-        default=24,
+    lookback_window: int | None = Field(
+        default=None,
         ge=1,
         le=MAX_WINDOW,
         title="Lookback window",
         description="Past points the network reads for each forecast, in steps of the data's "
-        "sampling interval (24 points of 15 min = 6 hours).",
+        "sampling interval (96 points of 15 min = one day). Empty: chosen from the data at each "
+        "training (covering the longest useful season); the job records the value used.",
     )
     forecast_horizon: int = Field(
         default=1,

@@ -99,7 +99,24 @@ class TrainingJob(_Doc):
     id: str = Field(default_factory=new_id)
     model_id: str
     status: TrainingStatus = TrainingStatus.PENDING
-    last_n: int = Field(default=1000, ge=1, le=MAX_LAST_N)
+    last_n: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_LAST_N,
+        description="Points collected: as requested, or chosen from the data when planning.",
+    )
+    last_n_chosen: bool = Field(
+        default=False, description="last_n was not given and was chosen from the data."
+    )
+    seasons: list[dict[str, Any]] = Field(
+        default_factory=list, description="Seasonal periods detected in the training data."
+    )
+    lookback_window_used: int | None = Field(
+        default=None, ge=1, description="The lookback the network was trained with."
+    )
+    network_inputs: dict[str, Any] | None = Field(
+        default=None, description="How the network reads its window (anchor, recent steps)."
+    )
     data_collection_jobs: list[DataCollectionJob] = Field(default_factory=list)
     total_data_points_requested: int = Field(default=0, ge=0)
     total_data_points_collected: int = Field(default=0, ge=0)

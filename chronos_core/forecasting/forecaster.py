@@ -201,6 +201,13 @@ def spec_from_metadata(
     widths = conformal.from_metadata(metadata.get("intervals"))
     if any(len(width or ()) != values["forecast_horizon"] for width in widths.values()):
         widths = {}  # half-widths for another horizon: forecast without intervals
+    inputs = metadata.get("network_inputs") or {}
+    season = inputs.get("anchor_season_steps") if isinstance(inputs, dict) else None
+    if season is not None and (isinstance(season, bool) or not isinstance(season, int)):
+        raise ArtifactsUnusable(
+            f"training job {job.id}: the metadata artifact has an invalid anchor season "
+            f"({season!r})"
+        )
     return ForecastSpec(
         **values,
         **texts,
@@ -208,6 +215,7 @@ def spec_from_metadata(
         interval_half_widths=tuple(
             (level, tuple(width or ())) for level, width in sorted(widths.items())
         ),
+        fill_season_steps=season if season and season > 0 else None,
     )
 
 
@@ -290,7 +298,8 @@ def describe_source(spec: ForecastSpec) -> str:
 
 
 def context_points_to_fetch(lookback_window: int) -> int:
-    """Raw points read from STH-Comet: the window plus a margin for merged duplicates."""
+    """Raw points read from STH-Comet: the window plus a margin for merged duplicates (and the
+    points before a fillable outage)."""
     return lookback_window + max(2, lookback_window // 4)
 
 
@@ -301,10 +310,12 @@ def fetch_window(
     now: datetime | None = None,
     sth: SthCometClient | None = None,
 ) -> ForecastWindow:
-    """The newest ``lookback_window`` regular points of the spec's attribute.
+    """The newest ``lookback_window`` regular points of the spec's attribute, short outages
+    filled (see :func:`~chronos_core.ml.preprocessing.latest_window`).
 
-    Raises :class:`InsufficientData` when too few recent points exist and :class:`StaleData`
-    when the newest is older than ``CHRONOS_FORECAST_STALENESS_SECONDS`` (if set).
+    Raises :class:`InsufficientData` when too few recent points exist or an outage is too long
+    to fill (saying from when forecasts resume) and :class:`StaleData` when the newest is older
+    than ``CHRONOS_FORECAST_STALENESS_SECONDS`` (if set).
     """
     tenant = Tenant(spec.service, spec.service_path)
     client = sth or history_reader(settings)
@@ -327,6 +338,7 @@ def fetch_window(
             observations.to_pandas(),
             lookback_window=spec.lookback_window,
             sampling_interval_seconds=spec.sampling_interval_seconds,
+            season_steps=spec.fill_season_steps,
         )
     except InsufficientData as error:
         raise InsufficientData(f"{where}: {error.message}", details=error.details) from None
@@ -399,6 +411,7 @@ def compute_forecast(
         sampling_interval_seconds=spec.sampling_interval_seconds,
         last_observed_at=window.last_timestamp.to_pydatetime(),
         context_values=[float(v) for v in window.values],
+        filled_inputs=list(window.filled_positions),
         points=[
             ForecastPoint(
                 step=i + 1,
@@ -463,6 +476,7 @@ def forecast_summary(record: ForecastRecord) -> dict[str, Any]:
             {"timestamp": iso(point["timestamp"]), "value": point["value"]}
             for point in record.context_window()
         ],
+        "filled_inputs": list(record.filled_inputs),
         "points": [
             {
                 "step": p.step,

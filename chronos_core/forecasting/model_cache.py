@@ -63,6 +63,8 @@ class ForecastSpec:
     publish_next_value: bool = False
     #: Split-conformal half-widths per level, ``(("80", (q_1, ..., q_H)), ...)``; empty: none.
     interval_half_widths: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    #: The season (steps) whose values fill longer outages in the input window (None: linear).
+    fill_season_steps: int | None = None
 
 
 class TracedNetwork:

@@ -81,6 +81,11 @@ class ForecastRecord(_Doc):
         default_factory=list,
         description="The input window (regular points ending at last_observed_at).",
     )
+    filled_inputs: list[int] = Field(
+        default_factory=list,
+        description="Positions in context_values (0 = oldest) that were missing and filled, "
+        "not observed.",
+    )
     points: list[ForecastPoint] = Field(default_factory=list)
     interval_levels: list[int] = Field(
         default_factory=list, description="The levels (percent) of the points' intervals."

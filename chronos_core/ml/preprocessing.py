@@ -19,6 +19,7 @@ from chronos_core.ml.regular_grid import (
     regularize,
 )
 from chronos_core.ml.scalers import StandardScaler
+from chronos_core.ml.seasons import dense_grid
 from chronos_core.ml.windowing import (
     check_window_parameters,
     gather_windows,
@@ -93,11 +94,6 @@ def prepare(
     """
     check_window_parameters(lookback_window, forecast_horizon, validation_ratio, test_ratio)
     required = minimum_points(lookback_window, forecast_horizon, validation_ratio, test_ratio)
-    need = (
-        f"not enough data: lookback_window {lookback_window} and forecast_horizon "
-        f"{forecast_horizon} with validation_ratio {validation_ratio} and test_ratio "
-        f"{test_ratio} need at least {required} regular points"
-    )
     try:
         regular = regularize(
             series,
@@ -107,9 +103,67 @@ def prepare(
     except InsufficientData as error:
         found = int(error.details.get("found", 0))
         raise InsufficientData(
-            f"{need}; found {found} ({error.message})",
+            f"{_need(lookback_window, forecast_horizon, validation_ratio, test_ratio)}; found "
+            f"{found} ({error.message})",
             details={"required": required, "found": found},
         ) from None
+    return prepare_regular(
+        regular,
+        lookback_window=lookback_window,
+        forecast_horizon=forecast_horizon,
+        validation_ratio=validation_ratio,
+        test_ratio=test_ratio,
+        max_window_values=max_window_values,
+    )
+
+
+def count_windows(
+    regular: RegularSeries,
+    lookback_window: int,
+    forecast_horizon: int,
+    validation_ratio: float,
+    test_ratio: float,
+) -> tuple[int, int, int]:
+    """Usable (train, validation, test) windows of ``regular`` for these window sizes (windows
+    never cross a long gap); zeros when the series is too short."""
+    n = len(regular)
+    sizes = split_sizes(n, forecast_horizon, validation_ratio, test_ratio)
+    if sizes.train < 1:
+        return (0, 0, 0)
+    bounds = ((0, sizes.train), (sizes.validation_start, sizes.test_start), (sizes.test_start, n))
+    counts = [
+        int(
+            window_starts(
+                regular.values, regular.segment_ids, lookback_window, forecast_horizon, low, high
+            ).size
+        )
+        for low, high in bounds
+    ]
+    return (counts[0], counts[1], counts[2])
+
+
+def _need(lookback: int, horizon: int, validation_ratio: float, test_ratio: float) -> str:
+    required = minimum_points(lookback, horizon, validation_ratio, test_ratio)
+    return (
+        f"not enough data: lookback_window {lookback} and forecast_horizon "
+        f"{horizon} with validation_ratio {validation_ratio} and test_ratio "
+        f"{test_ratio} need at least {required} regular points"
+    )
+
+
+def prepare_regular(
+    regular: RegularSeries,
+    *,
+    lookback_window: int,
+    forecast_horizon: int,
+    validation_ratio: float,
+    test_ratio: float,
+    max_window_values: int = DEFAULT_MAX_WINDOW_VALUES,
+) -> PreparedData:
+    """:func:`prepare` for a series already on its regular grid."""
+    check_window_parameters(lookback_window, forecast_horizon, validation_ratio, test_ratio)
+    required = minimum_points(lookback_window, forecast_horizon, validation_ratio, test_ratio)
+    need = _need(lookback_window, forecast_horizon, validation_ratio, test_ratio)
     n = len(regular)
     if n < required:
         raise InsufficientData(
@@ -212,13 +266,27 @@ def prepare(
     )
 
 
+#: A forecast window may fill missing points only when they are at most this share of it.
+MAX_FILLED_FRACTION = 0.5
+
+
+def default_max_filled_gap(lookback_window: int) -> int:
+    """The longest run of missing points a forecast window may fill: a quarter of the lookback
+    (at least the training's interpolation bound)."""
+    return max(DEFAULT_MAX_INTERPOLATED_GAP, lookback_window // 4)
+
+
 @dataclass(frozen=True, eq=False)  # holds arrays: compare fields explicitly
 class ForecastWindow:
-    """The latest ``lookback_window`` regular points (original units) and where they end."""
+    """The latest ``lookback_window`` regular points (original units) and where they end.
+
+    ``filled_positions`` are the indices (0 = oldest) of the values that were not observed but
+    filled (see :func:`latest_window`)."""
 
     values: NDArray[np.float64]
     last_timestamp: pd.Timestamp
     sampling_interval_seconds: int
+    filled_positions: tuple[int, ...] = ()
 
     def target_timestamps(self, forecast_horizon: int) -> pd.DatetimeIndex:
         """UTC timestamps of the ``forecast_horizon`` points after the window."""
@@ -234,12 +302,26 @@ def latest_window(
     lookback_window: int,
     sampling_interval_seconds: int,
     max_interpolated_gap: int = DEFAULT_MAX_INTERPOLATED_GAP,
+    max_filled_gap: int | None = None,
+    season_steps: int | None = None,
 ) -> ForecastWindow:
-    """The input window for a forecast, regularised exactly like the training data.
+    """The input window for a forecast, on the training grid, with short outages filled.
 
-    ``sampling_interval_seconds`` is the interval the model was trained with. Raises
-    ``InsufficientData`` when fewer than ``lookback_window`` contiguous points end at the last
-    observation (a longer gap inside the window is never bridged).
+    ``sampling_interval_seconds`` is the interval the model was trained with. Points are the
+    bucket means of the observations, exactly like the training data. A run of missing points
+    inside the window is filled when it is at most ``max_filled_gap`` long (default:
+    :func:`default_max_filled_gap`) and all filled points together are at most
+    :data:`MAX_FILLED_FRACTION` of the window:
+
+    - up to ``max_interpolated_gap`` missing points (the training's bound): linear interpolation,
+      as in training;
+    - longer runs: the values one ``season_steps`` earlier (when given and observed), shifted so
+      that the fill meets the observed points on both sides; otherwise linear interpolation.
+
+    The window's filled positions are returned in :attr:`ForecastWindow.filled_positions`.
+    Raises ``InsufficientData`` when fewer than ``lookback_window`` points end at the last
+    observation, or when a longer run must be crossed; its message and details say from when a
+    forecast will be possible again (``resumes_at``, as points keep arriving).
     """
     if (
         isinstance(lookback_window, bool)
@@ -247,29 +329,91 @@ def latest_window(
         or lookback_window < 1
     ):
         raise InvalidInput(f"lookback_window must be an integer >= 1, got {lookback_window!r}")
+    max_fill = default_max_filled_gap(lookback_window) if max_filled_gap is None else max_filled_gap
+    if isinstance(max_fill, bool) or not isinstance(max_fill, int) or max_fill < 0:
+        raise InvalidInput(f"max_filled_gap must be an integer >= 0, got {max_fill!r}")
+    # Every missing grid point is a gap here (0): the fill below decides what to bridge.
     regular: RegularSeries = regularize(
-        series,
-        sampling_interval_seconds=sampling_interval_seconds,
-        max_interpolated_gap=max_interpolated_gap,
+        series, sampling_interval_seconds=sampling_interval_seconds, max_interpolated_gap=0
     )
-    available = regular.last_segment_length
-    if available < lookback_window:
+    interval = regular.sampling_interval_seconds
+    grid = dense_grid(regular.values, regular.timestamps_ns, interval)
+    step_ns = interval * NANOS_PER_SECOND
+    last_ns = int(regular.timestamps_ns[-1])
+    observed = np.isfinite(grid)
+    if grid.size < lookback_window:
         raise InsufficientData(
             f"not enough recent data to forecast: the model needs the last {lookback_window} "
-            f"points at {regular.sampling_interval_seconds} s spacing; found {available} "
-            f"contiguous points up to {regular.last_observed_timestamp.isoformat()}"
-            + (
-                f" (a gap longer than {regular.max_interpolated_gap} missing points precedes them)"
-                if regular.counts.segments > 1
-                else ""
-            ),
-            details={"required": lookback_window, "found": available},
+            f"points at {interval} s spacing; found {int(observed.sum())} points up to "
+            f"{regular.last_observed_timestamp.isoformat()}",
+            details={"required": lookback_window, "found": int(observed.sum())},
         )
+    start = grid.size - lookback_window
+    filled = grid.copy()
+    runs = _missing_runs(observed)
+    # The grid starts at an observed point, so every run has observed points on both sides.
+    too_long = [(a, b) for a, b in runs if b > start and b - a > max_fill]
+    if too_long:
+        a, b = too_long[-1]
+        resumes = _iso(last_ns + (b + lookback_window - grid.size) * step_ns)
+        raise InsufficientData(
+            f"cannot forecast yet: the last {lookback_window} points at {interval} s spacing "
+            f"cross a gap of {b - a} missing points from "
+            f"{_iso(last_ns - (grid.size - 1 - a) * step_ns)}, longer than the {max_fill} that "
+            f"can be filled; forecasts resume from {resumes} if points keep arriving",
+            details={
+                "required": lookback_window,
+                "gap_points": b - a,
+                "max_filled_gap": max_fill,
+                "resumes_at": resumes,
+            },
+        )
+    window_runs = [(a, b) for a, b in runs if b > start]
+    missing = sum(min(b, grid.size) - max(a, start) for a, b in window_runs)
+    if missing > MAX_FILLED_FRACTION * lookback_window:
+        raise InsufficientData(
+            f"cannot forecast: {missing} of the last {lookback_window} points at {interval} s "
+            f"spacing are missing, more than {MAX_FILLED_FRACTION:.0%} of them",
+            details={"required": lookback_window, "missing": missing},
+        )
+    for a, b in window_runs:
+        filled[a:b] = _fill_run(grid, a, b, max_interpolated_gap, season_steps)
+    positions = tuple(int(i - start) for a, b in window_runs for i in range(max(a, start), b))
     return ForecastWindow(
-        values=regular.values[-lookback_window:].copy(),
+        values=filled[start:].copy(),
         last_timestamp=regular.last_observed_timestamp,
-        sampling_interval_seconds=regular.sampling_interval_seconds,
+        sampling_interval_seconds=interval,
+        filled_positions=positions,
     )
+
+
+def _missing_runs(observed: NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """``[(first, end)]`` of each run of missing grid points (``end`` exclusive)."""
+    edges = np.diff(np.concatenate(([1], observed.astype(np.int8), [1])))
+    return list(
+        zip(
+            np.flatnonzero(edges == -1).tolist(),
+            np.flatnonzero(edges == 1).tolist(),
+            strict=True,
+        )
+    )
+
+
+def _fill_run(
+    grid: NDArray[np.float64], a: int, b: int, max_linear: int, season: int | None
+) -> NDArray[np.float64]:
+    """Values for the missing ``grid[a:b]`` between the observed ``grid[a-1]`` and ``grid[b]``."""
+    left, right = grid[a - 1], grid[b]
+    weights = np.arange(1, b - a + 1, dtype=np.float64) / (b - a + 1)
+    linear = left + (right - left) * weights
+    if b - a <= max_linear or season is None or a - 1 - season < 0:
+        return linear
+    before = grid[a - 1 - season : b + 1 - season]
+    if not np.isfinite(before).all():
+        return linear
+    # The shape of the same stretch one season earlier, moved to meet both observed ends.
+    offset_left, offset_right = left - before[0], right - before[-1]
+    return before[1:-1] + offset_left + (offset_right - offset_left) * weights
 
 
 def _iso(timestamp_ns: int) -> str:

@@ -80,13 +80,27 @@ def build_network(
     *,
     seed: int | None = None,
     jit_compile: bool = False,
+    season_steps: int | None = None,
+    season_cycles: int = 1,
+    recent_steps: int | None = None,
+    other_seasons: Sequence[int] = (),
 ) -> keras.Model:
     """A compiled Keras model: ``Input(lookback, 1)`` → recurrent stack → dense layers →
     linear ``Dense(forecast_horizon)``; Adam(``learning_rate``), MSE loss.
 
-    The stack sees the window minus its last value and its output is added to that last value
-    (a skip connection, no learned weights): the layers learn the change from the last
-    observation, so the network starts from the naive forecast and copes with level shifts.
+    Without ``season_steps`` the stack sees the window minus its last value and its output is
+    added to that last value (a skip connection, no learned weights): the layers learn the change
+    from the last observation, so the network starts from the naive forecast and copes with level
+    shifts. With ``season_steps`` ``m``, ``season_cycles`` ``K`` and ``recent_steps`` ``R``
+    (``K * m + R <= lookback``) the output is added to the seasonal mean instead (each target
+    step takes the mean of the values 1, ..., K seasons before it, cut out of the window; K = 1
+    is seasonal naive), and the stack reads only the newest ``R`` points, each as two features:
+    its difference from the last value and from its own seasonal mean. The output layer also
+    reads the last value, the seasonal naive of each of ``other_seasons`` (shorter seasons) and,
+    when ``K > 1``, each of the K seasonal naives the mean is made of, minus the anchor. The
+    layers then learn the residual over the seasonal mean without running over a whole season
+    of steps. The output layer starts at zero weights, so an untrained network is exactly its
+    anchor (the last value or the seasonal mean).
     :data:`LEARNED_LAYER_PREFIXES` names the layers that are the user's configuration.
 
     - Recurrent layers return sequences except the last; each gets its own ``dropout`` and
@@ -108,6 +122,16 @@ def build_network(
         or not 0 < learning_rate <= 1
     ):
         raise InvalidInput(f"learning_rate must be a number in (0, 1], got {learning_rate!r}")
+    if season_steps is not None:
+        _check_positive_int("season_steps", season_steps)
+        _check_positive_int("recent_steps", recent_steps)
+        assert recent_steps is not None
+        _check_positive_int("season_cycles", season_cycles)
+        if season_cycles * season_steps + recent_steps > lookback_window:
+            raise InvalidInput(
+                f"season_cycles ({season_cycles}) x season_steps ({season_steps}) + recent_steps "
+                f"({recent_steps}) must not exceed lookback_window ({lookback_window})"
+            )
     if not rnn_layers:
         raise InvalidInput("at least one recurrent layer is required")
     for i, layer in enumerate(rnn_layers, start=1):
@@ -133,16 +157,34 @@ def build_network(
         keras.utils.set_random_seed(seed)
     recurrent = keras.layers.LSTM if kind is ModelType.LSTM else keras.layers.GRU
     window = keras.Input(shape=(lookback_window, 1), name="window")
-    # The network learns the change from the last observed value: the window is centred on its
-    # last point and that point is added back to every output step. An untrained network thus
-    # starts from the naive forecast, and a level the training part never saw (a warm spring
-    # after a cold winter) does not push the inputs out of the range the weights were fitted on.
     last = keras.layers.Flatten(name="last_value")(
         keras.layers.Cropping1D((lookback_window - 1, 0), name="last_step")(window)
     )
-    hidden = keras.layers.Subtract(name="centred_window")(
-        [window, keras.layers.RepeatVector(lookback_window, name="last_value_over_window")(last)]
-    )
+    if season_steps is None:
+        # The network learns the change from the last observed value: the window is centred on
+        # its last point and that point is added back to every output step. An untrained
+        # network thus starts from the naive forecast, and a level the training part never saw
+        # (a warm spring after a cold winter) does not push the inputs out of the range the
+        # weights were fitted on.
+        hidden = keras.layers.Subtract(name="centred_window")(
+            [
+                window,
+                keras.layers.RepeatVector(lookback_window, name="last_value_over_window")(last),
+            ]
+        )
+        anchor = keras.layers.Flatten(name="last_value_over_horizon")(
+            keras.layers.RepeatVector(forecast_horizon, name="last_value_repeated")(last)
+        )
+    else:
+        assert recent_steps is not None
+        lags = [season_steps * k for k in range(1, season_cycles + 1)]
+        hidden = _recent_features(keras, window, last, lookback_window, lags, recent_steps)
+        naives = [
+            _seasonal_naive(keras, window, lookback_window, forecast_horizon, lag) for lag in lags
+        ]
+        anchor = (
+            naives[0] if len(naives) == 1 else keras.layers.Average(name="seasonal_mean")(naives)
+        )
     for i, layer in enumerate(rnn_layers, start=1):
         hidden = recurrent(
             int(layer.units),
@@ -157,10 +199,29 @@ def build_network(
         )(hidden)
         if dense.dropout > 0:
             hidden = keras.layers.Dropout(float(dense.dropout), name=f"dropout_{i}")(hidden)
-    change = keras.layers.Dense(forecast_horizon, activation="linear", name="forecast")(hidden)
-    anchor = keras.layers.Flatten(name="last_value_over_horizon")(
-        keras.layers.RepeatVector(forecast_horizon, name="last_value_repeated")(last)
-    )
+    if season_steps is not None:
+        # The output layer also reads how the other reference forecasts (the last value, the
+        # seasonal naive of each shorter season) differ from the anchor, so it can lean on them
+        # where they do better (the last value for the first steps, say).
+        naive = keras.layers.Flatten(name="naive")(
+            keras.layers.RepeatVector(forecast_horizon, name="last_value_repeated")(last)
+        )
+        references = [naive] + [
+            _seasonal_naive(keras, window, lookback_window, forecast_horizon, steps)
+            for steps in other_seasons
+        ]
+        if len(naives) > 1:
+            references += naives  # each season of the mean alone (a trending level)
+        hidden = keras.layers.Concatenate(name="head_inputs")(
+            [hidden]
+            + [
+                keras.layers.Subtract(name=f"reference_{i}_minus_anchor")([reference, anchor])
+                for i, reference in enumerate(references, start=1)
+            ]
+        )
+    change = keras.layers.Dense(
+        forecast_horizon, activation="linear", kernel_initializer="zeros", name="forecast"
+    )(hidden)
     output = keras.layers.Add(name="anchored_forecast")([change, anchor])
     network = keras.Model(window, output, name=f"chronos_{kind.value}")
     network.compile(
@@ -169,3 +230,45 @@ def build_network(
         jit_compile=jit_compile,
     )
     return network
+
+
+def _recent_features(
+    keras: Any, window: Any, last: Any, lookback: int, lags: Sequence[int], recent: int
+) -> Any:
+    """``(recent, 2)``: the newest ``recent`` points centred on the last one, and how far each is
+    from the mean of the values ``lags`` steps before it (the anchor's error on the recent
+    points)."""
+    newest = keras.layers.Cropping1D((lookback - recent, 0), name="recent_window")(window)
+    centred = keras.layers.Subtract(name="recent_centred")(
+        [newest, keras.layers.RepeatVector(recent, name="last_value_over_recent")(last)]
+    )
+    before = [
+        keras.layers.Cropping1D((lookback - recent - lag, lag), name=f"recent_{lag}_before")(window)
+        for lag in lags
+    ]
+    reference = (
+        before[0] if len(before) == 1 else keras.layers.Average(name="recent_seasonal_mean")(before)
+    )
+    seasonal_difference = keras.layers.Subtract(name="recent_seasonal_difference")(
+        [newest, reference]
+    )
+    return keras.layers.Concatenate(axis=-1, name="recent_features")([centred, seasonal_difference])
+
+
+def _seasonal_naive(keras: Any, window: Any, lookback: int, horizon: int, season: int) -> Any:
+    """``(horizon,)``: target step ``h`` takes the window value ``season * k`` steps before it
+    (the smallest whole number of seasons that lands inside the window)."""
+    if horizon <= season:
+        cut = keras.layers.Cropping1D(
+            (lookback - season, season - horizon), name=f"season_{season}_before"
+        )(window)
+    else:
+        last_season = keras.layers.Cropping1D((lookback - season, 0), name=f"last_{season}")(window)
+        copies = -(-horizon // season)
+        tiled = keras.layers.Concatenate(axis=1, name=f"last_{season}_repeated")(
+            [last_season] * copies
+        )
+        cut = keras.layers.Cropping1D((0, copies * season - horizon), name=f"season_{season}_cut")(
+            tiled
+        )
+    return keras.layers.Flatten(name=f"seasonal_naive_{season}")(cut)

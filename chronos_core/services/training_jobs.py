@@ -63,7 +63,9 @@ class JobDeletion:
     model_status: ModelStatus | None
 
 
-def _check_last_n(last_n: object, settings: Settings) -> int:
+def _check_last_n(last_n: object, settings: Settings) -> int | None:
+    if last_n is None:
+        return None
     if isinstance(last_n, bool) or not isinstance(last_n, int):
         raise InvalidInput(f"last_n must be an integer, got {type(last_n).__name__}")
     if not 1 <= last_n <= settings.max_last_n:
@@ -76,13 +78,16 @@ def _check_last_n(last_n: object, settings: Settings) -> int:
 def start_training_job(
     db: Db,
     model_id: str,
-    last_n: int,
+    last_n: int | None,
     flow_run_id: str | None = None,
     settings: Settings | None = None,
     *,
     with_lease: bool = False,
 ) -> TrainingJob:
     """Create a pending job for the model's latest ``last_n`` points and mark the model training.
+
+    ``last_n`` None: chosen from the data when the collection is planned (see
+    :func:`chronos_core.ml.window_choice.default_last_n`).
 
     Conflict if the model already has an active job (or is being moved by another process); an
     active job whose lease expired beyond the grace is ended failed first (its process is gone).

@@ -12,7 +12,7 @@ import httpx
 from pymongo.database import Database
 
 from chronos_core.clock import utc_now
-from chronos_core.domain.enums import DataCollectionStatus, TrainingStatus
+from chronos_core.domain.enums import ACTIVE_TRAINING_STATUSES, DataCollectionStatus, TrainingStatus
 from chronos_core.domain.model import Model
 from chronos_core.domain.training_job import DataCollectionJob
 from chronos_core.errors import ChronosError, Conflict, InsufficientData, NotFound
@@ -21,6 +21,8 @@ from chronos_core.fiware.ngsi_ld_temporal import NgsiLdTemporalClient
 from chronos_core.fiware.paging import ChunkPlan, PagePlan, collect_chunk, plan_chunks
 from chronos_core.fiware.sth_comet import SthCometClient
 from chronos_core.fiware.tenant import Tenant
+from chronos_core.ml.regular_grid import clean_series, detect_sampling_interval
+from chronos_core.ml.window_choice import PROBE_POINTS, default_last_n, smallest_lookback
 from chronos_core.ml.windowing import minimum_points
 from chronos_core.settings import Settings
 from chronos_core.storage.model_repository import ModelRepository
@@ -74,10 +76,26 @@ def pages_per_chunk(total: int, last_n: int, settings: Settings) -> int:
 
 
 def required_points(model: Model) -> int:
-    """The fewest regular points this model's windows and split need."""
+    """The fewest regular points this model's windows and split need (with an unset lookback,
+    the shortest one it may get: :func:`~chronos_core.ml.window_choice.smallest_lookback`)."""
+    lookback = model.lookback_window or smallest_lookback(model.forecast_horizon)
     return minimum_points(
-        model.lookback_window, model.forecast_horizon, model.validation_ratio, model.test_ratio
+        lookback, model.forecast_horizon, model.validation_ratio, model.test_ratio
     )
+
+
+def probe_sampling_interval(
+    client: SthCometClient | NgsiLdTemporalClient, model: Model
+) -> int | None:
+    """The sampling interval of the newest :data:`PROBE_POINTS` points (one page), or None when
+    fewer than two distinct timestamps are there."""
+    observations = client.fetch_last_n(
+        _tenant(model), model.entity_type, model.entity_id, model.feature, PROBE_POINTS
+    )
+    clean = clean_series(observations.to_pandas())
+    if clean.timestamps_ns.size < 2:
+        return None
+    return detect_sampling_interval(clean.timestamps_ns)
 
 
 def plan_collection(db: Db, job_id: str, settings: Settings) -> list[str]:
@@ -100,23 +118,34 @@ def plan_collection(db: Db, job_id: str, settings: Settings) -> list[str]:
         f"{model.entity_type} {model.entity_id}, attribute {model.feature} "
         f"(service {model.service}, path {model.service_path})"
     )
-    if job.last_n < needed:
+    if job.last_n is not None and job.last_n < needed:
         raise InsufficientData(
             f"last_n={job.last_n} is too small: this model needs at least {needed} points "
-            f"(lookback {model.lookback_window}, horizon {model.forecast_horizon}, "
-            f"validation {model.validation_ratio}, test {model.test_ratio})",
+            f"(lookback {model.lookback_window or 'chosen from the data'}, horizon "
+            f"{model.forecast_horizon}, validation {model.validation_ratio}, test "
+            f"{model.test_ratio})",
             details={"required": needed, "found": job.last_n},
         )
     with _sth_client(settings) as client:
         total = client.count(_tenant(model), model.entity_type, model.entity_id, model.feature)
-    if total < needed:
-        raise InsufficientData(
-            f"{client.service_name} has {total} points for {where}; this model needs at least "
-            f"{needed}",
-            details={"required": needed, "found": total},
-        )
+        if total < needed:
+            raise InsufficientData(
+                f"{client.service_name} has {total} points for {where}; this model needs at "
+                f"least {needed}",
+                details={"required": needed, "found": total},
+            )
+        last_n = job.last_n
+        if last_n is None:
+            interval = probe_sampling_interval(client, model)
+            last_n = max(
+                needed,
+                default_last_n(interval, model.forecast_horizon, max_last_n=settings.max_last_n),
+            )
+            TrainingJobRepository(db).set_fields(
+                job_id, {"last_n": last_n, "last_n_chosen": True}, expected=ACTIVE_TRAINING_STATUSES
+            )
     plans = plan_chunks(
-        total, job.last_n, history_page_size(settings), pages_per_chunk(total, job.last_n, settings)
+        total, last_n, history_page_size(settings), pages_per_chunk(total, last_n, settings)
     )
     chunks = [
         DataCollectionJob(

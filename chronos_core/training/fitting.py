@@ -16,7 +16,7 @@ from chronos_core.ml.rnn import build_network
 from chronos_core.settings import Settings
 from chronos_core.storage.model_repository import ModelRepository
 from chronos_core.training.phases import CancelPoll, enter_phase
-from chronos_core.training.preparation import load_prepared
+from chronos_core.training.preparation import load_network_inputs, load_prepared
 from chronos_core.training.workspace import JobWorkspace
 
 Db = Database[dict[str, Any]]
@@ -47,14 +47,19 @@ def fit_model(
     model = ModelRepository(db).get(job.model_id)
     tf_runtime.configure(threads=settings.tf_threads, seed=settings.random_seed)
     prepared = load_prepared(workspace)
+    inputs = load_network_inputs(workspace)
     network = build_network(
         model.model_type,
-        model.lookback_window,
+        prepared.lookback_window,
         model.forecast_horizon,
         model.rnn_layers,
         model.dense_layers,
         model.learning_rate,
         seed=settings.random_seed,
+        season_steps=inputs.anchor_season,
+        season_cycles=inputs.season_cycles,
+        recent_steps=inputs.recent_steps,
+        other_seasons=inputs.reference_seasons,
     )
     should_stop = CancelPoll(db, job_id, CANCEL_POLL_SECONDS)
 

@@ -139,6 +139,25 @@ def _collection_losses(job: TrainingJob) -> str:
     return f"; {'; '.join(reasons)}" if reasons else ""
 
 
+def seasons_text(seasons: list[dict[str, Any]]) -> str:
+    """``day (48 points, strength 0.91), week (336 points, 0.62)`` or ``none``."""
+    if not seasons:
+        return "none"
+    return ", ".join(
+        f"{season['name']} ({season['steps']} points, strength {season['strength']:.2f})"
+        for season in seasons
+    )
+
+
+def anchor_text(network_inputs: dict[str, Any] | None) -> str:
+    if not network_inputs or network_inputs.get("anchor_season_steps") is None:
+        return "the last observed value"
+    return (
+        f"the value one season ({network_inputs['anchor_season_steps']} points) earlier, "
+        f"reading the newest {network_inputs.get('recent_steps')} points"
+    )
+
+
 def summary_markdown(job: TrainingJob, model: Model) -> str:
     metrics = _metrics(job)
     backtest = metrics.get("backtest") or {}
@@ -157,7 +176,11 @@ def summary_markdown(job: TrainingJob, model: Model) -> str:
         f"{job.total_data_points_requested} requested (last_n={job.last_n})"
         + _collection_losses(job),
         f"- sampling interval: {job.sampling_interval_seconds} s; lookback "
-        f"{model.lookback_window}, horizon {model.forecast_horizon}",
+        f"{job.lookback_window_used or model.lookback_window}"
+        f"{' (chosen from the data)' if model.lookback_window is None else ''}, horizon "
+        f"{model.forecast_horizon}",
+        f"- seasons detected: {seasons_text(job.seasons)}; the network forecasts the residual "
+        f"over {anchor_text(job.network_inputs)}",
         f"- best epoch: {_fmt(job.metrics.best_epoch if job.metrics else None)}; "
         f"best validation loss: {_fmt(job.metrics.best_val_loss if job.metrics else None)}",
         f"- training time: {_fmt(job.training_duration_seconds)} s; "

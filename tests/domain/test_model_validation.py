@@ -41,7 +41,7 @@ def test_defaults_match_the_earlier_system() -> None:
     assert model.learning_rate == 0.001
     assert model.validation_ratio == 0.15
     assert model.test_ratio == 0.15
-    assert model.lookback_window == 24
+    assert model.lookback_window is None  # chosen from the data at training time
     assert model.forecast_horizon == 1
     assert [layer.units for layer in model.rnn_layers] == [64]
     assert model.rnn_layers[0].dropout == 0.1

@@ -131,6 +131,58 @@ def test_training_completes_with_metrics_artifacts_and_chunks(
     assert x_scaler.to_dict()["mean"] == y_scaler.to_dict()["mean"]
 
 
+def test_explicit_lookback_and_last_n_are_honoured_and_recorded(
+    db: Any, settings: Any, model_id: str
+) -> None:
+    job = TrainingJobRepository(db).get(train_model(model_id, last_n=250))
+    assert job.status is TrainingStatus.COMPLETED
+    assert (job.last_n, job.last_n_chosen) == (250, False)
+    assert job.lookback_window_used == 8
+    assert job.network_inputs is not None and job.network_inputs["anchor"] == "last_value"
+    assert job.seasons == []  # 250 quarter-hours hold fewer than three days
+
+
+def test_unset_lookback_and_last_n_are_chosen_from_the_data_and_the_seasons_stored(
+    db: Any, settings: Any, sandbox: Any, sine_series: Any
+) -> None:
+    sandbox.sth.seed(TENANT, "Room", "Room1", "temperature", sine_series(900))
+    definition = {key: value for key, value in TINY.items() if key != "lookback_window"}
+    model_id = register_model(db, {**definition, "epochs": 1}, settings).id
+    assert ModelRepository(db).get(model_id).lookback_window is None
+
+    job = TrainingJobRepository(db).get(train_model(model_id))
+    assert job.status is TrainingStatus.COMPLETED, job.error
+    # Ten weeks of quarter-hours were asked for; the sandbox holds 900 points.
+    assert (job.last_n, job.last_n_chosen) == (6_720, True)
+    assert job.total_data_points_collected == 900
+    assert [(s["name"], s["steps"]) for s in job.seasons] == [("day", 96)]
+    # Three days (the anchor averages them) plus the 96 newest points the recurrent layer reads.
+    assert job.lookback_window_used == 3 * 96 + 96
+    assert job.network_inputs == {
+        "lookback_window": 384,
+        "lookback_chosen_from_data": True,
+        "anchor": "seasonal_naive",
+        "anchor_season_steps": 96,
+        "season_cycles": 3,
+        "recent_steps": 96,
+        "reference_seasons": [],
+    }
+    store = ArtifactStore(db)
+    metadata = json.loads(store.download(job.metadata_artifact_id or ""))
+    assert metadata["lookback_window"] == 384
+    assert metadata["model_config"]["lookback_window"] is None
+    assert metadata["seasons"] == job.seasons
+    assert metadata["network_inputs"] == job.network_inputs
+    network = load_network(store.download(job.model_artifact_id or ""))
+    assert network.input_shape[1] == 384
+
+    from chronos_core.training.report import summary_markdown
+
+    report = summary_markdown(job, ModelRepository(db).get(model_id))
+    assert "lookback 384 (chosen from the data)" in report
+    assert "seasons detected: day (96 points" in report
+
+
 def _predict_first_test_window(network: Any, y_scaler: Any) -> Any:
     """Re-create the first test window from the seeded series and predict it again."""
     import pandas as pd
@@ -250,14 +302,14 @@ def test_cancel_during_preprocessing(
 ) -> None:
     import chronos_core.training.preparation as preparation
 
-    original = preparation.prepare
+    original = preparation.prepare_regular
 
     def prepare_then_cancel(*args: Any, **kwargs: Any) -> Any:
         (job,) = _jobs(db, model_id)
         cancel_training(job.id)  # the cancel-training flow, while preprocessing runs
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(preparation, "prepare", prepare_then_cancel)
+    monkeypatch.setattr(preparation, "prepare_regular", prepare_then_cancel)
     with pytest.raises(CancelledRun):
         train_model(model_id, last_n=250)
     _assert_cancelled(db, model_id)

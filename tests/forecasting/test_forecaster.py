@@ -128,14 +128,32 @@ def test_too_little_data_is_a_clear_error(
     assert ForecastRepository(db).count() == 0
 
 
-def test_a_gap_inside_the_window_is_never_bridged(
+def test_a_long_gap_inside_the_window_is_refused_saying_when_forecasts_resume(
     db: Any, fsettings: Settings, sandbox: Any, completed_job: Any, cache: ModelCache
 ) -> None:
     model, _ = completed_job()
     series = sine(30)
     seed(sandbox, pd.concat([series.iloc[:20], series.iloc[-3:]]))  # 7 missing points
-    with pytest.raises(InsufficientData, match="found 3 contiguous points"):
+    resumes = series.index[-3] + pd.Timedelta(seconds=INTERVAL * (LOOKBACK - 1))
+    with pytest.raises(InsufficientData, match="gap of 7 missing points") as info:
         forecast_now(db, model.id, settings=fsettings, cache=cache)
+    assert f"forecasts resume from {resumes.isoformat()}" in info.value.message
+    assert ForecastRepository(db).count() == 0
+
+
+def test_a_short_gap_is_filled_and_the_record_flags_the_filled_inputs(
+    db: Any, fsettings: Settings, sandbox: Any, completed_job: Any, cache: ModelCache
+) -> None:
+    model, _ = completed_job()
+    series = sine(30)
+    seed(sandbox, series.drop(series.index[-4:-2]))  # 2 missing points inside the window
+    record = forecast_now(db, model.id, settings=fsettings, cache=cache).record
+    assert record.filled_inputs == [2, 3]
+    assert record.last_observed_at == series.index[-1].to_pydatetime()
+    observed = series.to_numpy()[-LOOKBACK:]
+    assert [record.context_values[i] for i in (0, 1, 4, 5)] == pytest.approx(observed[[0, 1, 4, 5]])
+    assert forecast_summary(record)["filled_inputs"] == [2, 3]
+    assert ForecastRepository(db).get(record.id).filled_inputs == [2, 3]
 
 
 def test_stale_data_is_refused(

@@ -157,10 +157,50 @@ def test_latest_window_matches_the_training_grid(make_series):
     assert list(targets) == [series.index[-1] + pd.Timedelta(minutes=10 * h) for h in (1, 2, 3)]
 
 
-def test_latest_window_refuses_to_bridge_a_gap(make_series):
+def test_latest_window_refuses_a_gap_longer_than_a_quarter_of_it_and_says_when_it_resumes(
+    make_series,
+):
     series = make_series(100, interval_seconds=600)
-    gappy = series.drop(series.index[-8:-3])
-    with pytest.raises(InsufficientData, match=r"needs the last 12 points .* found 3 contiguous"):
+    gappy = series.drop(series.index[-9:-3])  # 6 missing points; 12 // 4 = 3 can be filled
+    with pytest.raises(
+        InsufficientData, match=r"gap of 6 missing points .* longer than the 3"
+    ) as info:
         latest_window(gappy, lookback_window=12, sampling_interval_seconds=600)
+    # The first point after the gap plus 11 more intervals: the first window without the gap.
+    resumes = (series.index[-3] + pd.Timedelta(minutes=10 * 11)).isoformat()
+    assert info.value.details["resumes_at"] == resumes
+    assert f"forecasts resume from {resumes}" in info.value.message
     with pytest.raises(InvalidInput):
         latest_window(series, lookback_window=0, sampling_interval_seconds=600)
+
+
+def test_latest_window_fills_a_short_gap_and_flags_the_filled_points(make_series):
+    series = make_series(100, interval_seconds=600)
+    gappy = series.drop(series.index[-6:-4])  # 2 missing points: linear, as in training
+    window = latest_window(gappy, lookback_window=12, sampling_interval_seconds=600)
+    assert window.filled_positions == (6, 7)
+    observed = [i for i in range(12) if i not in (6, 7)]
+    np.testing.assert_array_equal(window.values[observed], series.to_numpy()[-12:][observed])
+    left, right = series.iloc[-7], series.iloc[-4]
+    np.testing.assert_allclose(
+        window.values[6:8], [left + (right - left) / 3, left + 2 * (right - left) / 3]
+    )
+
+
+def test_latest_window_fills_a_longer_gap_from_one_season_earlier():
+    index = pd.date_range("2024-01-01", periods=300, freq="1h", tz="UTC")
+    steps = np.arange(300)
+    series = pd.Series(10 + 5 * np.sin(2 * np.pi * steps / 24) + 0.01 * steps, index=index)
+    gappy = series.drop(series.index[-15:-5])  # 10 hours missing; a quarter of 48 is 12
+    window = latest_window(
+        gappy, lookback_window=48, sampling_interval_seconds=3_600, season_steps=24
+    )
+    assert window.filled_positions == tuple(range(33, 43))
+    # The shape of the day before, moved to meet both ends: the trend is linear, so exact.
+    np.testing.assert_allclose(window.values, series.to_numpy()[-48:], atol=1e-9)
+    linear = latest_window(gappy, lookback_window=48, sampling_interval_seconds=3_600)
+    assert np.abs(linear.values - series.to_numpy()[-48:]).max() > 1.0
+    with pytest.raises(InsufficientData, match="more than 50%"):
+        latest_window(
+            series.iloc[::3], lookback_window=48, sampling_interval_seconds=3_600, season_steps=24
+        )

@@ -117,3 +117,47 @@ def test_bad_parameters_are_rejected(keras_runtime, kwargs, message):
     }
     with pytest.raises(InvalidInput, match=message):
         build_network(**arguments)
+
+
+@pytest.mark.parametrize(("horizon", "cycles"), [(3, 1), (7, 2)])
+def test_seasonal_network_starts_at_its_anchor_trains_and_loads_in_safe_mode(
+    keras_runtime, horizon, cycles
+):
+    from chronos_core.ml.baselines import seasonal_naive_forecast
+    from chronos_core.ml.model_io import load_network, serialize_network
+
+    lookback, season = 16, 5
+    network = build_network(
+        "gru",
+        lookback,
+        horizon,
+        [RNNLayer(units=4, dropout=0.0)],
+        [],
+        0.01,
+        seed=3,
+        season_steps=season,
+        season_cycles=cycles,
+        recent_steps=6,
+        other_seasons=(3,),
+    )
+    assert _kinds(network) == ["GRU", "Dense"]  # the anchors add no learned layer
+    x = np.random.default_rng(0).normal(size=(32, lookback)).astype("float32")
+    anchor = np.mean(
+        [seasonal_naive_forecast(x, horizon, season * k) for k in range(1, cycles + 1)], axis=0
+    )
+    # The output layer starts at zero: untrained, the network is the seasonal mean exactly.
+    np.testing.assert_allclose(np.asarray(network(x[..., None])), anchor, rtol=1e-5, atol=1e-6)
+
+    network.fit(x[..., None], anchor + 0.5, epochs=2, batch_size=8, verbose=0)
+    trained = np.asarray(network(x[..., None]))
+    assert not np.allclose(trained, anchor)
+    loaded = load_network(serialize_network(network))  # safe mode: standard layers only
+    np.testing.assert_allclose(np.asarray(loaded(x[..., None])), trained, rtol=1e-5, atol=1e-6)
+
+
+def test_seasonal_inputs_must_fit_the_window(keras_runtime):
+    with pytest.raises(InvalidInput, match="must not exceed lookback_window"):
+        build_network(
+            "lstm", 12, 2, [RNNLayer(units=2)], [], 0.01,
+            season_steps=5, season_cycles=2, recent_steps=3,
+        )  # fmt: skip

@@ -89,7 +89,13 @@ class TestStart:
         assert model_status(db, model.id) is ModelStatus.TRAINING
         assert service.set_flow_run_id(db, job.id, "run-2").flow_run_id == "run-2"
 
-    @pytest.mark.parametrize("last_n", [0, -1, 1_000_001, True, "100", 10.5, None])
+    def test_an_unset_last_n_is_left_for_the_collection_plan_to_choose(
+        self, db: Db, settings: Settings, model: Model
+    ) -> None:
+        job = service.start_training_job(db, model.id, None, settings=settings)
+        assert job.last_n is None and not job.last_n_chosen
+
+    @pytest.mark.parametrize("last_n", [0, -1, 1_000_001, True, "100", 10.5])
     def test_bad_last_n_writes_nothing(
         self, db: Db, settings: Settings, model: Model, last_n: Any
     ) -> None:
