@@ -29,6 +29,7 @@ Needs the ``bench`` extra (``pip install -e '.[bench]'``). Run it from the repos
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -255,6 +256,9 @@ def main() -> int:
     parser.add_argument(
         "--quick", action="store_true", help="3 epochs and the first seed only (a smoke run)"
     )
+    parser.add_argument(
+        "--json", type=Path, help="also write the rows as JSON (rewritten after every run)"
+    )
     args = parser.parse_args()
     seeds = args.seeds[:1] if args.quick else args.seeds
     epochs = 3 if args.quick else None
@@ -297,6 +301,8 @@ def main() -> int:
                 for seed in seeds:
                     row = run_one(db, name, seed, SERIES[name][1], epochs)
                     rows.append(row)
+                    if args.json is not None:
+                        args.json.write_text(json.dumps(rows, indent=1, default=str))
                     print(
                         f"{name} seed {seed}: MAE {_number(row['mae'])}, skill "
                         f"{_number(row['skill'], 3)} vs {row['best_baseline']}, lookback "
