@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from chronos_core.sandbox import FiwareSandbox
+    from fiware_sandbox import FiwareSandbox
 
 
 def serve_chronos_context(sandbox: FiwareSandbox) -> None:
@@ -20,7 +20,7 @@ def serve_chronos_context(sandbox: FiwareSandbox) -> None:
 
 def ld_environment(urls: dict[str, str]) -> dict[str, str]:
     """The ``CHRONOS_*`` variables of NGSI-LD mode for a sandbox serving ``urls``."""
-    from chronos_core.sandbox.orion_ld import CHRONOS_CONTEXT_PATH
+    from fiware_sandbox.orion_ld import CHRONOS_CONTEXT_PATH
 
     return {
         "CHRONOS_NGSI_FLAVOUR": "ld",
@@ -64,7 +64,7 @@ def sandbox(
     For demos and trials without a FIWARE stack; it keeps everything in memory. With --ngsi-ld
     it also serves Orion-LD (with the Chronos @context) and the NGSI-LD temporal API.
     """
-    from chronos_core.sandbox import run_sandbox
+    from fiware_sandbox import run_sandbox
 
     def on_ready(urls: dict[str, str]) -> None:
         typer.echo("FIWARE sandbox ready. Point Chronos at it with:")

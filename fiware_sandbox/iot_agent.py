@@ -13,9 +13,9 @@ import json
 import re
 from typing import Any, Literal
 
-from chronos_core.sandbox.faults import Fault
-from chronos_core.sandbox.service import EmulatedService
-from chronos_core.sandbox.wire import (
+from fiware_sandbox.faults import Fault
+from fiware_sandbox.service import EmulatedService
+from fiware_sandbox.wire import (
     InvalidJSON,
     ObjectIdFactory,
     WireRequest,

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from chronos_core.sandbox.wire import WireRequest, WireResponse, iso_ms, json_bytes, parse_date_ms
+from fiware_sandbox.wire import WireRequest, WireResponse, iso_ms, json_bytes, parse_date_ms
 
 CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.6.jsonld"
 CORE_PREFIX = "https://uri.etsi.org/ngsi-ld/"
@@ -284,7 +284,7 @@ def render_attribute(stored: Mapping[str, Any], representation: str, sys_attrs: 
 
 def parse_request_json(request: WireRequest) -> tuple[Any, str]:
     """(body, content type) of a request with a JSON body, with Orion-LD's checks."""
-    from chronos_core.sandbox.wire import InvalidJSON, parse_json
+    from fiware_sandbox.wire import InvalidJSON, parse_json
 
     content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
     if content_type not in (JSON_TYPE, LD_JSON):

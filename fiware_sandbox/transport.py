@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from chronos_core.sandbox.wire import WireRequest
+from fiware_sandbox.wire import WireRequest
 
 if TYPE_CHECKING:
-    from chronos_core.sandbox.service import EmulatedService
+    from fiware_sandbox.service import EmulatedService
 
 
 class InProcessTransport(httpx.BaseTransport):

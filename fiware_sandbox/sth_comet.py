@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from chronos_core.sandbox.faults import Fault
-from chronos_core.sandbox.service import EmulatedService
-from chronos_core.sandbox.sth_aggregation import (
+from fiware_sandbox.faults import Fault
+from fiware_sandbox.service import EmulatedService
+from fiware_sandbox.sth_aggregation import (
     RESOLUTIONS,
     aggregate,
     classify,
     expand_methods,
     render_documents,
 )
-from chronos_core.sandbox.wire import (
+from fiware_sandbox.wire import (
     InvalidJSON,
     ObjectIdFactory,
     WireRequest,
@@ -189,7 +189,7 @@ class SthCometEmulator(EmulatedService):
         attr_type: str = "Number",
     ) -> int:
         """Seed from a CSV file with a timestamp column and a value column."""
-        from chronos_core.sandbox.seeding import read_series_csv
+        from fiware_sandbox.seeding import read_series_csv
 
         pairs = read_series_csv(path, timestamp_column, value_column)
         return self.seed(tenant, entity_type, entity_id, attribute, pairs, attr_type=attr_type)

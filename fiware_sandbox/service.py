@@ -8,8 +8,8 @@ from abc import ABC, abstractmethod
 
 import httpx
 
-from chronos_core.sandbox.faults import Fault, FaultInjector
-from chronos_core.sandbox.wire import WireRequest, WireResponse
+from fiware_sandbox.faults import Fault, FaultInjector
+from fiware_sandbox.wire import WireRequest, WireResponse
 
 
 class EmulatedService(ABC):
@@ -67,6 +67,6 @@ class EmulatedService(ABC):
 
     def transport(self) -> httpx.BaseTransport:
         """An httpx transport that calls this service in-process, without sockets."""
-        from chronos_core.sandbox.transport import InProcessTransport
+        from fiware_sandbox.transport import InProcessTransport
 
         return InProcessTransport(self)

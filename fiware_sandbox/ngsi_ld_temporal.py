@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from chronos_core.sandbox.faults import Fault
-from chronos_core.sandbox.ngsi_ld_model import (
+from fiware_sandbox.faults import Fault
+from fiware_sandbox.ngsi_ld_model import (
     JSON_TYPE,
     Instance,
     LdError,
@@ -29,9 +29,9 @@ from chronos_core.sandbox.ngsi_ld_model import (
     link_value,
     not_found,
 )
-from chronos_core.sandbox.orion_ld import OrionLdEmulator
-from chronos_core.sandbox.service import EmulatedService
-from chronos_core.sandbox.wire import WireRequest, WireResponse, iso_ms, json_bytes, parse_date_ms
+from fiware_sandbox.orion_ld import OrionLdEmulator
+from fiware_sandbox.service import EmulatedService
+from fiware_sandbox.wire import WireRequest, WireResponse, iso_ms, json_bytes, parse_date_ms
 
 _DURATION = re.compile(
     r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chronos_core.sandbox.faults import Fault
-from chronos_core.sandbox.service import EmulatedService
-from chronos_core.sandbox.wire import Headers, WireRequest, WireResponse, parse_json
+from fiware_sandbox.faults import Fault
+from fiware_sandbox.service import EmulatedService
+from fiware_sandbox.wire import Headers, WireRequest, WireResponse, parse_json
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from chronos_core.sandbox.faults import Fault
-from chronos_core.sandbox.orion_model import (
+from fiware_sandbox.faults import Fault
+from fiware_sandbox.orion_model import (
     FORBIDDEN_ID_CHARS,
     Attribute,
     Change,
@@ -42,8 +42,8 @@ from chronos_core.sandbox.orion_model import (
     rendered_numbers,
     unprocessable,
 )
-from chronos_core.sandbox.orion_query import QueryError, parse_q, sort_key
-from chronos_core.sandbox.orion_subscriptions import (
+from fiware_sandbox.orion_query import QueryError, parse_q, sort_key
+from fiware_sandbox.orion_subscriptions import (
     NotificationDelivery,
     Outgoing,
     build_notification,
@@ -52,8 +52,8 @@ from chronos_core.sandbox.orion_subscriptions import (
     subject_matches,
     subscription_request,
 )
-from chronos_core.sandbox.service import EmulatedService
-from chronos_core.sandbox.wire import (
+from fiware_sandbox.service import EmulatedService
+from fiware_sandbox.wire import (
     InvalidJSON,
     ObjectIdFactory,
     WireRequest,

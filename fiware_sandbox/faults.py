@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
-from chronos_core.sandbox.wire import WireRequest, WireResponse
+from fiware_sandbox.wire import WireRequest, WireResponse
 
 FaultKind = Literal[
     "status", "delay", "hang", "drop", "apply_then_drop", "truncate", "body", "short_page"

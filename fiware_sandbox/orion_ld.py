@@ -6,7 +6,7 @@ lists with ``limit``/``offset``/``count``/``q``, types, tenants (``NGSILD-Tenant
 in a body or a ``Link`` header (downloaded once, 503 when it cannot be), subscriptions with
 notifications, and the recorded 501 of the temporal API. Like Orion-LD with TRoE, every write
 also records attribute instances, which the sandbox's NGSI-LD temporal API
-(:mod:`chronos_core.sandbox.ngsi_ld_temporal`) serves.
+(:mod:`fiware_sandbox.ngsi_ld_temporal`) serves.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from chronos_core.sandbox.faults import Fault
-from chronos_core.sandbox.ngsi_ld_model import (
+from fiware_sandbox.faults import Fault
+from fiware_sandbox.ngsi_ld_model import (
     CORE_CONTEXT,
     JSON_TYPE,
     LD_JSON,
@@ -38,9 +38,9 @@ from chronos_core.sandbox.ngsi_ld_model import (
     parse_request_json,
     render_attribute,
 )
-from chronos_core.sandbox.orion_subscriptions import NotificationDelivery, Outgoing
-from chronos_core.sandbox.service import EmulatedService
-from chronos_core.sandbox.wire import (
+from fiware_sandbox.orion_subscriptions import NotificationDelivery, Outgoing
+from fiware_sandbox.service import EmulatedService
+from fiware_sandbox.wire import (
     WireRequest,
     WireResponse,
     iso_ms,

@@ -14,8 +14,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from chronos_core.sandbox.service import EmulatedService
-from chronos_core.sandbox.wire import WireRequest, WireResponse
+from fiware_sandbox.service import EmulatedService
+from fiware_sandbox.wire import WireRequest, WireResponse
 
 logger = logging.getLogger("chronos.sandbox")
 
