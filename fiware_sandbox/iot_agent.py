@@ -17,11 +17,11 @@ from fiware_sandbox.faults import Fault
 from fiware_sandbox.service import EmulatedService
 from fiware_sandbox.wire import (
     InvalidJSON,
-    ObjectIdFactory,
     WireRequest,
     WireResponse,
     encode_json,
     json_bytes,
+    new_object_id,
     now_ms,
     parse_json,
     random_correlator,
@@ -142,7 +142,6 @@ class IoTAgentEmulator(EmulatedService):
         self.about_port = about_port
         self._devices: list[dict[str, Any]] = []
         self._groups: list[dict[str, Any]] = []
-        self._ids = ObjectIdFactory()
         self._group_counter = 0
 
     def clear(self) -> None:
@@ -553,7 +552,7 @@ class IoTAgentEmulator(EmulatedService):
                 stored.setdefault("commands", [])
                 stored.setdefault("lazy", [])
                 stored.setdefault("attributes", [])
-                stored["_id"] = self._ids.new()
+                stored["_id"] = new_object_id()
                 stored["__v"] = 0
                 stored.setdefault("static_attributes", [])
                 stored.setdefault("internal_attributes", [])

@@ -55,10 +55,10 @@ from fiware_sandbox.orion_subscriptions import (
 from fiware_sandbox.service import EmulatedService
 from fiware_sandbox.wire import (
     InvalidJSON,
-    ObjectIdFactory,
     WireRequest,
     WireResponse,
     json_bytes,
+    new_object_id,
     parse_json,
     time_correlator,
 )
@@ -111,7 +111,6 @@ class OrionEmulator(EmulatedService):
         self._pending: queue.Queue[tuple[float, list[Outgoing]]] = queue.Queue()
         self._deliverer: threading.Thread | None = None
         self._tenants: dict[str, TenantData] = {}
-        self._ids = ObjectIdFactory()
         self._started = time.time()
 
     # ------------------------------------------------------------------ public API
@@ -988,7 +987,7 @@ class OrionEmulator(EmulatedService):
                 servicepath = self._servicepath(request, query=False)
                 body = self._json_body(request)
                 subscription = parse_subscription(
-                    body, servicepath, version=self.version, new_id=self._ids.new
+                    body, servicepath, version=self.version, new_id=new_object_id
                 )
                 subscriptions[subscription.id] = subscription
                 return WireResponse(
@@ -1028,7 +1027,7 @@ class OrionEmulator(EmulatedService):
             merged = subscription_request(found)
             merged.update(body)
             updated = parse_subscription(
-                merged, found.servicepath, version=self.version, new_id=self._ids.new, sub_id=sub_id
+                merged, found.servicepath, version=self.version, new_id=new_object_id, sub_id=sub_id
             )
             for name in (
                 "times_sent",

@@ -28,7 +28,6 @@ from fiware_sandbox.sth_aggregation import (
 )
 from fiware_sandbox.wire import (
     InvalidJSON,
-    ObjectIdFactory,
     WireRequest,
     WireResponse,
     encode_json,
@@ -38,6 +37,7 @@ from fiware_sandbox.wire import (
     parse_date_ms,
     parse_json,
     random_correlator,
+    sequence_object_id,
     to_epoch_ms,
 )
 
@@ -134,7 +134,6 @@ class SthCometEmulator(EmulatedService):
         self.unanswered_seconds = unanswered_seconds
         self._series: dict[SeriesKey, list[RawPoint]] = {}
         self._sequence = 0
-        self._ids = ObjectIdFactory()
 
     # ================================================================ public Python API
 
@@ -529,7 +528,7 @@ class SthCometEmulator(EmulatedService):
     def _render_point(self, attribute: str, point: RawPoint) -> dict[str, Any]:
         recv_ms, sequence, attr_type, value = point
         return {
-            "_id": self._ids.for_sequence(recv_ms // 1000, sequence),
+            "_id": sequence_object_id(recv_ms // 1000, sequence),
             "recvTime": iso_ms(recv_ms),
             "attrName": attribute,
             "attrType": attr_type,

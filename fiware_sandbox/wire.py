@@ -12,7 +12,6 @@ import math
 import os
 import re
 import secrets
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -22,13 +21,12 @@ from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from bson import ObjectId
+
 ResponseAction = Literal["respond", "hang", "drop", "truncate"]
 
-_ISO_DATE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})"
-    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?"
-    r"(Z|[+-]\d{2}:?\d{2})?$"
-)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # the extended form; no week or ordinal dates
+_PROCESS_RANDOM = os.urandom(5)
 
 
 class Headers:
@@ -269,48 +267,22 @@ def parse_date_ms(text: str) -> int | None:
     stripped = text.strip()
     if re.fullmatch(r"-?\d+", stripped):
         return int(stripped)
-    match = _ISO_DATE.match(stripped)
-    if not match:
+    if not _ISO_DATE.match(stripped):
         return None
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
     try:
-        moment = datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            tzinfo=UTC,
-        )
+        return to_epoch_ms(datetime.fromisoformat(stripped))
     except ValueError:
         return None
-    millis = to_epoch_ms(moment) + (int((fraction or "0")[:3].ljust(3, "0")))
-    if zone and zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        digits = zone[1:].replace(":", "")
-        millis -= sign * (int(digits[:2]) * 60 + int(digits[2:])) * 60_000
-    return millis
 
 
-class ObjectIdFactory:
-    """MongoDB-style ObjectIds: 4-byte seconds, 5 random bytes, 3-byte counter."""
+def new_object_id() -> str:
+    return str(ObjectId())
 
-    def __init__(self) -> None:
-        self._random = int.from_bytes(os.urandom(5), "big")
-        self._counter = int.from_bytes(os.urandom(3), "big")
-        self._lock = threading.Lock()
 
-    def new(self, seconds: int | None = None) -> str:
-        with self._lock:
-            self._counter = (self._counter + 1) & 0xFFFFFF
-            counter = self._counter
-        stamp = int(time.time()) if seconds is None else seconds
-        return f"{stamp & 0xFFFFFFFF:08x}{self._random:010x}{counter:06x}"
-
-    def for_sequence(self, seconds: int, sequence: int) -> str:
-        """A stable id derived from a stored sequence number (no state kept per point)."""
-        return f"{seconds & 0xFFFFFFFF:08x}{self._random:010x}{sequence & 0xFFFFFF:06x}"
+def sequence_object_id(seconds: int, sequence: int) -> str:
+    """A stable ObjectId derived from a stored sequence number (no state kept per point)."""
+    stamp = (seconds & 0xFFFFFFFF).to_bytes(4, "big")
+    return str(ObjectId(stamp + _PROCESS_RANDOM + (sequence & 0xFFFFFF).to_bytes(3, "big")))
 
 
 def random_correlator() -> str:
