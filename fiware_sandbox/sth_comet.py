@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import httpx
+
 from fiware_sandbox.faults import Fault
 from fiware_sandbox.service import EmulatedService
 from fiware_sandbox.sth_aggregation import (
@@ -28,15 +30,15 @@ from fiware_sandbox.sth_aggregation import (
 )
 from fiware_sandbox.wire import (
     InvalidJSON,
-    WireRequest,
-    WireResponse,
     encode_json,
     iso_ms,
     json_bytes,
     now_ms,
     parse_date_ms,
     parse_json,
+    path_segments,
     random_correlator,
+    respond,
     sequence_object_id,
     to_epoch_ms,
 )
@@ -274,12 +276,12 @@ class SthCometEmulator(EmulatedService):
 
     # ================================================================ HTTP
 
-    def _dispatch(self, request: WireRequest, fault: Fault | None) -> WireResponse:
-        segments = request.segments
+    def _dispatch(self, request: httpx.Request, fault: Fault | None) -> httpx.Response:
+        segments = path_segments(request)
         method = request.method
-        if method == "GET" and request.path == "/version":
+        if method == "GET" and request.url.path == "/version":
             return self._json(200, {"version": STH_VERSION}, correlator=None)
-        if method == "POST" and request.path == "/notify":
+        if method == "POST" and request.url.path == "/notify":
             return self._notify(request)
         if segments[:2] == ["STH", "v2"]:
             return self._v2(request, fault)
@@ -294,8 +296,8 @@ class SthCometEmulator(EmulatedService):
     # ---------------------------------------------------------------- helpers
 
     @staticmethod
-    def _correlator(request: WireRequest) -> str:
-        return request.header("fiware-correlator") or random_correlator()
+    def _correlator(request: httpx.Request) -> str:
+        return request.headers.get("fiware-correlator") or random_correlator()
 
     @staticmethod
     def _json(
@@ -304,7 +306,7 @@ class SthCometEmulator(EmulatedService):
         *,
         correlator: str | None,
         total: int | None = None,
-    ) -> WireResponse:
+    ) -> httpx.Response:
         headers: list[tuple[str, str]] = []
         if correlator is not None:
             headers.append(("fiware-correlator", correlator))
@@ -312,9 +314,9 @@ class SthCometEmulator(EmulatedService):
             headers.append(("fiware-total-count", str(total)))
         headers.append(("content-type", JSON_TYPE))
         headers.append(("cache-control", "no-cache"))
-        return WireResponse(status, headers, json_bytes(body))
+        return respond(status, headers, json_bytes(body))
 
-    def _error(self, version: str, exc: _BadRequest) -> WireResponse:
+    def _error(self, version: str, exc: _BadRequest) -> httpx.Response:
         if version == "v2":
             body: dict[str, Any] = {"error": "BadRequest", "description": exc.message}
         else:
@@ -327,13 +329,13 @@ class SthCometEmulator(EmulatedService):
         return self._json(400, body, correlator=None)
 
     @staticmethod
-    def _check_headers(request: WireRequest) -> tuple[str, str]:
-        service = request.header("fiware-service")
+    def _check_headers(request: httpx.Request) -> tuple[str, str]:
+        service = request.headers.get("fiware-service")
         if service is None:
             raise _BadRequest(
                 'child "fiware-service" fails because [fiware-service is required]', "headers", []
             )
-        servicepath = request.header("fiware-servicepath")
+        servicepath = request.headers.get("fiware-servicepath")
         if servicepath is None:
             raise _BadRequest(
                 'child "fiware-servicepath" fails because [fiware-servicepath is required]',
@@ -359,8 +361,8 @@ class SthCometEmulator(EmulatedService):
             raise _BadRequest(fail + "must be greater than -1]", "query", [name])
         return int(number)
 
-    def _validate_query(self, request: WireRequest, version: str) -> dict[str, Any]:
-        query = request.query
+    def _validate_query(self, request: httpx.Request, version: str) -> dict[str, Any]:
+        query = request.url.params
         if version == "v2" and not query.get("type"):
             raise _BadRequest('child "type" fails because ["type" is required]', "query", ["type"])
         parsed: dict[str, Any] = {
@@ -410,8 +412,8 @@ class SthCometEmulator(EmulatedService):
 
     # ---------------------------------------------------------------- reads
 
-    def _v1(self, request: WireRequest, fault: Fault | None) -> WireResponse | None:
-        s = request.segments
+    def _v1(self, request: httpx.Request, fault: Fault | None) -> httpx.Response | None:
+        s = path_segments(request)
         if (
             request.method == "GET"
             and len(s) == 9
@@ -432,10 +434,10 @@ class SthCometEmulator(EmulatedService):
                 return self._delete(request, "v1", None, None, None)
         return None
 
-    def _v2(self, request: WireRequest, fault: Fault | None) -> WireResponse:
-        s = request.segments
+    def _v2(self, request: httpx.Request, fault: Fault | None) -> httpx.Response:
+        s = path_segments(request)
         if len(s) >= 3 and s[2] == "entities":
-            entity_type = request.query.get("type")
+            entity_type = request.url.params.get("type")
             if request.method == "GET" and len(s) == 6 and s[4] == "attrs":
                 return self._read(request, "v2", entity_type or "", s[3], s[5], fault)
             if request.method == "DELETE":
@@ -458,13 +460,13 @@ class SthCometEmulator(EmulatedService):
 
     def _read(
         self,
-        request: WireRequest,
+        request: httpx.Request,
         version: str,
         entity_type: str,
         entity_id: str,
         attribute: str,
         fault: Fault | None,
-    ) -> WireResponse:
+    ) -> httpx.Response:
         try:
             service, servicepath = self._check_headers(request)
             q = self._validate_query(request, version)
@@ -556,7 +558,7 @@ class SthCometEmulator(EmulatedService):
         }
 
     @staticmethod
-    def _csv(attribute: str, rows: list[RawPoint]) -> WireResponse:
+    def _csv(attribute: str, rows: list[RawPoint]) -> httpx.Response:
         lines = ["attrName,attrType,attrValue,recvTime"]
         for recv_ms, _sequence, attr_type, value in rows:
             lines.append(
@@ -576,18 +578,18 @@ class SthCometEmulator(EmulatedService):
             ("content-type", "application/octet-stream"),
             ("cache-control", "no-cache"),
         ]
-        return WireResponse(200, headers, body)
+        return respond(200, headers, body)
 
     # ---------------------------------------------------------------- deletes
 
     def _delete(
         self,
-        request: WireRequest,
+        request: httpx.Request,
         version: str,
         entity_type: str | None,
         entity_id: str | None,
         attribute: str | None,
-    ) -> WireResponse:
+    ) -> httpx.Response:
         try:
             service, servicepath = self._check_headers(request)
         except _BadRequest as exc:
@@ -604,17 +606,17 @@ class SthCometEmulator(EmulatedService):
                     continue
                 del self._series[key]
         headers = [("fiware-correlator", self._correlator(request)), ("cache-control", "no-cache")]
-        return WireResponse(204, headers)
+        return respond(204, headers)
 
     # ---------------------------------------------------------------- notifications
 
-    def _notify(self, request: WireRequest) -> WireResponse:
+    def _notify(self, request: httpx.Request) -> httpx.Response:
         try:
             service, servicepath = self._check_headers(request)
         except _BadRequest as exc:
             return self._error("v1", exc)
         try:
-            payload = parse_json(request.body)
+            payload = parse_json(request.content)
         except InvalidJSON:
             return self._json(
                 400,
@@ -629,7 +631,7 @@ class SthCometEmulator(EmulatedService):
         if not isinstance(responses, list):
             # NGSIv2 notifications (and anything else without contextResponses) are never
             # answered by STH-Comet 2.11: the connection stays open without a status line.
-            return WireResponse(0, action="hang", hang_seconds=self.unanswered_seconds)
+            return respond(0, action="hang", hang_seconds=self.unanswered_seconds)
         elements = []
         for item in responses:
             element = item.get("contextElement") if isinstance(item, dict) else None
@@ -671,7 +673,7 @@ class SthCometEmulator(EmulatedService):
         headers = [("cache-control", "no-cache")]
         if all_new_and_aggregatable:
             headers.insert(0, ("fiware-correlator", self._correlator(request)))
-        return WireResponse(200, headers)
+        return respond(200, headers)
 
     @staticmethod
     def _time_instant(attribute: Mapping[str, Any]) -> int | None:
