@@ -20,6 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from fiware_sandbox.faults import Fault
+from fiware_sandbox.routing import Router
 from fiware_sandbox.service import EmulatedService
 from fiware_sandbox.sth_aggregation import (
     RESOLUTIONS,
@@ -136,6 +137,7 @@ class SthCometEmulator(EmulatedService):
         self.unanswered_seconds = unanswered_seconds
         self._series: dict[SeriesKey, list[RawPoint]] = {}
         self._sequence = 0
+        self._router = self._routes()
 
     # ================================================================ public Python API
 
@@ -276,22 +278,35 @@ class SthCometEmulator(EmulatedService):
 
     # ================================================================ HTTP
 
+    def _routes(self) -> Router:
+        v1 = "/STH/v1/contextEntities"
+        v1_attribute = v1 + "/type/{entity_type}/id/{entity_id}/attributes/{attribute}"
+        v2 = "/STH/v2/entities"
+        router = Router()
+        router.add("GET", "/version", lambda request, fault: self._version())
+        router.add("POST", "/notify", lambda request, fault: self._notify(request))
+        router.add("GET", v1_attribute, self._read_v1)
+        router.add("DELETE", v1_attribute, self._delete_v1)
+        router.add("DELETE", v1 + "/type/{entity_type}/id/{entity_id}", self._delete_v1)
+        router.add("DELETE", v1, self._delete_v1)
+        router.add("GET", v2 + "/{entity_id}/attrs/{attribute}", self._read_v2)
+        router.add("DELETE", v2 + "/{entity_id}/{part}/{attribute}", self._delete_v2)
+        router.add("DELETE", v2 + "/{entity_id}", self._delete_v2)
+        router.add("DELETE", v2, self._delete_v2)
+        return router
+
     def _dispatch(self, request: httpx.Request, fault: Fault | None) -> httpx.Response:
-        segments = path_segments(request)
-        method = request.method
-        if method == "GET" and request.url.path == "/version":
-            return self._json(200, {"version": STH_VERSION}, correlator=None)
-        if method == "POST" and request.url.path == "/notify":
-            return self._notify(request)
-        if segments[:2] == ["STH", "v2"]:
-            return self._v2(request, fault)
-        if segments[:3] == ["STH", "v1", "contextEntities"]:
-            routed = self._v1(request, fault)
-            if routed is not None:
-                return routed
-        return self._json(
-            404, {"statusCode": 404, "error": "Not Found"}, correlator=self._correlator(request)
-        )
+        routed = self._router.dispatch(request, fault=fault)
+        if routed is not None:
+            return routed
+        correlator = self._correlator(request)
+        if path_segments(request)[:2] == ["STH", "v2"]:
+            body = {"error": "NotFound", "description": "invalid path"}
+            return self._json(404, body, correlator=correlator)
+        return self._json(404, {"statusCode": 404, "error": "Not Found"}, correlator=correlator)
+
+    def _version(self) -> httpx.Response:
+        return self._json(200, {"version": STH_VERSION}, correlator=None)
 
     # ---------------------------------------------------------------- helpers
 
@@ -412,51 +427,48 @@ class SthCometEmulator(EmulatedService):
 
     # ---------------------------------------------------------------- reads
 
-    def _v1(self, request: httpx.Request, fault: Fault | None) -> httpx.Response | None:
-        s = path_segments(request)
-        if (
-            request.method == "GET"
-            and len(s) == 9
-            and (s[3], s[5], s[7])
-            == (
-                "type",
-                "id",
-                "attributes",
-            )
-        ):
-            return self._read(request, "v1", s[4], s[6], s[8], fault)
-        if request.method == "DELETE":
-            if len(s) == 9 and (s[3], s[5], s[7]) == ("type", "id", "attributes"):
-                return self._delete(request, "v1", s[4], s[6], s[8])
-            if len(s) == 7 and (s[3], s[5]) == ("type", "id"):
-                return self._delete(request, "v1", s[4], s[6], None)
-            if len(s) == 3:
-                return self._delete(request, "v1", None, None, None)
-        return None
+    def _read_v1(
+        self,
+        request: httpx.Request,
+        entity_type: str,
+        entity_id: str,
+        attribute: str,
+        fault: Fault | None,
+    ) -> httpx.Response:
+        return self._read(request, "v1", entity_type, entity_id, attribute, fault)
 
-    def _v2(self, request: httpx.Request, fault: Fault | None) -> httpx.Response:
-        s = path_segments(request)
-        if len(s) >= 3 and s[2] == "entities":
-            entity_type = request.url.params.get("type")
-            if request.method == "GET" and len(s) == 6 and s[4] == "attrs":
-                return self._read(request, "v2", entity_type or "", s[3], s[5], fault)
-            if request.method == "DELETE":
-                if len(s) in (4, 6) and not entity_type:
-                    return self._error(
-                        "v2",
-                        _BadRequest('child "type" fails because ["type" is required]', "query", []),
-                    )
-                if len(s) == 6 and s[4] == "attrs":
-                    return self._delete(request, "v2", entity_type, s[3], s[5])
-                if len(s) == 4:
-                    return self._delete(request, "v2", entity_type, s[3], None)
-                if len(s) == 3:
-                    return self._delete(request, "v2", None, None, None)
-        return self._json(
-            404,
-            {"error": "NotFound", "description": "invalid path"},
-            correlator=self._correlator(request),
-        )
+    def _delete_v1(
+        self,
+        request: httpx.Request,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        attribute: str | None = None,
+        fault: Fault | None = None,
+    ) -> httpx.Response:
+        return self._delete(request, "v1", entity_type, entity_id, attribute)
+
+    def _read_v2(
+        self, request: httpx.Request, entity_id: str, attribute: str, fault: Fault | None
+    ) -> httpx.Response:
+        entity_type = request.url.params.get("type") or ""
+        return self._read(request, "v2", entity_type, entity_id, attribute, fault)
+
+    def _delete_v2(
+        self,
+        request: httpx.Request,
+        entity_id: str | None = None,
+        part: str = "attrs",
+        attribute: str | None = None,
+        fault: Fault | None = None,
+    ) -> httpx.Response:
+        entity_type = request.url.params.get("type")
+        if entity_id is not None and not entity_type:
+            missing = _BadRequest('child "type" fails because ["type" is required]', "query", [])
+            return self._error("v2", missing)
+        if part != "attrs":
+            body = {"error": "NotFound", "description": "invalid path"}
+            return self._json(404, body, correlator=self._correlator(request))
+        return self._delete(request, "v2", entity_type, entity_id, attribute)
 
     def _read(
         self,
