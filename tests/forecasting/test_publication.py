@@ -25,10 +25,10 @@ from chronos_core.forecasting.records import (
     ForecastTrigger,
     PublicationStatus,
 )
-from chronos_core.sandbox import Fault
-from chronos_core.sandbox.orion_model import rendered_numbers
 from chronos_core.settings import Settings
 from chronos_core.storage.forecast_repository import ForecastRepository
+from fiware_sandbox import Fault
+from fiware_sandbox.orion_model import rendered_numbers
 
 ISSUED = datetime(2024, 1, 5, 0, 1, 2, 345000, tzinfo=UTC)
 LAST = datetime(2024, 1, 5, tzinfo=UTC)
