@@ -171,8 +171,8 @@ def _seed_plan(
 def _seed(box: FiwareSandbox, plan: dict[str, Any]) -> str:
     """Store the history in STH-Comet and its newest value in Orion; say what was seeded."""
     from chronos_core.fiware.tenant import Tenant
-    from chronos_core.sandbox.seeding import read_series_csv
     from cli import demo
+    from fiware_sandbox.seeding import read_series_csv
 
     tenant = Tenant(plan["service"], plan["service_path"])
     if plan["source"] == DEMO_SEED:
