@@ -196,7 +196,7 @@ def test_forecast_lands_in_orion_with_the_exact_payload(
                         # Orion renders numbers with at most 9 decimals.
                         "value": pytest.approx(p["value"], abs=1e-9),
                         "targetTimestamp": p["target_timestamp"],
-                        **{name: p[name] for name in BOUNDS},
+                        **{name: pytest.approx(p[name], abs=1e-9) for name in BOUNDS},
                     }
                     for p in points
                 ],
