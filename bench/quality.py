@@ -269,8 +269,8 @@ def main() -> int:
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 
     from chronos_core.fiware.tenant import Tenant
-    from chronos_core.sandbox import FiwareSandbox
     from chronos_core.storage.embedded import ensure_embedded_server, stop_embedded_server
+    from fiware_sandbox import FiwareSandbox
 
     data = {name: SERIES[name][0]() for name in args.series}
     sandbox = FiwareSandbox().start()

@@ -65,7 +65,7 @@ def entity(i: int) -> str:
 def _serve_sandbox(models: int, connection: Any) -> None:
     """Child process: serve a seeded sandbox until the parent closes the pipe."""
     from chronos_core.fiware.tenant import Tenant
-    from chronos_core.sandbox import FiwareSandbox
+    from fiware_sandbox import FiwareSandbox
 
     with FiwareSandbox() as sandbox:
         tenant = Tenant(*TENANT)

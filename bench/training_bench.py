@@ -76,7 +76,7 @@ def _seed(sandbox: Any, points: int) -> None:
 
 def _serve_sandbox(points: int, connection: Any) -> None:
     """Child process: serve a seeded sandbox until the parent closes the pipe."""
-    from chronos_core.sandbox import FiwareSandbox
+    from fiware_sandbox import FiwareSandbox
 
     with FiwareSandbox() as sandbox:
         _seed(sandbox, points)
@@ -93,7 +93,7 @@ class Sandbox:
         self._local: Any = None
         self._process: Any = None
         if mode == "thread":
-            from chronos_core.sandbox import FiwareSandbox
+            from fiware_sandbox import FiwareSandbox
 
             self._local = FiwareSandbox().start()
             _seed(self._local, points)

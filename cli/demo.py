@@ -68,9 +68,9 @@ def demo(
     out.print(f"Flow runs report to {where}.")
 
     from chronos_core.fiware.tenant import Tenant
-    from chronos_core.sandbox import FiwareSandbox
     from chronos_core.settings import get_settings
     from cli.sandbox import ld_environment, serve_chronos_context
+    from fiware_sandbox import FiwareSandbox
 
     ld_port = 0 if ngsi_ld else None
     with FiwareSandbox(orion_ld_port=ld_port, temporal_port=ld_port) as sandbox:
@@ -216,7 +216,7 @@ def _seed_v2(sandbox: Any, settings: Any, tenant: Any, history: Any) -> int:
 def _seed_ld(sandbox: Any, settings: Any, history: Any) -> int:
     """The history in the sandbox Orion-LD's temporal store (read through the temporal API);
     the source entity holds the last reading."""
-    from chronos_core.sandbox.wire import to_epoch_ms
+    from fiware_sandbox.wire import to_epoch_ms
 
     points = [
         (to_epoch_ms(moment.to_pydatetime()), float(value)) for moment, value in history.items()

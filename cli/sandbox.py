@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from chronos_core.sandbox import FiwareSandbox
+    from fiware_sandbox import FiwareSandbox
 
 
 def serve_chronos_context(sandbox: FiwareSandbox) -> None:
@@ -21,7 +21,7 @@ def serve_chronos_context(sandbox: FiwareSandbox) -> None:
 
 def ld_environment(urls: dict[str, str]) -> dict[str, str]:
     """The ``CHRONOS_*`` variables of NGSI-LD mode for a sandbox serving ``urls``."""
-    from chronos_core.sandbox.orion_ld import CHRONOS_CONTEXT_PATH
+    from fiware_sandbox.orion_ld import CHRONOS_CONTEXT_PATH
 
     return {
         "CHRONOS_NGSI_FLAVOUR": "ld",
@@ -92,7 +92,7 @@ def sandbox(
     starts with one attribute's history, ready to register and train a model on. With --ngsi-ld
     it also serves Orion-LD (with the Chronos @context) and the NGSI-LD temporal API.
     """
-    from chronos_core.sandbox import run_sandbox
+    from fiware_sandbox import run_sandbox
 
     seeding = _seed_plan(seed, entity_type, entity_id, attribute, service, service_path)
 
@@ -171,8 +171,8 @@ def _seed_plan(
 def _seed(box: FiwareSandbox, plan: dict[str, Any]) -> str:
     """Store the history in STH-Comet and its newest value in Orion; say what was seeded."""
     from chronos_core.fiware.tenant import Tenant
-    from chronos_core.sandbox.seeding import read_series_csv
     from cli import demo
+    from fiware_sandbox.seeding import read_series_csv
 
     tenant = Tenant(plan["service"], plan["service_path"])
     if plan["source"] == DEMO_SEED:

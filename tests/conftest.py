@@ -141,7 +141,7 @@ def race() -> Race:
 @pytest.fixture(scope="session")
 def fiware_sandbox() -> Iterator[Any]:
     """One FIWARE sandbox (STH-Comet, Orion, IoT Agent on free ports) for the session."""
-    from chronos_core.sandbox import FiwareSandbox
+    from fiware_sandbox import FiwareSandbox
 
     with FiwareSandbox() as sandbox:
         yield sandbox

@@ -96,7 +96,7 @@ def run_seeded_sandbox(
     its STH-Comet and Orion held."""
     import threading
 
-    import chronos_core.sandbox as sandbox_package
+    import fiware_sandbox as sandbox_package
 
     real_run_sandbox = sandbox_package.run_sandbox
     stop = threading.Event()

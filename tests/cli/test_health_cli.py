@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from chronos_core.sandbox import Fault
 from chronos_core.services.health import TEMPORAL_API_MISCONFIGURED
+from fiware_sandbox import Fault
 
 Invoke = Callable[..., Any]  # the `chronos` fixture (tests/cli/conftest.py)
 
@@ -49,8 +49,8 @@ def test_health_checks_prefect_api_when_configured(
 @pytest.fixture
 def ld_fiware(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A sandbox with Orion-LD, the temporal API and the IoT Agent, in NGSI-LD mode."""
-    from chronos_core.sandbox import FiwareSandbox
     from cli.sandbox import ld_environment, serve_chronos_context
+    from fiware_sandbox import FiwareSandbox
 
     ports = {"sth_port": None, "orion_port": None, "iot_agent_port": 0}
     with FiwareSandbox(**ports, orion_ld_port=0, temporal_port=0) as box:

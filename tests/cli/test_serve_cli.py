@@ -86,7 +86,7 @@ def test_serve_refuses_a_bad_port(chronos: Invoke) -> None:
 
 
 def test_sandbox_serves_until_stopped(chronos: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
-    import chronos_core.sandbox as sandbox_package
+    import fiware_sandbox as sandbox_package
 
     real_run_sandbox = sandbox_package.run_sandbox
     stop = threading.Event()
@@ -115,7 +115,7 @@ def test_sandbox_serves_until_stopped(chronos: Invoke, monkeypatch: pytest.Monke
 def test_sandbox_ngsi_ld_serves_the_ld_parts_and_prints_ld_exports(
     chronos: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import chronos_core.sandbox as sandbox_package
+    import fiware_sandbox as sandbox_package
 
     real_run_sandbox = sandbox_package.run_sandbox
     stop = threading.Event()

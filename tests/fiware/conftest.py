@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chronos_core.sandbox import FiwareSandbox
 from chronos_core.settings import Settings
+from fiware_sandbox import FiwareSandbox
 
 
 @pytest.fixture(scope="module")

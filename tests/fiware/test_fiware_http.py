@@ -14,8 +14,8 @@ from fiware_test_data import TENANT
 from chronos_core.errors import InvalidInput
 from chronos_core.fiware import FiwareUnavailable, RetryPolicy, Tenant
 from chronos_core.fiware.http import FiwareHTTP
-from chronos_core.sandbox import Fault, NotificationRecorder, ServiceServer
 from chronos_core.settings import Settings
+from fiware_sandbox import Fault, NotificationRecorder, ServiceServer
 
 TOKEN = "s3cr3t-token-value"
 

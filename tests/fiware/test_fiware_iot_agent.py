@@ -14,8 +14,8 @@ from chronos_core.fiware import (
     Tenant,
     group_devices_by_entity_type,
 )
-from chronos_core.sandbox import FiwareSandbox
 from chronos_core.settings import Settings
+from fiware_sandbox import FiwareSandbox
 
 SENSORS = Tenant("smartcity", "/sensors")
 RECORDINGS = Path(__file__).parents[1] / "sandbox" / "recordings"

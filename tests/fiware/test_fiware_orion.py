@@ -25,8 +25,8 @@ from chronos_core.fiware.ngsi import (
     structured_attribute,
     text_attribute,
 )
-from chronos_core.sandbox import Fault, FiwareSandbox
 from chronos_core.settings import Settings
+from fiware_sandbox import Fault, FiwareSandbox
 
 
 def room(entity_id: str, temperature: float) -> dict:

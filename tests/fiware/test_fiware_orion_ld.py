@@ -12,9 +12,9 @@ from chronos_core.fiware import FiwareConflict, FiwareNotFound, FiwareTimeout, F
 from chronos_core.fiware.errors import FiwareHTTPError, is_transient_error
 from chronos_core.fiware.ngsi_ld_temporal import NgsiLdTemporalClient, TemporalApiUnavailable
 from chronos_core.fiware.orion_ld import OrionLdClient
-from chronos_core.sandbox import Fault, FiwareSandbox
-from chronos_core.sandbox.wire import to_epoch_ms
 from chronos_core.settings import Settings
+from fiware_sandbox import Fault, FiwareSandbox
+from fiware_sandbox.wire import to_epoch_ms
 
 CONTEXT = "http://127.0.0.1:9941/ctx/chronos.jsonld"
 TERMS = {"@context": {"Room": "https://chronos.example.org/ngsi-ld/Room"}}

@@ -22,8 +22,8 @@ from chronos_core.fiware import (
     collect_chunk,
     plan_chunks,
 )
-from chronos_core.sandbox import Fault, FiwareSandbox
 from chronos_core.settings import Settings
+from fiware_sandbox import Fault, FiwareSandbox
 
 ENTITY = ("Room", "Room1", "temperature")
 

@@ -25,12 +25,12 @@ from chronos_core.clock import utc_now
 from chronos_core.domain.enums import ModelStatus, TrainingStatus
 from chronos_core.fiware.tenant import Tenant
 from chronos_core.forecasting.publication import forget_history_subscriptions
-from chronos_core.sandbox import Fault
 from chronos_core.services.models import register_model
 from chronos_core.services.training_jobs import reconcile_dead_jobs
 from chronos_core.settings import Settings, get_settings
 from chronos_core.storage.model_repository import ModelRepository
 from chronos_core.storage.training_job_repository import TrainingJobRepository
+from fiware_sandbox import Fault
 
 pytestmark = [pytest.mark.slow, pytest.mark.prefect]
 

@@ -24,7 +24,6 @@ from chronos_core.fiware.ngsi import format_datetime, parse_datetime
 from chronos_core.fiware.tenant import Tenant
 from chronos_core.forecasting.publication import forget_history_subscriptions
 from chronos_core.forecasting.records import PublicationStatus
-from chronos_core.sandbox import Fault
 from chronos_core.services.models import register_model
 from chronos_core.settings import Settings, get_settings
 from chronos_core.storage.artifact_store import ArtifactStore
@@ -32,6 +31,7 @@ from chronos_core.storage.database import bootstrap, client_for
 from chronos_core.storage.forecast_repository import ForecastRepository
 from chronos_core.storage.schema import ARTIFACT_CHUNKS, ARTIFACT_FILES, MODELS, TRAINING_JOBS
 from chronos_core.storage.training_job_repository import TrainingJobRepository
+from fiware_sandbox import Fault
 from flows.forecast import forecast
 from flows.predictions import disable_forecasts, enable_forecasts, run_due_forecasts
 
@@ -196,7 +196,7 @@ def test_forecast_lands_in_orion_with_the_exact_payload(
                         # Orion renders numbers with at most 9 decimals.
                         "value": pytest.approx(p["value"], abs=1e-9),
                         "targetTimestamp": p["target_timestamp"],
-                        **{name: p[name] for name in BOUNDS},
+                        **{name: pytest.approx(p[name], abs=1e-9) for name in BOUNDS},
                     }
                     for p in points
                 ],

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from prefect.artifacts import Artifact
 
-from chronos_core.sandbox import Fault
 from chronos_core.settings import get_settings
+from fiware_sandbox import Fault
 from flows.health import HEALTH_ARTIFACT_KEY, chronos_health
 
 pytestmark = pytest.mark.prefect

@@ -13,13 +13,13 @@ import pytest
 
 from chronos_core.forecasting.history import forecast_history
 from chronos_core.forecasting.ld_publication import chronos_context_document
-from chronos_core.sandbox import FiwareSandbox
-from chronos_core.sandbox.orion_ld import CHRONOS_CONTEXT_PATH
-from chronos_core.sandbox.wire import to_epoch_ms
 from chronos_core.services.models import register_model
 from chronos_core.settings import get_settings
 from chronos_core.storage.database import bootstrap, client_for
 from chronos_core.storage.training_job_repository import TrainingJobRepository
+from fiware_sandbox import FiwareSandbox
+from fiware_sandbox.orion_ld import CHRONOS_CONTEXT_PATH
+from fiware_sandbox.wire import to_epoch_ms
 
 SOURCE = "urn:ngsi-ld:Room:Room1"
 FORECAST = "urn:ngsi-ld:Forecast:Room:Room1:temperature"

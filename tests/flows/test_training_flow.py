@@ -22,12 +22,12 @@ from chronos_core.fiware.tenant import Tenant
 from chronos_core.ml.inference import predict_windows
 from chronos_core.ml.model_io import load_network
 from chronos_core.ml.scalers import StandardScaler
-from chronos_core.sandbox import Fault
 from chronos_core.services.models import register_model
 from chronos_core.services.training_jobs import request_cancel
 from chronos_core.storage.artifact_store import ArtifactStore
 from chronos_core.storage.model_repository import ModelRepository
 from chronos_core.storage.training_job_repository import TrainingJobRepository
+from fiware_sandbox import Fault
 from flows.training import cancel_training, on_run_cancelled, train_model
 
 pytestmark = pytest.mark.slow

@@ -28,7 +28,7 @@ from chronos_core.storage.training_job_repository import TrainingJobRepository
 
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[Any]:
-    from chronos_core.sandbox import FiwareSandbox
+    from fiware_sandbox import FiwareSandbox
 
     with FiwareSandbox() as sandbox:
         yield sandbox

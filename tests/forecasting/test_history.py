@@ -15,9 +15,9 @@ from chronos_core.forecasting.forecaster import forecast_now
 from chronos_core.forecasting.history import expire_forecasts, forecast_history
 from chronos_core.forecasting.model_cache import ModelCache
 from chronos_core.forecasting.records import ForecastTrigger
-from chronos_core.sandbox import Fault
 from chronos_core.settings import Settings
 from chronos_core.storage.forecast_repository import ForecastRepository
+from fiware_sandbox import Fault
 
 pytestmark = pytest.mark.slow
 

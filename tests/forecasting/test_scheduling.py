@@ -18,11 +18,11 @@ from chronos_core.forecasting.model_cache import ModelCache
 from chronos_core.forecasting.records import ForecastTrigger, PublicationStatus
 from chronos_core.forecasting.recurring import disable_forecasts, enable_forecasts
 from chronos_core.forecasting.scheduling import DueJob, RunOutcome, claim, run_sweep
-from chronos_core.sandbox import Fault
 from chronos_core.settings import Settings
 from chronos_core.storage.artifact_store import ArtifactStore
 from chronos_core.storage.forecast_repository import ForecastRepository
 from chronos_core.storage.training_job_repository import TrainingJobRepository
+from fiware_sandbox import Fault
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ from chronos_core.forecasting.publication import (
     SUBSCRIPTION_RECHECK_SECONDS,
     _SubscriptionMemo,
 )
-from chronos_core.sandbox import Fault
 from chronos_core.settings import Settings
+from fiware_sandbox import Fault
 
 ENTITY = "urn:ngsi-ld:Forecast:Room:Room1:temperature"
 NOTIFY = "http://sth.example:8666/notify"

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from chronos_core.sandbox import Fault
 from chronos_core.services.health import (
     IOT_AGENT,
     MONGODB,
@@ -19,6 +18,7 @@ from chronos_core.services.health import (
     overall_status,
 )
 from chronos_core.settings import Settings, get_settings
+from fiware_sandbox import Fault
 
 UP, DEGRADED, DOWN = ServiceStatus.UP, ServiceStatus.DEGRADED, ServiceStatus.DOWN
 

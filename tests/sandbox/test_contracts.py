@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chronos_core.sandbox import FiwareSandbox, NotificationRecorder
+from fiware_sandbox import FiwareSandbox, NotificationRecorder
 
 RECORDINGS = Path(__file__).parent / "recordings"
 PLACEHOLDER = re.compile(r"<[a-z0-9-]+>")

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from test_contracts import _check, _request_body, _send, match, substitute
 
-from chronos_core.sandbox import FiwareSandbox, NotificationRecorder
+from fiware_sandbox import FiwareSandbox, NotificationRecorder
 
 RECORDING = json.loads(
     (Path(__file__).parent / "recordings" / "orion-ld.json").read_text(encoding="utf-8")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from chronos_core.sandbox import FiwareSandbox
-from chronos_core.sandbox.orion import rendered_numbers
+from fiware_sandbox import FiwareSandbox
+from fiware_sandbox.orion import rendered_numbers
 
 HEADERS = {"Fiware-Service": "smartcity", "Fiware-ServicePath": "/rooms"}
 TENANT = ("smartcity", "/rooms")

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chronos_core.sandbox import FiwareSandbox, SandboxStartError, run_sandbox
+from fiware_sandbox import FiwareSandbox, SandboxStartError, run_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,7 +73,7 @@ def test_run_sandbox_until_stopped() -> None:
 def test_run_sandbox_stops_on_signals(signum: int) -> None:
     code = (
         "import json\n"
-        "from chronos_core.sandbox import run_sandbox\n"
+        "from fiware_sandbox import run_sandbox\n"
         "run_sandbox(sth_port=0, orion_port=0, iot_agent_port=0,\n"
         "            on_ready=lambda urls: print(json.dumps(urls), flush=True))\n"
         "print('stopped', flush=True)\n"

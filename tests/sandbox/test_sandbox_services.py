@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from chronos_core.errors import InvalidInput
-from chronos_core.sandbox import Fault, FiwareSandbox, NotificationRecorder, ServiceServer
-from chronos_core.sandbox.wire import encode_json, js_number
+from fiware_sandbox import Fault, FiwareSandbox, NotificationRecorder, ServiceServer
+from fiware_sandbox.wire import encode_json, js_number
 
 TENANT = ("smartcity", "/rooms")
 HEADERS = {"Fiware-Service": "smartcity", "Fiware-ServicePath": "/rooms"}

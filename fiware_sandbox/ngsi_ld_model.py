@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from chronos_core.sandbox.wire import WireRequest, WireResponse, iso_ms, json_bytes, parse_date_ms
+from fiware_sandbox.wire import iso_ms, json_bytes, parse_date_ms, respond
 
 CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.6.jsonld"
 CORE_PREFIX = "https://uri.etsi.org/ngsi-ld/"
@@ -64,9 +64,9 @@ class LdError(Exception):
             self.body["detail"] = detail
         self.headers = list(headers)
 
-    def response(self) -> WireResponse:
+    def response(self) -> httpx.Response:
         headers = [*self.headers, ("Content-Type", JSON_TYPE)]
-        return WireResponse(self.status, headers, json_bytes(self.body))
+        return respond(self.status, headers, json_bytes(self.body))
 
 
 def bad_request(title: str, detail: str | None = None) -> LdError:
@@ -282,11 +282,11 @@ def render_attribute(stored: Mapping[str, Any], representation: str, sys_attrs: 
     return out
 
 
-def parse_request_json(request: WireRequest) -> tuple[Any, str]:
+def parse_request_json(request: httpx.Request) -> tuple[Any, str]:
     """(body, content type) of a request with a JSON body, with Orion-LD's checks."""
-    from chronos_core.sandbox.wire import InvalidJSON, parse_json
+    from fiware_sandbox.wire import InvalidJSON, parse_json
 
-    content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
+    content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     if content_type not in (JSON_TYPE, LD_JSON):
         raise LdError(
             415,
@@ -295,7 +295,7 @@ def parse_request_json(request: WireRequest) -> tuple[Any, str]:
             "only application/json and application/ld+json are supported",
         )
     try:
-        body = parse_json(request.body)
+        body = parse_json(request.content)
     except InvalidJSON:
         raise LdError(400, "InvalidRequest", "JSON Parse Error", "Invalid JSON payload") from None
     return body, content_type

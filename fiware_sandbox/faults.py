@@ -13,7 +13,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
-from chronos_core.sandbox.wire import WireRequest, WireResponse
+import httpx
+
+from fiware_sandbox.wire import respond
 
 FaultKind = Literal[
     "status", "delay", "hang", "drop", "apply_then_drop", "truncate", "body", "short_page"
@@ -83,14 +85,14 @@ class Fault:
         """STH-Comet only: return at most ``limit`` raw points, whatever was asked."""
         return cls("short_page", limit=limit)
 
-    def response(self) -> WireResponse:
+    def response(self) -> httpx.Response:
         """The response for faults that replace the real answer."""
         if self.kind == "hang":
-            return WireResponse(0, action="hang", hang_seconds=self.seconds)
+            return respond(0, action="hang", hang_seconds=self.seconds)
         if self.kind == "drop":
-            return WireResponse(0, action="drop")
+            return respond(0, action="drop")
         headers = [("Content-Type", self.content_type)] if self.content_type else []
-        return WireResponse(self.status, [*headers, *self.headers], self.body)
+        return respond(self.status, [*headers, *self.headers], self.body)
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,10 @@ class _Armed:
     method: str | None
     path_contains: str | None
 
-    def matches(self, request: WireRequest) -> bool:
+    def matches(self, request: httpx.Request) -> bool:
         if self.method is not None and request.method != self.method.upper():
             return False
-        return self.path_contains is None or self.path_contains in request.path
+        return self.path_contains is None or self.path_contains in request.url.path
 
 
 class FaultInjector:
@@ -126,7 +128,7 @@ class FaultInjector:
                 for fault in faults:
                     self._queue.append(_Armed(fault, method, path_contains))
 
-    def take(self, request: WireRequest) -> Fault | None:
+    def take(self, request: httpx.Request) -> Fault | None:
         with self._lock:
             for armed in self._queue:
                 if armed.matches(request):

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from chronos_core.sandbox.wire import encode_json, parse_date_ms
+from fiware_sandbox.wire import encode_json, parse_date_ms
 
 _OPERATORS = ("==", "!=", ">=", "<=", "~=", ">", "<", ":")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")

@@ -1,4 +1,5 @@
-"""HTTP messages as the emulated FIWARE services see them, and their exact JSON wire format.
+"""HTTP messages as the emulated FIWARE services see them (httpx types), and their exact JSON
+wire format.
 
 The real services are written in JavaScript (STH-Comet, IoT Agent) and C++ (Orion). Their JSON is
 compact, keeps key order and writes integral numbers without ``.0``. :func:`encode_json` produces
@@ -12,103 +13,88 @@ import math
 import os
 import re
 import secrets
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import quote, unquote
+
+import httpx
+from bson import ObjectId
 
 ResponseAction = Literal["respond", "hang", "drop", "truncate"]
 
-_ISO_DATE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})"
-    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?"
-    r"(Z|[+-]\d{2}:?\d{2})?$"
-)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # the extended form; no week or ordinal dates
+_PROCESS_RANDOM = os.urandom(5)
 
 
-class Headers:
-    """Case-insensitive, order-keeping view of request headers."""
-
-    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items = [(str(name), str(value)) for name, value in items]
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        wanted = name.lower()
-        for key, value in self._items:
-            if key.lower() == wanted:
-                return value
-        return default
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
-
-    def items(self) -> list[tuple[str, str]]:
-        return list(self._items)
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self._items)
-
-    def __repr__(self) -> str:
-        return f"Headers({[name for name, _ in self._items]!r})"
+_SANDBOX = httpx.URL("http://sandbox")
+_TARGET_SAFE = "".join(chr(code) for code in range(33, 127))
+_ACTION = "sandbox_action"
+_HANG_SECONDS = "sandbox_hang_seconds"
 
 
-class WireRequest:
-    """One HTTP request: method, raw request-target, headers and body bytes."""
-
-    def __init__(
-        self,
-        method: str,
-        target: str,
-        headers: Headers | Iterable[tuple[str, str]] = (),
-        body: bytes = b"",
-    ) -> None:
-        self.method = method.upper()
-        self.target = target
-        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
-        self.body = body
-        parts = urlsplit(target)
-        self.raw_path = parts.path or "/"
-        self.raw_query = parts.query
-        self.segments = [unquote(s) for s in self.raw_path.split("/")[1:]]
-        self.path = unquote(self.raw_path)
-        self.query_items = parse_qsl(parts.query, keep_blank_values=True)
-        self.query: dict[str, str] = {}
-        for key, value in self.query_items:
-            self.query.setdefault(key, value)
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name)
-
-    def __repr__(self) -> str:
-        return f"WireRequest({self.method} {self.target})"
+def make_request(
+    method: str, target: str, headers: Iterable[tuple[str, str]] = (), body: bytes = b""
+) -> httpx.Request:
+    """An ``httpx.Request`` for a raw request-target as a server received it (no Host or
+    Content-Length headers, so the emulators see exactly what the client chose to send)."""
+    raw = quote(target, safe=_TARGET_SAFE, encoding="latin-1").encode("ascii")
+    url = _SANDBOX.copy_with(raw_path=raw)
+    request = httpx.Request(method, url, headers=list(headers), content=body)
+    for name in ("host", "content-length"):
+        request.headers.pop(name, None)
+    return request
 
 
-@dataclass
-class WireResponse:
+def target_of(request: httpx.Request) -> str:
+    """The raw request-target (path and query, percent-encoding kept)."""
+    return request.url.raw_path.decode("ascii")
+
+
+def raw_path(request: httpx.Request) -> str:
+    return target_of(request).split("?", 1)[0] or "/"
+
+
+def path_segments(request: httpx.Request) -> list[str]:
+    """The path's segments, each percent-decoded on its own (``%2F`` stays inside one)."""
+    return [unquote(segment) for segment in raw_path(request).split("/")[1:]]
+
+
+def respond(
+    status: int,
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    *,
+    action: ResponseAction = "respond",
+    hang_seconds: float = 0.0,
+) -> httpx.Response:
     """An answer. ``action`` other than ``respond`` emulates a misbehaving server.
 
     ``hang``: never answer (the connection stays open ``hang_seconds``, then closes silently);
     ``drop``: close the connection without a status line; ``truncate``: announce the full
     ``Content-Length`` but send only half of the body, then close.
     """
+    response = httpx.Response(status, headers=list(headers), content=body)
+    response.headers.pop("content-length", None)  # the server writes its own
+    set_action(response, action, hang_seconds)
+    return response
 
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-    action: ResponseAction = "respond"
-    hang_seconds: float = 0.0
 
-    def header(self, name: str) -> str | None:
-        wanted = name.lower()
-        for key, value in self.headers:
-            if key.lower() == wanted:
-                return value
-        return None
+def set_action(response: httpx.Response, action: ResponseAction, hang_seconds: float = 0.0) -> None:
+    response.extensions[_ACTION] = action
+    response.extensions[_HANG_SECONDS] = hang_seconds
+
+
+def action_of(response: httpx.Response) -> ResponseAction:
+    action: ResponseAction = response.extensions.get(_ACTION, "respond")
+    return action
+
+
+def hang_seconds_of(response: httpx.Response) -> float:
+    return float(response.extensions.get(_HANG_SECONDS, 0.0))
 
 
 # --------------------------------------------------------------------------- JSON
@@ -269,48 +255,22 @@ def parse_date_ms(text: str) -> int | None:
     stripped = text.strip()
     if re.fullmatch(r"-?\d+", stripped):
         return int(stripped)
-    match = _ISO_DATE.match(stripped)
-    if not match:
+    if not _ISO_DATE.match(stripped):
         return None
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
     try:
-        moment = datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            tzinfo=UTC,
-        )
+        return to_epoch_ms(datetime.fromisoformat(stripped))
     except ValueError:
         return None
-    millis = to_epoch_ms(moment) + (int((fraction or "0")[:3].ljust(3, "0")))
-    if zone and zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        digits = zone[1:].replace(":", "")
-        millis -= sign * (int(digits[:2]) * 60 + int(digits[2:])) * 60_000
-    return millis
 
 
-class ObjectIdFactory:
-    """MongoDB-style ObjectIds: 4-byte seconds, 5 random bytes, 3-byte counter."""
+def new_object_id() -> str:
+    return str(ObjectId())
 
-    def __init__(self) -> None:
-        self._random = int.from_bytes(os.urandom(5), "big")
-        self._counter = int.from_bytes(os.urandom(3), "big")
-        self._lock = threading.Lock()
 
-    def new(self, seconds: int | None = None) -> str:
-        with self._lock:
-            self._counter = (self._counter + 1) & 0xFFFFFF
-            counter = self._counter
-        stamp = int(time.time()) if seconds is None else seconds
-        return f"{stamp & 0xFFFFFFFF:08x}{self._random:010x}{counter:06x}"
-
-    def for_sequence(self, seconds: int, sequence: int) -> str:
-        """A stable id derived from a stored sequence number (no state kept per point)."""
-        return f"{seconds & 0xFFFFFFFF:08x}{self._random:010x}{sequence & 0xFFFFFF:06x}"
+def sequence_object_id(seconds: int, sequence: int) -> str:
+    """A stable ObjectId derived from a stored sequence number (no state kept per point)."""
+    stamp = (seconds & 0xFFFFFFFF).to_bytes(4, "big")
+    return str(ObjectId(stamp + _PROCESS_RANDOM + (sequence & 0xFFFFFF).to_bytes(3, "big")))
 
 
 def random_correlator() -> str:
@@ -331,6 +291,6 @@ def json_response(
     *,
     content_type: str,
     headers: Iterable[tuple[str, str]] = (),
-) -> WireResponse:
+) -> httpx.Response:
     response_headers = [*headers, ("Content-Type", content_type)]
-    return WireResponse(status, response_headers, json_bytes(body))
+    return respond(status, response_headers, json_bytes(body))

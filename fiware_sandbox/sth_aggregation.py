@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from chronos_core.sandbox.wire import iso_ms, to_epoch_ms
+from fiware_sandbox.wire import iso_ms, to_epoch_ms
 
 AGGREGATION_METHODS = ("min", "max", "sum", "sum2", "occur")
 RESOLUTIONS = ("month", "day", "hour", "minute", "second")

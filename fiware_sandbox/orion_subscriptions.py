@@ -1,7 +1,7 @@
 """Orion emulation: subscriptions and the notifications they send.
 
 Notifications are sent synchronously. A receiver registered for a host and port (the sandbox's
-STH-Comet, or a :class:`~chronos_core.sandbox.recorder.NotificationRecorder`) is called in-process;
+STH-Comet, or a :class:`~fiware_sandbox.recorder.NotificationRecorder`) is called in-process;
 any other URL is notified over HTTP.
 """
 
@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from chronos_core.sandbox.orion_model import (
+from fiware_sandbox.orion_model import (
     FORBIDDEN_CHARS,
     Change,
     Entity,
@@ -26,9 +26,9 @@ from chronos_core.sandbox.orion_model import (
     iso_seconds,
     rendered_numbers,
 )
-from chronos_core.sandbox.orion_query import QueryError, parse_q
-from chronos_core.sandbox.service import EmulatedService
-from chronos_core.sandbox.wire import WireRequest, json_bytes, parse_date_ms
+from fiware_sandbox.orion_query import QueryError, parse_q
+from fiware_sandbox.service import EmulatedService
+from fiware_sandbox.wire import action_of, json_bytes, make_request, parse_date_ms
 
 ATTRS_FORMATS = (
     "legacy",
@@ -377,10 +377,10 @@ class NotificationDelivery:
         with self._lock:
             receiver = self._receivers.get(key) if key is not None else None
         if receiver is not None:
-            response = receiver.handle(WireRequest(item.method, target, item.headers, item.body))
-            if response.action != "respond":
+            response = receiver.handle(make_request(item.method, target, item.headers, item.body))
+            if action_of(response) != "respond":
                 return None, "Timeout was reached"
-            return response.status, None
+            return response.status_code, None
         try:
             with httpx.Client(timeout=self.timeout) as client:
                 for name in list(client.headers):

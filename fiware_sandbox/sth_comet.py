@@ -17,27 +17,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from chronos_core.sandbox.faults import Fault
-from chronos_core.sandbox.service import EmulatedService
-from chronos_core.sandbox.sth_aggregation import (
+import httpx
+
+from fiware_sandbox.faults import Fault
+from fiware_sandbox.routing import Router
+from fiware_sandbox.service import EmulatedService
+from fiware_sandbox.sth_aggregation import (
     RESOLUTIONS,
     aggregate,
     classify,
     expand_methods,
     render_documents,
 )
-from chronos_core.sandbox.wire import (
+from fiware_sandbox.wire import (
     InvalidJSON,
-    ObjectIdFactory,
-    WireRequest,
-    WireResponse,
     encode_json,
     iso_ms,
     json_bytes,
     now_ms,
     parse_date_ms,
     parse_json,
+    path_segments,
     random_correlator,
+    respond,
+    sequence_object_id,
     to_epoch_ms,
 )
 
@@ -134,7 +137,7 @@ class SthCometEmulator(EmulatedService):
         self.unanswered_seconds = unanswered_seconds
         self._series: dict[SeriesKey, list[RawPoint]] = {}
         self._sequence = 0
-        self._ids = ObjectIdFactory()
+        self._router = self._routes()
 
     # ================================================================ public Python API
 
@@ -189,7 +192,7 @@ class SthCometEmulator(EmulatedService):
         attr_type: str = "Number",
     ) -> int:
         """Seed from a CSV file with a timestamp column and a value column."""
-        from chronos_core.sandbox.seeding import read_series_csv
+        from fiware_sandbox.seeding import read_series_csv
 
         pairs = read_series_csv(path, timestamp_column, value_column)
         return self.seed(tenant, entity_type, entity_id, attribute, pairs, attr_type=attr_type)
@@ -275,28 +278,41 @@ class SthCometEmulator(EmulatedService):
 
     # ================================================================ HTTP
 
-    def _dispatch(self, request: WireRequest, fault: Fault | None) -> WireResponse:
-        segments = request.segments
-        method = request.method
-        if method == "GET" and request.path == "/version":
-            return self._json(200, {"version": STH_VERSION}, correlator=None)
-        if method == "POST" and request.path == "/notify":
-            return self._notify(request)
-        if segments[:2] == ["STH", "v2"]:
-            return self._v2(request, fault)
-        if segments[:3] == ["STH", "v1", "contextEntities"]:
-            routed = self._v1(request, fault)
-            if routed is not None:
-                return routed
-        return self._json(
-            404, {"statusCode": 404, "error": "Not Found"}, correlator=self._correlator(request)
-        )
+    def _routes(self) -> Router:
+        v1 = "/STH/v1/contextEntities"
+        v1_attribute = v1 + "/type/{entity_type}/id/{entity_id}/attributes/{attribute}"
+        v2 = "/STH/v2/entities"
+        router = Router()
+        router.add("GET", "/version", lambda request, fault: self._version())
+        router.add("POST", "/notify", lambda request, fault: self._notify(request))
+        router.add("GET", v1_attribute, self._read_v1)
+        router.add("DELETE", v1_attribute, self._delete_v1)
+        router.add("DELETE", v1 + "/type/{entity_type}/id/{entity_id}", self._delete_v1)
+        router.add("DELETE", v1, self._delete_v1)
+        router.add("GET", v2 + "/{entity_id}/attrs/{attribute}", self._read_v2)
+        router.add("DELETE", v2 + "/{entity_id}/{part}/{attribute}", self._delete_v2)
+        router.add("DELETE", v2 + "/{entity_id}", self._delete_v2)
+        router.add("DELETE", v2, self._delete_v2)
+        return router
+
+    def _dispatch(self, request: httpx.Request, fault: Fault | None) -> httpx.Response:
+        routed = self._router.dispatch(request, fault=fault)
+        if routed is not None:
+            return routed
+        correlator = self._correlator(request)
+        if path_segments(request)[:2] == ["STH", "v2"]:
+            body = {"error": "NotFound", "description": "invalid path"}
+            return self._json(404, body, correlator=correlator)
+        return self._json(404, {"statusCode": 404, "error": "Not Found"}, correlator=correlator)
+
+    def _version(self) -> httpx.Response:
+        return self._json(200, {"version": STH_VERSION}, correlator=None)
 
     # ---------------------------------------------------------------- helpers
 
     @staticmethod
-    def _correlator(request: WireRequest) -> str:
-        return request.header("fiware-correlator") or random_correlator()
+    def _correlator(request: httpx.Request) -> str:
+        return request.headers.get("fiware-correlator") or random_correlator()
 
     @staticmethod
     def _json(
@@ -305,7 +321,7 @@ class SthCometEmulator(EmulatedService):
         *,
         correlator: str | None,
         total: int | None = None,
-    ) -> WireResponse:
+    ) -> httpx.Response:
         headers: list[tuple[str, str]] = []
         if correlator is not None:
             headers.append(("fiware-correlator", correlator))
@@ -313,9 +329,9 @@ class SthCometEmulator(EmulatedService):
             headers.append(("fiware-total-count", str(total)))
         headers.append(("content-type", JSON_TYPE))
         headers.append(("cache-control", "no-cache"))
-        return WireResponse(status, headers, json_bytes(body))
+        return respond(status, headers, json_bytes(body))
 
-    def _error(self, version: str, exc: _BadRequest) -> WireResponse:
+    def _error(self, version: str, exc: _BadRequest) -> httpx.Response:
         if version == "v2":
             body: dict[str, Any] = {"error": "BadRequest", "description": exc.message}
         else:
@@ -328,13 +344,13 @@ class SthCometEmulator(EmulatedService):
         return self._json(400, body, correlator=None)
 
     @staticmethod
-    def _check_headers(request: WireRequest) -> tuple[str, str]:
-        service = request.header("fiware-service")
+    def _check_headers(request: httpx.Request) -> tuple[str, str]:
+        service = request.headers.get("fiware-service")
         if service is None:
             raise _BadRequest(
                 'child "fiware-service" fails because [fiware-service is required]', "headers", []
             )
-        servicepath = request.header("fiware-servicepath")
+        servicepath = request.headers.get("fiware-servicepath")
         if servicepath is None:
             raise _BadRequest(
                 'child "fiware-servicepath" fails because [fiware-servicepath is required]',
@@ -360,8 +376,8 @@ class SthCometEmulator(EmulatedService):
             raise _BadRequest(fail + "must be greater than -1]", "query", [name])
         return int(number)
 
-    def _validate_query(self, request: WireRequest, version: str) -> dict[str, Any]:
-        query = request.query
+    def _validate_query(self, request: httpx.Request, version: str) -> dict[str, Any]:
+        query = request.url.params
         if version == "v2" and not query.get("type"):
             raise _BadRequest('child "type" fails because ["type" is required]', "query", ["type"])
         parsed: dict[str, Any] = {
@@ -411,61 +427,58 @@ class SthCometEmulator(EmulatedService):
 
     # ---------------------------------------------------------------- reads
 
-    def _v1(self, request: WireRequest, fault: Fault | None) -> WireResponse | None:
-        s = request.segments
-        if (
-            request.method == "GET"
-            and len(s) == 9
-            and (s[3], s[5], s[7])
-            == (
-                "type",
-                "id",
-                "attributes",
-            )
-        ):
-            return self._read(request, "v1", s[4], s[6], s[8], fault)
-        if request.method == "DELETE":
-            if len(s) == 9 and (s[3], s[5], s[7]) == ("type", "id", "attributes"):
-                return self._delete(request, "v1", s[4], s[6], s[8])
-            if len(s) == 7 and (s[3], s[5]) == ("type", "id"):
-                return self._delete(request, "v1", s[4], s[6], None)
-            if len(s) == 3:
-                return self._delete(request, "v1", None, None, None)
-        return None
+    def _read_v1(
+        self,
+        request: httpx.Request,
+        entity_type: str,
+        entity_id: str,
+        attribute: str,
+        fault: Fault | None,
+    ) -> httpx.Response:
+        return self._read(request, "v1", entity_type, entity_id, attribute, fault)
 
-    def _v2(self, request: WireRequest, fault: Fault | None) -> WireResponse:
-        s = request.segments
-        if len(s) >= 3 and s[2] == "entities":
-            entity_type = request.query.get("type")
-            if request.method == "GET" and len(s) == 6 and s[4] == "attrs":
-                return self._read(request, "v2", entity_type or "", s[3], s[5], fault)
-            if request.method == "DELETE":
-                if len(s) in (4, 6) and not entity_type:
-                    return self._error(
-                        "v2",
-                        _BadRequest('child "type" fails because ["type" is required]', "query", []),
-                    )
-                if len(s) == 6 and s[4] == "attrs":
-                    return self._delete(request, "v2", entity_type, s[3], s[5])
-                if len(s) == 4:
-                    return self._delete(request, "v2", entity_type, s[3], None)
-                if len(s) == 3:
-                    return self._delete(request, "v2", None, None, None)
-        return self._json(
-            404,
-            {"error": "NotFound", "description": "invalid path"},
-            correlator=self._correlator(request),
-        )
+    def _delete_v1(
+        self,
+        request: httpx.Request,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        attribute: str | None = None,
+        fault: Fault | None = None,
+    ) -> httpx.Response:
+        return self._delete(request, "v1", entity_type, entity_id, attribute)
+
+    def _read_v2(
+        self, request: httpx.Request, entity_id: str, attribute: str, fault: Fault | None
+    ) -> httpx.Response:
+        entity_type = request.url.params.get("type") or ""
+        return self._read(request, "v2", entity_type, entity_id, attribute, fault)
+
+    def _delete_v2(
+        self,
+        request: httpx.Request,
+        entity_id: str | None = None,
+        part: str = "attrs",
+        attribute: str | None = None,
+        fault: Fault | None = None,
+    ) -> httpx.Response:
+        entity_type = request.url.params.get("type")
+        if entity_id is not None and not entity_type:
+            missing = _BadRequest('child "type" fails because ["type" is required]', "query", [])
+            return self._error("v2", missing)
+        if part != "attrs":
+            body = {"error": "NotFound", "description": "invalid path"}
+            return self._json(404, body, correlator=self._correlator(request))
+        return self._delete(request, "v2", entity_type, entity_id, attribute)
 
     def _read(
         self,
-        request: WireRequest,
+        request: httpx.Request,
         version: str,
         entity_type: str,
         entity_id: str,
         attribute: str,
         fault: Fault | None,
-    ) -> WireResponse:
+    ) -> httpx.Response:
         try:
             service, servicepath = self._check_headers(request)
             q = self._validate_query(request, version)
@@ -529,7 +542,7 @@ class SthCometEmulator(EmulatedService):
     def _render_point(self, attribute: str, point: RawPoint) -> dict[str, Any]:
         recv_ms, sequence, attr_type, value = point
         return {
-            "_id": self._ids.for_sequence(recv_ms // 1000, sequence),
+            "_id": sequence_object_id(recv_ms // 1000, sequence),
             "recvTime": iso_ms(recv_ms),
             "attrName": attribute,
             "attrType": attr_type,
@@ -557,7 +570,7 @@ class SthCometEmulator(EmulatedService):
         }
 
     @staticmethod
-    def _csv(attribute: str, rows: list[RawPoint]) -> WireResponse:
+    def _csv(attribute: str, rows: list[RawPoint]) -> httpx.Response:
         lines = ["attrName,attrType,attrValue,recvTime"]
         for recv_ms, _sequence, attr_type, value in rows:
             lines.append(
@@ -577,18 +590,18 @@ class SthCometEmulator(EmulatedService):
             ("content-type", "application/octet-stream"),
             ("cache-control", "no-cache"),
         ]
-        return WireResponse(200, headers, body)
+        return respond(200, headers, body)
 
     # ---------------------------------------------------------------- deletes
 
     def _delete(
         self,
-        request: WireRequest,
+        request: httpx.Request,
         version: str,
         entity_type: str | None,
         entity_id: str | None,
         attribute: str | None,
-    ) -> WireResponse:
+    ) -> httpx.Response:
         try:
             service, servicepath = self._check_headers(request)
         except _BadRequest as exc:
@@ -605,17 +618,17 @@ class SthCometEmulator(EmulatedService):
                     continue
                 del self._series[key]
         headers = [("fiware-correlator", self._correlator(request)), ("cache-control", "no-cache")]
-        return WireResponse(204, headers)
+        return respond(204, headers)
 
     # ---------------------------------------------------------------- notifications
 
-    def _notify(self, request: WireRequest) -> WireResponse:
+    def _notify(self, request: httpx.Request) -> httpx.Response:
         try:
             service, servicepath = self._check_headers(request)
         except _BadRequest as exc:
             return self._error("v1", exc)
         try:
-            payload = parse_json(request.body)
+            payload = parse_json(request.content)
         except InvalidJSON:
             return self._json(
                 400,
@@ -630,7 +643,7 @@ class SthCometEmulator(EmulatedService):
         if not isinstance(responses, list):
             # NGSIv2 notifications (and anything else without contextResponses) are never
             # answered by STH-Comet 2.11: the connection stays open without a status line.
-            return WireResponse(0, action="hang", hang_seconds=self.unanswered_seconds)
+            return respond(0, action="hang", hang_seconds=self.unanswered_seconds)
         elements = []
         for item in responses:
             element = item.get("contextElement") if isinstance(item, dict) else None
@@ -672,7 +685,7 @@ class SthCometEmulator(EmulatedService):
         headers = [("cache-control", "no-cache")]
         if all_new_and_aggregatable:
             headers.insert(0, ("fiware-correlator", self._correlator(request)))
-        return WireResponse(200, headers)
+        return respond(200, headers)
 
     @staticmethod
     def _time_instant(attribute: Mapping[str, Any]) -> int | None:

@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from chronos_core.sandbox.wire import iso_ms, parse_date_ms
+from fiware_sandbox.wire import iso_ms, parse_date_ms
 
 if TYPE_CHECKING:
-    from chronos_core.sandbox.orion_subscriptions import Subscription
+    from fiware_sandbox.orion_subscriptions import Subscription
 
 FORBIDDEN_CHARS = set("<>\"'=;()")
 FORBIDDEN_ID_CHARS = FORBIDDEN_CHARS | set("&?/#")

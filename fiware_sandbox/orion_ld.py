@@ -6,7 +6,7 @@ lists with ``limit``/``offset``/``count``/``q``, types, tenants (``NGSILD-Tenant
 in a body or a ``Link`` header (downloaded once, 503 when it cannot be), subscriptions with
 notifications, and the recorded 501 of the temporal API. Like Orion-LD with TRoE, every write
 also records attribute instances, which the sandbox's NGSI-LD temporal API
-(:mod:`chronos_core.sandbox.ngsi_ld_temporal`) serves.
+(:mod:`fiware_sandbox.ngsi_ld_temporal`) serves.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from chronos_core.sandbox.faults import Fault
-from chronos_core.sandbox.ngsi_ld_model import (
+import httpx
+
+from fiware_sandbox.faults import Fault
+from fiware_sandbox.ngsi_ld_model import (
     CORE_CONTEXT,
     JSON_TYPE,
     LD_JSON,
@@ -38,15 +40,15 @@ from chronos_core.sandbox.ngsi_ld_model import (
     parse_request_json,
     render_attribute,
 )
-from chronos_core.sandbox.orion_subscriptions import NotificationDelivery, Outgoing
-from chronos_core.sandbox.service import EmulatedService
-from chronos_core.sandbox.wire import (
-    WireRequest,
-    WireResponse,
+from fiware_sandbox.orion_subscriptions import NotificationDelivery, Outgoing
+from fiware_sandbox.service import EmulatedService
+from fiware_sandbox.wire import (
     iso_ms,
     json_bytes,
     now_ms,
     parse_date_ms,
+    path_segments,
+    respond,
     time_correlator,
 )
 
@@ -200,18 +202,18 @@ class OrionLdEmulator(EmulatedService):
 
     # ------------------------------------------------------------------ dispatch
 
-    def _dispatch(self, request: WireRequest, fault: Fault | None) -> WireResponse:
+    def _dispatch(self, request: httpx.Request, fault: Fault | None) -> httpx.Response:
         try:
             with self._lock:
                 return self._route(request)
         except LdError as error:
             return error.response()
 
-    def _route(self, request: WireRequest) -> WireResponse:
-        path, method = request.path, request.method
+    def _route(self, request: httpx.Request) -> httpx.Response:
+        path, method = request.url.path, request.method
         if path == "/version" and method == "GET":
             text = _VERSION.format(uptime=_uptime(time.time() - self._started))
-            return WireResponse(
+            return respond(
                 200,
                 [("Fiware-Correlator", time_correlator()), ("Content-Type", JSON_TYPE)],
                 text.encode(),
@@ -231,9 +233,9 @@ class OrionLdEmulator(EmulatedService):
                 "Core Context": CORE_CONTEXT,
                 "Next File Descriptor": 23,
             }
-            return WireResponse(200, [("Content-Type", JSON_TYPE)], (_pretty(body) + "\n").encode())
+            return respond(200, [("Content-Type", JSON_TYPE)], (_pretty(body) + "\n").encode())
         if path == CHRONOS_CONTEXT_PATH and method == "GET" and self.chronos_context is not None:
-            return WireResponse(200, [("Content-Type", LD_JSON)], json_bytes(self.chronos_context))
+            return respond(200, [("Content-Type", LD_JSON)], json_bytes(self.chronos_context))
         if path.startswith(f"{BASE}/temporal/entities"):
             detail = f"{BASE}/temporal/entities" + ("/*" if path.count("/") > 4 else "")
             raise LdError(
@@ -242,11 +244,11 @@ class OrionLdEmulator(EmulatedService):
                 "Not Implemented in Orion-LD, please use Mintaka for this operation",
                 detail,
             )
-        segments = request.segments
+        segments = path_segments(request)
         if segments[:2] != ["ngsi-ld", "v1"] or len(segments) < 3:
             raise not_found("Service Not Found", path)
         resource, rest = segments[2], segments[3:]
-        tenant = request.header("NGSILD-Tenant")
+        tenant = request.headers.get("NGSILD-Tenant")
         if resource == "entities":
             return self._entities(request, tenant, rest)
         if resource == "entityOperations" and len(rest) == 1 and method == "POST":
@@ -259,10 +261,10 @@ class OrionLdEmulator(EmulatedService):
 
     # ------------------------------------------------------------------ helpers
 
-    def _read_context(self, request: WireRequest) -> Context:
-        return self.contexts.resolve(link_url(request.header("Link")))
+    def _read_context(self, request: httpx.Request) -> Context:
+        return self.contexts.resolve(link_url(request.headers.get("Link")))
 
-    def _write_body(self, request: WireRequest) -> tuple[Any, Context]:
+    def _write_body(self, request: httpx.Request) -> tuple[Any, Context]:
         """The parsed body and the request context, with Orion-LD's content checks."""
         body, content_type = parse_request_json(request)
         items = body if isinstance(body, list) else [body]
@@ -303,14 +305,14 @@ class OrionLdEmulator(EmulatedService):
         self,
         status: int,
         body: Any,
-        request: WireRequest,
+        request: httpx.Request,
         context: Context,
         headers: list[tuple[str, str]] | None = None,
         *,
         link: bool = True,
-    ) -> WireResponse:
+    ) -> httpx.Response:
         out = list(headers or [])
-        accept = request.header("Accept") or JSON_TYPE
+        accept = request.headers.get("Accept") or JSON_TYPE
         if LD_JSON in accept and JSON_TYPE not in accept.replace(LD_JSON, ""):
             contexts = [context.url] if context.url != CORE_CONTEXT else []
             contexts.append(CORE_CONTEXT)
@@ -321,18 +323,20 @@ class OrionLdEmulator(EmulatedService):
             if link:
                 out.append(("Link", link_value(context.url)))
             out.append(("Content-Type", JSON_TYPE))
-        return WireResponse(status, out, json_bytes(body))
+        return respond(status, out, json_bytes(body))
 
     # ------------------------------------------------------------------ entities
 
-    def _entities(self, request: WireRequest, tenant: str | None, rest: list[str]) -> WireResponse:
+    def _entities(
+        self, request: httpx.Request, tenant: str | None, rest: list[str]
+    ) -> httpx.Response:
         method = request.method
         if not rest:
             if method == "POST":
                 return self._create(request, tenant)
             if method == "GET":
                 return self._list(request, tenant)
-            raise LdError(405, "BadRequestData", "Method not allowed", request.path)
+            raise LdError(405, "BadRequestData", "Method not allowed", request.url.path)
         entity_id = rest[0]
         check_uri(entity_id, "Entity ID in URL PATH")
         if len(rest) == 1:
@@ -342,7 +346,7 @@ class OrionLdEmulator(EmulatedService):
                 data = self._tenant(tenant)
                 if data.entities.pop(entity_id, None) is None:
                     raise not_found("Entity not found", entity_id)
-                return WireResponse(204)
+                return respond(204)
         elif rest[1] == "attrs":
             if len(rest) == 2 and method in ("PATCH", "POST"):
                 return self._update_attrs(request, tenant, entity_id, append=method == "POST")
@@ -357,8 +361,8 @@ class OrionLdEmulator(EmulatedService):
                 if entity.attrs.pop(ctx.expand(rest[2]), None) is None:
                     raise not_found("Attribute not found", rest[2])
                 entity.modified_at = now_ms()
-                return WireResponse(204)
-        raise LdError(405, "BadRequestData", "Method not allowed", request.path)
+                return respond(204)
+        raise LdError(405, "BadRequestData", "Method not allowed", request.url.path)
 
     def _new_entity(self, body: Any, ctx: Context, detail: str = "id") -> LdEntity:
         if not isinstance(body, dict):
@@ -375,7 +379,7 @@ class OrionLdEmulator(EmulatedService):
             entity.attrs[ctx.expand(name)] = _attribute(value, name, now)
         return entity
 
-    def _create(self, request: WireRequest, tenant: str | None) -> WireResponse:
+    def _create(self, request: httpx.Request, tenant: str | None) -> httpx.Response:
         body, ctx = self._write_body(request)
         entity = self._new_entity(body, ctx)
         data = self._tenant(tenant, create=True)
@@ -384,11 +388,11 @@ class OrionLdEmulator(EmulatedService):
         data.entities[entity.id] = entity
         self._record(data, entity, entity.attrs)
         self._notify(tenant, data, entity, set(entity.attrs))
-        return WireResponse(
+        return respond(
             201, [("Location", f"{BASE}/entities/{entity.id}"), *self._tenant_header(tenant)]
         )
 
-    def _get(self, request: WireRequest, tenant: str | None, entity_id: str) -> WireResponse:
+    def _get(self, request: httpx.Request, tenant: str | None, entity_id: str) -> httpx.Response:
         ctx = self._read_context(request)
         data = self._tenant(tenant)
         entity = data.entities.get(entity_id)
@@ -400,8 +404,8 @@ class OrionLdEmulator(EmulatedService):
         return self._json(200, body, request, ctx, self._tenant_header(tenant))
 
     def _update_attrs(
-        self, request: WireRequest, tenant: str | None, entity_id: str, *, append: bool
-    ) -> WireResponse:
+        self, request: httpx.Request, tenant: str | None, entity_id: str, *, append: bool
+    ) -> httpx.Response:
         body, ctx = self._write_body(request)
         if not isinstance(body, dict) or not body:
             raise bad_request("Invalid payload", "an object with attributes is needed")
@@ -429,11 +433,11 @@ class OrionLdEmulator(EmulatedService):
         entity.modified_at = now
         self._record(data, entity, changes)
         self._notify(tenant, data, entity, set(changes))
-        return WireResponse(204)
+        return respond(204)
 
     def _patch_attr(
-        self, request: WireRequest, tenant: str | None, entity_id: str, name: str
-    ) -> WireResponse:
+        self, request: httpx.Request, tenant: str | None, entity_id: str, name: str
+    ) -> httpx.Response:
         body, ctx = self._write_body(request)
         if not isinstance(body, dict) or not body:
             raise bad_request("Invalid payload", "an attribute fragment is needed")
@@ -454,11 +458,11 @@ class OrionLdEmulator(EmulatedService):
         entity.modified_at = now
         self._record(data, entity, {iri: stored})
         self._notify(tenant, data, entity, {iri})
-        return WireResponse(204)
+        return respond(204)
 
-    def _list(self, request: WireRequest, tenant: str | None) -> WireResponse:
+    def _list(self, request: httpx.Request, tenant: str | None) -> httpx.Response:
         ctx = self._read_context(request)
-        query = request.query
+        query = request.url.params
         if not any(k in query for k in ("type", "id", "q", "attrs", "georel", "idPattern")):
             raise bad_request(
                 "Too broad query",
@@ -499,7 +503,7 @@ class OrionLdEmulator(EmulatedService):
             headers.append(("NGSILD-Results-Count", str(len(matched))))
         return self._json(200, page, request, ctx, headers, link=bool(page))
 
-    def _types(self, request: WireRequest, tenant: str | None) -> WireResponse:
+    def _types(self, request: httpx.Request, tenant: str | None) -> httpx.Response:
         ctx = self._read_context(request)
         data = self._tenant(tenant)
         seen: list[str] = []
@@ -516,14 +520,14 @@ class OrionLdEmulator(EmulatedService):
 
     # ------------------------------------------------------------------ batch
 
-    def _batch(self, request: WireRequest, tenant: str | None, operation: str) -> WireResponse:
+    def _batch(self, request: httpx.Request, tenant: str | None, operation: str) -> httpx.Response:
         if operation not in ("create", "upsert"):
-            raise not_found("Service Not Found", request.path)
+            raise not_found("Service Not Found", request.url.path)
         body, ctx = self._write_body(request)
         if not isinstance(body, list) or not body:
             raise bad_request("Invalid payload", "Not a JSON Array")
         data = self._tenant(tenant, create=True)
-        merge = "update" in request.query.get("options", "").split(",")
+        merge = "update" in request.url.params.get("options", "").split(",")
         success: list[str] = []
         created: list[str] = []
         errors: list[dict[str, Any]] = []
@@ -579,14 +583,14 @@ class OrionLdEmulator(EmulatedService):
         if operation == "create":
             if errors:
                 out = {"success": success, "errors": errors}
-                return WireResponse(207, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(out))
-            return WireResponse(201, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(success))
+                return respond(207, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(out))
+            return respond(201, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(success))
         if errors:
             out = {"success": created, "errors": errors}
-            return WireResponse(207, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(out))
+            return respond(207, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(out))
         if created:
-            return WireResponse(201, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(created))
-        return WireResponse(204)
+            return respond(201, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(created))
+        return respond(204)
 
     # ------------------------------------------------------------------ history (TRoE)
 
@@ -612,8 +616,8 @@ class OrionLdEmulator(EmulatedService):
     # ------------------------------------------------------------------ subscriptions
 
     def _subscriptions(
-        self, request: WireRequest, tenant: str | None, rest: list[str]
-    ) -> WireResponse:
+        self, request: httpx.Request, tenant: str | None, rest: list[str]
+    ) -> httpx.Response:
         method = request.method
         if not rest and method == "POST":
             body, ctx = self._write_body(request)
@@ -625,7 +629,7 @@ class OrionLdEmulator(EmulatedService):
                 )
             subscription["_context"] = ctx
             data.subscriptions[subscription["id"]] = subscription
-            return WireResponse(
+            return respond(
                 201,
                 [
                     ("Location", f"{BASE}/subscriptions/{subscription['id']}"),
@@ -635,8 +639,8 @@ class OrionLdEmulator(EmulatedService):
         if not rest and method == "GET":
             ctx = self._read_context(request)
             data = self._tenant(tenant)
-            offset = _int_param(request.query, "offset", 0)
-            limit = _int_param(request.query, "limit", DEFAULT_LIMIT)
+            offset = _int_param(request.url.params, "offset", 0)
+            limit = _int_param(request.url.params, "limit", DEFAULT_LIMIT)
             items = list(data.subscriptions.values())[offset : offset + limit]
             return self._json(200, [_render_subscription(s) for s in items], request, ctx)
         if len(rest) == 1:
@@ -650,8 +654,8 @@ class OrionLdEmulator(EmulatedService):
             if method == "DELETE":
                 if data.subscriptions.pop(rest[0], None) is None:
                     raise not_found("subscription not found", rest[0])
-                return WireResponse(204)
-        raise LdError(405, "BadRequestData", "Method not allowed", request.path)
+                return respond(204)
+        raise LdError(405, "BadRequestData", "Method not allowed", request.url.path)
 
     def _notify(
         self, tenant: str | None, data: LdTenant, entity: LdEntity, changed: set[str]
@@ -745,23 +749,23 @@ def _render(
     return out
 
 
-def _options(request: WireRequest) -> tuple[str, bool]:
-    options = [o for o in request.query.get("options", "").split(",") if o]
+def _options(request: httpx.Request) -> tuple[str, bool]:
+    options = [o for o in request.url.params.get("options", "").split(",") if o]
     representation = "normalized"
     for option in options:
         if option in ("keyValues", "simplified"):
             representation = "keyValues"
         elif option == "concise":
             representation = "concise"
-    if request.query.get("format") in ("keyValues", "simplified", "concise"):
-        representation = request.query["format"].replace("simplified", "keyValues")
+    if request.url.params.get("format") in ("keyValues", "simplified", "concise"):
+        representation = request.url.params["format"].replace("simplified", "keyValues")
     return representation, "sysAttrs" in options
 
 
-def _attrs_param(request: WireRequest, ctx: Context) -> list[str] | None:
-    if "attrs" not in request.query:
+def _attrs_param(request: httpx.Request, ctx: Context) -> list[str] | None:
+    if "attrs" not in request.url.params:
         return None
-    return [ctx.expand(a) for a in request.query["attrs"].split(",") if a]
+    return [ctx.expand(a) for a in request.url.params["attrs"].split(",") if a]
 
 
 def _int_param(query: Mapping[str, str], name: str, default: int) -> int:

@@ -14,8 +14,10 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from chronos_core.sandbox.service import EmulatedService
-from chronos_core.sandbox.wire import WireRequest, WireResponse
+import httpx
+
+from fiware_sandbox.service import EmulatedService
+from fiware_sandbox.wire import action_of, hang_seconds_of, make_request, respond
 
 logger = logging.getLogger("chronos.sandbox")
 
@@ -66,38 +68,40 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in self.headers.items()
             if name.lower() not in ("host", "content-length", "transfer-encoding")
         ]
-        request = WireRequest(self.command, self.path, headers, body)
+        request = make_request(self.command, self.path, headers, body)
         try:
             response = self.server.service.handle(request)
         except Exception:
             logger.exception(
                 "%s failed on %s %s", self.server.service.name, self.command, self.path
             )
-            response = WireResponse(500, [("Content-Type", "text/plain")], b"sandbox error")
+            response = respond(500, [("Content-Type", "text/plain")], b"sandbox error")
         self._write(response)
 
-    def _write(self, response: WireResponse) -> None:
-        if response.action == "hang":
-            self.server.stopping.wait(response.hang_seconds)
+    def _write(self, response: httpx.Response) -> None:
+        action = action_of(response)
+        if action == "hang":
+            self.server.stopping.wait(hang_seconds_of(response))
             self.close_connection = True
             return
-        if response.action == "drop":
+        if action == "drop":
             self.close_connection = True
             return
         try:
-            reason = HTTPStatus(response.status).phrase
+            reason = HTTPStatus(response.status_code).phrase
         except ValueError:
             reason = ""
-        self.send_response_only(response.status, reason)
+        status = response.status_code
+        self.send_response_only(status, reason)
         self.send_header("Date", self.date_time_string())
-        for name, value in response.headers:
-            self.send_header(name, value.encode("latin-1", "replace").decode("latin-1"))
-        if response.status not in _NO_BODY_STATUSES:
-            self.send_header("Content-Length", str(len(response.body)))
-        body = response.body
-        if self.command == "HEAD" or response.status in _NO_BODY_STATUSES:
+        for name, value in response.headers.raw:
+            self.send_header(name.decode("latin-1"), value.decode("latin-1"))
+        body = response.content
+        if status not in _NO_BODY_STATUSES:
+            self.send_header("Content-Length", str(len(body)))
+        if self.command == "HEAD" or status in _NO_BODY_STATUSES:
             body = b""
-        elif response.action == "truncate":
+        elif action == "truncate":
             body = body[: len(body) // 2]
             self.close_connection = True
         self.wfile.write(self._head_bytes() + body)

@@ -13,18 +13,21 @@ import json
 import re
 from typing import Any, Literal
 
-from chronos_core.sandbox.faults import Fault
-from chronos_core.sandbox.service import EmulatedService
-from chronos_core.sandbox.wire import (
+import httpx
+
+from fiware_sandbox.faults import Fault
+from fiware_sandbox.service import EmulatedService
+from fiware_sandbox.wire import (
     InvalidJSON,
-    ObjectIdFactory,
-    WireRequest,
-    WireResponse,
     encode_json,
     json_bytes,
+    new_object_id,
     now_ms,
     parse_json,
+    path_segments,
     random_correlator,
+    raw_path,
+    respond,
 )
 
 Registry = Literal["mongodb", "memory"]
@@ -142,7 +145,6 @@ class IoTAgentEmulator(EmulatedService):
         self.about_port = about_port
         self._devices: list[dict[str, Any]] = []
         self._groups: list[dict[str, Any]] = []
-        self._ids = ObjectIdFactory()
         self._group_counter = 0
 
     def clear(self) -> None:
@@ -162,8 +164,8 @@ class IoTAgentEmulator(EmulatedService):
 
     # ------------------------------------------------------------------ dispatch
 
-    def _dispatch(self, request: WireRequest, fault: Fault | None) -> WireResponse:
-        correlator = request.header("fiware-correlator") or random_correlator()
+    def _dispatch(self, request: httpx.Request, fault: Fault | None) -> httpx.Response:
+        correlator = request.headers.get("fiware-correlator") or random_correlator()
         headers = [("Fiware-Correlator", correlator)]
         try:
             body = self._body(request)
@@ -173,23 +175,23 @@ class IoTAgentEmulator(EmulatedService):
             return self._json(exc.status, {"name": exc.name, "message": exc.message}, headers)
 
     @staticmethod
-    def _json(status: int, body: Any, headers: list[tuple[str, str]]) -> WireResponse:
-        return WireResponse(status, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(body))
+    def _json(status: int, body: Any, headers: list[tuple[str, str]]) -> httpx.Response:
+        return respond(status, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(body))
 
     @staticmethod
-    def _body(request: WireRequest) -> Any:
-        content_type = (request.header("content-type") or "").lower()
-        if "json" not in content_type or not request.body:
+    def _body(request: httpx.Request) -> Any:
+        content_type = (request.headers.get("content-type") or "").lower()
+        if "json" not in content_type or not request.content:
             return None
         try:
-            return parse_json(request.body)
+            return parse_json(request.content)
         except InvalidJSON as exc:
-            raise _IotaError(500, "SyntaxError", _node_syntax_error(request.body, exc)) from None
+            raise _IotaError(500, "SyntaxError", _node_syntax_error(request.content, exc)) from None
 
     def _route(
-        self, request: WireRequest, body: Any, headers: list[tuple[str, str]]
-    ) -> WireResponse:
-        method, s = request.method, request.segments
+        self, request: httpx.Request, body: Any, headers: list[tuple[str, str]]
+    ) -> httpx.Response:
+        method, s = request.method, path_segments(request)
         if method == "GET" and (s == ["iot", "about"] or s == ["version"]):
             port = self.about_port if self.about_port is not None else self.bound_port
             return self._json(
@@ -211,14 +213,14 @@ class IoTAgentEmulator(EmulatedService):
             service, servicepath = self._tenant(request)
             for item in (body or {}).get("devices", []):
                 self._remove_device(str(item.get("deviceId")), service, servicepath)
-            return WireResponse(204, headers)
+            return respond(204, headers)
         page = (
             '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             "<title>Error</title>\n</head>\n<body>\n"
-            f"<pre>Cannot {method} {html.escape(request.raw_path, quote=False)}</pre>\n"
+            f"<pre>Cannot {method} {html.escape(raw_path(request), quote=False)}</pre>\n"
             "</body>\n</html>\n"
         )
-        return WireResponse(
+        return respond(
             404,
             [
                 *headers,
@@ -230,9 +232,9 @@ class IoTAgentEmulator(EmulatedService):
         )
 
     @staticmethod
-    def _tenant(request: WireRequest) -> tuple[str, str]:
-        service = request.header("fiware-service")
-        servicepath = request.header("fiware-servicepath")
+    def _tenant(request: httpx.Request) -> tuple[str, str]:
+        service = request.headers.get("fiware-service")
+        servicepath = request.headers.get("fiware-servicepath")
         missing = [
             name
             for name, value in (("fiware-service", service), ("fiware-servicepath", servicepath))
@@ -249,9 +251,9 @@ class IoTAgentEmulator(EmulatedService):
         return service, servicepath
 
     @staticmethod
-    def _paging(request: WireRequest) -> tuple[int | None, int]:
+    def _paging(request: httpx.Request) -> tuple[int | None, int]:
         def number(name: str) -> int | None:
-            raw = request.query.get(name)
+            raw = request.url.params.get(name)
             if raw is None:
                 return None
             match = re.match(r"^\s*(-?\d+)", raw)
@@ -280,8 +282,8 @@ class IoTAgentEmulator(EmulatedService):
         return rendered
 
     def _list_devices(
-        self, request: WireRequest, service: str, servicepath: str, headers: list[tuple[str, str]]
-    ) -> WireResponse:
+        self, request: httpx.Request, service: str, servicepath: str, headers: list[tuple[str, str]]
+    ) -> httpx.Response:
         limit, offset = self._paging(request)
         matching = [
             d for d in self._devices if d["service"] == service and d["subservice"] == servicepath
@@ -312,7 +314,7 @@ class IoTAgentEmulator(EmulatedService):
 
     def _provision_devices(
         self, body: Any, service: str, servicepath: str, headers: list[tuple[str, str]]
-    ) -> WireResponse:
+    ) -> httpx.Response:
         if not isinstance(body, dict) or not isinstance(body.get("devices"), list):
             raise _IotaError(
                 400, "WRONG_SYNTAX", "Wrong syntax in request: Errors found validating request."
@@ -370,13 +372,13 @@ class IoTAgentEmulator(EmulatedService):
 
     def _device(
         self,
-        request: WireRequest,
+        request: httpx.Request,
         body: Any,
         service: str,
         servicepath: str,
         device_id: str,
         headers: list[tuple[str, str]],
-    ) -> WireResponse:
+    ) -> httpx.Response:
         method = request.method
         if method == "DELETE":
             if not self._remove_device(device_id, service, servicepath):
@@ -388,7 +390,7 @@ class IoTAgentEmulator(EmulatedService):
                 raise _IotaError(
                     404, "DEVICE_NOT_FOUND", f"No device was found with id:{device_id} and {detail}"
                 )
-            return WireResponse(204, headers)
+            return respond(204, headers)
         if method == "PUT" and isinstance(body, dict) and "device_id" in body:
             raise _IotaError(400, "BAD_REQUEST", "Can't change the ID of a preprovisioned device")
         device = self._find_device(device_id, service, servicepath)
@@ -402,7 +404,7 @@ class IoTAgentEmulator(EmulatedService):
             )
         for api, value in body.items():
             device[_API_TO_INTERNAL.get(api) or api] = value
-        return WireResponse(204, headers)
+        return respond(204, headers)
 
     def _remove_device(self, device_id: str, service: str, servicepath: str) -> bool:
         device = self._find_device(device_id, service, servicepath)
@@ -438,18 +440,18 @@ class IoTAgentEmulator(EmulatedService):
 
     def _services(
         self,
-        request: WireRequest,
+        request: httpx.Request,
         body: Any,
         service: str,
         servicepath: str,
         headers: list[tuple[str, str]],
-    ) -> WireResponse:
+    ) -> httpx.Response:
         method = request.method
         mine = [
             g for g in self._groups if g["service"] == service and g["subservice"] == servicepath
         ]
-        resource = request.query.get("resource")
-        apikey = request.query.get("apikey")
+        resource = request.url.params.get("resource")
+        apikey = request.url.params.get("apikey")
         selected = [
             g
             for g in mine
@@ -473,7 +475,7 @@ class IoTAgentEmulator(EmulatedService):
             )
         if method == "POST":
             return self._create_groups(body, service, servicepath, headers)
-        missing = [name for name in ("resource", "apikey") if request.query.get(name) is None]
+        missing = [name for name in ("resource", "apikey") if request.url.params.get(name) is None]
         if missing:
             raise _IotaError(
                 400,
@@ -490,7 +492,7 @@ class IoTAgentEmulator(EmulatedService):
         if method == "DELETE":
             for group in selected:
                 self._groups.remove(group)
-            return WireResponse(204, headers)
+            return respond(204, headers)
         if not isinstance(body, dict):
             raise _IotaError(
                 400, "WRONG_SYNTAX", "Wrong syntax in request: Errors found validating request."
@@ -498,11 +500,11 @@ class IoTAgentEmulator(EmulatedService):
         for group in selected:
             for key, value in body.items():
                 group["type" if key == "entity_type" else key] = value
-        return WireResponse(204, headers)
+        return respond(204, headers)
 
     def _create_groups(
         self, body: Any, service: str, servicepath: str, headers: list[tuple[str, str]]
-    ) -> WireResponse:
+    ) -> httpx.Response:
         if not isinstance(body, dict) or not isinstance(body.get("services"), list):
             raise _IotaError(
                 400, "WRONG_SYNTAX", "Wrong syntax in request: Errors found validating request."
@@ -553,7 +555,7 @@ class IoTAgentEmulator(EmulatedService):
                 stored.setdefault("commands", [])
                 stored.setdefault("lazy", [])
                 stored.setdefault("attributes", [])
-                stored["_id"] = self._ids.new()
+                stored["_id"] = new_object_id()
                 stored["__v"] = 0
                 stored.setdefault("static_attributes", [])
                 stored.setdefault("internal_attributes", [])

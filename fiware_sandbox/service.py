@@ -8,8 +8,8 @@ from abc import ABC, abstractmethod
 
 import httpx
 
-from chronos_core.sandbox.faults import Fault, FaultInjector
-from chronos_core.sandbox.wire import WireRequest, WireResponse
+from fiware_sandbox.faults import Fault, FaultInjector
+from fiware_sandbox.wire import action_of, set_action
 
 
 class EmulatedService(ABC):
@@ -44,29 +44,46 @@ class EmulatedService(ABC):
 
     # ----------------------------------------------------------------- handling
 
-    def handle(self, request: WireRequest) -> WireResponse:
+    def handle(self, request: httpx.Request) -> httpx.Response:
         fault = self._faults.take(request)
         if fault is not None:
             if fault.kind == "delay":
                 time.sleep(fault.seconds)
             elif fault.kind in ("truncate", "apply_then_drop"):
                 response = self._dispatch(request, None)
-                response.action = "truncate" if fault.kind == "truncate" else "drop"
+                set_action(response, "truncate" if fault.kind == "truncate" else "drop")
                 return response
             elif fault.kind != "short_page":
                 return fault.response()
         return self._dispatch(request, fault)
 
     @abstractmethod
-    def _dispatch(self, request: WireRequest, fault: Fault | None) -> WireResponse:
+    def _dispatch(self, request: httpx.Request, fault: Fault | None) -> httpx.Response:
         """Answer one request; ``fault`` is a service-specific fault (e.g. a short page)."""
 
     @abstractmethod
     def clear(self) -> None:
         """Forget all stored state (faults included)."""
 
-    def transport(self) -> httpx.BaseTransport:
-        """An httpx transport that calls this service in-process, without sockets."""
-        from chronos_core.sandbox.transport import InProcessTransport
+    def transport(self) -> httpx.MockTransport:
+        """An httpx transport that calls this service in-process, without sockets.
 
-        return InProcessTransport(self)
+        Misbehaviours map to the errors httpx raises against a real socket: a hang is a
+        ``ReadTimeout``, a dropped or truncated answer a ``RemoteProtocolError``.
+        """
+        return httpx.MockTransport(self._answer_in_process)
+
+    def _answer_in_process(self, request: httpx.Request) -> httpx.Response:
+        response = self.handle(request)
+        action = action_of(response)
+        if action == "hang":
+            raise httpx.ReadTimeout("the service never answered", request=request)
+        if action == "drop":
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            )
+        if action == "truncate":
+            raise httpx.RemoteProtocolError(
+                "peer closed connection without sending complete message body", request=request
+            )
+        return response

@@ -21,13 +21,13 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from chronos_core.errors import ChronosError
-from chronos_core.sandbox.iot_agent import IoTAgentEmulator, Registry
-from chronos_core.sandbox.ngsi_ld_temporal import TemporalEmulator
-from chronos_core.sandbox.orion import OrionEmulator, OrionVersion
-from chronos_core.sandbox.orion_ld import OrionLdEmulator
-from chronos_core.sandbox.server import ServiceServer
-from chronos_core.sandbox.service import EmulatedService
-from chronos_core.sandbox.sth_comet import SthCometEmulator
+from fiware_sandbox.iot_agent import IoTAgentEmulator, Registry
+from fiware_sandbox.ngsi_ld_temporal import TemporalEmulator
+from fiware_sandbox.orion import OrionEmulator, OrionVersion
+from fiware_sandbox.orion_ld import OrionLdEmulator
+from fiware_sandbox.server import ServiceServer
+from fiware_sandbox.service import EmulatedService
+from fiware_sandbox.sth_comet import SthCometEmulator
 
 logger = logging.getLogger("chronos.sandbox")
 

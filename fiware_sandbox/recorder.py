@@ -5,16 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chronos_core.sandbox.faults import Fault
-from chronos_core.sandbox.service import EmulatedService
-from chronos_core.sandbox.wire import Headers, WireRequest, WireResponse, parse_json
+import httpx
+
+from fiware_sandbox.faults import Fault
+from fiware_sandbox.service import EmulatedService
+from fiware_sandbox.wire import parse_json, respond, target_of
 
 
 @dataclass(frozen=True)
 class RecordedRequest:
     method: str
     target: str
-    headers: Headers
+    headers: httpx.Headers
     body: bytes
 
     def json(self) -> Any:
@@ -31,12 +33,14 @@ class NotificationRecorder(EmulatedService):
         self.status = status
         self.requests: list[RecordedRequest] = []
 
-    def _dispatch(self, request: WireRequest, fault: Fault | None) -> WireResponse:
+    def _dispatch(self, request: httpx.Request, fault: Fault | None) -> httpx.Response:
         with self._lock:
             self.requests.append(
-                RecordedRequest(request.method, request.target, request.headers, request.body)
+                RecordedRequest(
+                    request.method, target_of(request), request.headers, request.content
+                )
             )
-        return WireResponse(self.status)
+        return respond(self.status)
 
     def clear(self) -> None:
         with self._lock:

@@ -23,8 +23,10 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from chronos_core.sandbox.faults import Fault
-from chronos_core.sandbox.orion_model import (
+import httpx
+
+from fiware_sandbox.faults import Fault
+from fiware_sandbox.orion_model import (
     FORBIDDEN_ID_CHARS,
     Attribute,
     Change,
@@ -42,8 +44,8 @@ from chronos_core.sandbox.orion_model import (
     rendered_numbers,
     unprocessable,
 )
-from chronos_core.sandbox.orion_query import QueryError, parse_q, sort_key
-from chronos_core.sandbox.orion_subscriptions import (
+from fiware_sandbox.orion_query import QueryError, parse_q, sort_key
+from fiware_sandbox.orion_subscriptions import (
     NotificationDelivery,
     Outgoing,
     build_notification,
@@ -52,14 +54,14 @@ from chronos_core.sandbox.orion_subscriptions import (
     subject_matches,
     subscription_request,
 )
-from chronos_core.sandbox.service import EmulatedService
-from chronos_core.sandbox.wire import (
+from fiware_sandbox.service import EmulatedService
+from fiware_sandbox.wire import (
     InvalidJSON,
-    ObjectIdFactory,
-    WireRequest,
-    WireResponse,
     json_bytes,
+    new_object_id,
     parse_json,
+    path_segments,
+    respond,
     time_correlator,
 )
 
@@ -111,7 +113,6 @@ class OrionEmulator(EmulatedService):
         self._pending: queue.Queue[tuple[float, list[Outgoing]]] = queue.Queue()
         self._deliverer: threading.Thread | None = None
         self._tenants: dict[str, TenantData] = {}
-        self._ids = ObjectIdFactory()
         self._started = time.time()
 
     # ------------------------------------------------------------------ public API
@@ -153,24 +154,27 @@ class OrionEmulator(EmulatedService):
     def _tenant(self, service: str) -> TenantData:
         return self._tenants.setdefault(service, TenantData())
 
-    def _dispatch(self, request: WireRequest, fault: Fault | None) -> WireResponse:
-        correlator = request.header("fiware-correlator") or time_correlator()
+    def _dispatch(self, request: httpx.Request, fault: Fault | None) -> httpx.Response:
+        correlator = request.headers.get("fiware-correlator") or time_correlator()
         base_headers = [("Fiware-Correlator", correlator)]
         try:
-            if request.method in ("GET", "DELETE") and request.header("content-type") is not None:
+            if (
+                request.method in ("GET", "DELETE")
+                and request.headers.get("content-type") is not None
+            ):
                 raise bad_request(
                     "Orion accepts no payload for GET/DELETE requests. "
                     "HTTP header Content-Type is thus forbidden"
                 )
-            if request.method == "GET" and request.path == "/version":
-                return WireResponse(
+            if request.method == "GET" and request.url.path == "/version":
+                return respond(
                     200,
                     [*base_headers, ("Content-Type", JSON_TYPE)],
                     self._version_text().encode("utf-8"),
                 )
-            segments = request.segments
+            segments = path_segments(request)
             if not segments or segments[0] != "v2":
-                raise bad_request(f"service '{request.path}' not found")
+                raise bad_request(f"service '{request.url.path}' not found")
         except OrionError as exc:
             return self._error(exc, base_headers)
         with self._lock:
@@ -218,20 +222,20 @@ class OrionEmulator(EmulatedService):
             time.sleep(0.01)
         return True
 
-    def _error(self, exc: OrionError, headers: list[tuple[str, str]]) -> WireResponse:
+    def _error(self, exc: OrionError, headers: list[tuple[str, str]]) -> httpx.Response:
         body = {"error": exc.error, "description": exc.description}
-        return WireResponse(exc.status, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(body))
+        return respond(exc.status, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(body))
 
     @staticmethod
     def _ok_json(
         body: Any, headers: list[tuple[str, str]], total: int | None = None
-    ) -> WireResponse:
+    ) -> httpx.Response:
         extra = [("Fiware-Total-Count", str(total))] if total is not None else []
-        return WireResponse(200, [*headers, *extra, ("Content-Type", JSON_TYPE)], json_bytes(body))
+        return respond(200, [*headers, *extra, ("Content-Type", JSON_TYPE)], json_bytes(body))
 
     def _route(
-        self, request: WireRequest, s: list[str], headers: list[tuple[str, str]]
-    ) -> tuple[WireResponse, list[Change]]:
+        self, request: httpx.Request, s: list[str], headers: list[tuple[str, str]]
+    ) -> tuple[httpx.Response, list[Change]]:
         method = request.method
         service = self._service(request)
         if s == [] and method == "GET":
@@ -249,20 +253,20 @@ class OrionEmulator(EmulatedService):
         if s == ["op", "update"] and method == "POST":
             servicepath = self._servicepath(request, query=False)
             body = self._json_body(request)
-            return WireResponse(204, headers), self._batch(service, servicepath, body)
+            return respond(204, headers), self._batch(service, servicepath, body)
         if s and s[0] == "types" and method == "GET":
             return self._types(request, service, s[1:], headers), []
         if s and s[0] == "subscriptions":
             return self._route_subscriptions(request, service, s[1:], headers), []
         if s and s[0] in ("entities", "types", "subscriptions", "op"):
             raise OrionError(405, "MethodNotAllowed", "method not allowed")
-        raise bad_request(f"service '{request.path}' not found")
+        raise bad_request(f"service '{request.url.path}' not found")
 
     # ------------------------------------------------------------------ headers and bodies
 
     @staticmethod
-    def _service(request: WireRequest) -> str:
-        service = request.header("fiware-service")
+    def _service(request: httpx.Request) -> str:
+        service = request.headers.get("fiware-service")
         if service is None:
             return ""
         service = service.lower()
@@ -276,8 +280,8 @@ class OrionEmulator(EmulatedService):
         return service
 
     @staticmethod
-    def _servicepath(request: WireRequest, *, query: bool) -> str:
-        header = request.header("fiware-servicepath")
+    def _servicepath(request: httpx.Request, *, query: bool) -> str:
+        header = request.headers.get("fiware-servicepath")
         if header is None or header.strip() == "":
             return "/#" if query else "/"
         paths = [p.strip() for p in header.split(",")]
@@ -303,8 +307,8 @@ class OrionEmulator(EmulatedService):
                     raise bad_request("a component of ServicePath contains an illegal character")
         return ",".join(p.rstrip("/") or "/" for p in paths)
 
-    def _json_body(self, request: WireRequest) -> Any:
-        content_type = request.header("content-type")
+    def _json_body(self, request: httpx.Request) -> Any:
+        content_type = request.headers.get("content-type")
         if content_type is None:
             raise OrionError(
                 415,
@@ -316,18 +320,18 @@ class OrionEmulator(EmulatedService):
             raise OrionError(
                 415, "UnsupportedMediaType", f"not supported content type: {content_type}"
             )
-        if not request.body.strip():
+        if not request.content.strip():
             raise OrionError(
                 411, "ContentLengthRequired", "Zero/No Content-Length in PUT/POST/PATCH request"
             )
         try:
-            return parse_json(request.body)
+            return parse_json(request.content)
         except InvalidJSON:
             raise OrionError(400, "ParseError", "Errors found in incoming JSON buffer") from None
 
     @staticmethod
-    def _options(request: WireRequest) -> set[str]:
-        raw = request.query.get("options", "")
+    def _options(request: httpx.Request) -> set[str]:
+        raw = request.url.params.get("options", "")
         options = {o.strip() for o in raw.split(",") if o.strip()}
         allowed = {
             "count",
@@ -497,8 +501,8 @@ class OrionEmulator(EmulatedService):
         return "normalized"
 
     @staticmethod
-    def _attrs_param(request: WireRequest) -> list[str] | None:
-        raw = request.query.get("attrs")
+    def _attrs_param(request: httpx.Request) -> list[str] | None:
+        raw = request.url.params.get("attrs")
         if raw is None:
             return None
         return [a.strip() for a in raw.split(",") if a.strip()]
@@ -506,8 +510,8 @@ class OrionEmulator(EmulatedService):
     # ------------------------------------------------------------------ entities
 
     def _route_entities(
-        self, request: WireRequest, service: str, s: list[str], headers: list[tuple[str, str]]
-    ) -> tuple[WireResponse, list[Change]]:
+        self, request: httpx.Request, service: str, s: list[str], headers: list[tuple[str, str]]
+    ) -> tuple[httpx.Response, list[Change]]:
         method = request.method
         if not s:
             if method == "GET":
@@ -516,7 +520,7 @@ class OrionEmulator(EmulatedService):
                 return self._create_entity(request, service, headers)
             raise OrionError(405, "MethodNotAllowed", "method not allowed")
         entity_id = check_name(s[0], "entity id", FORBIDDEN_ID_CHARS)
-        entity_type = request.query.get("type")
+        entity_type = request.url.params.get("type")
         if len(s) == 1:
             if method == "GET":
                 scope = self._servicepath(request, query=True)
@@ -528,10 +532,10 @@ class OrionEmulator(EmulatedService):
                 scope = self._servicepath(request, query=False)
                 entity = self._find_one(service, scope, entity_id, entity_type)
                 self._tenant(service).entities.remove(entity)
-                return WireResponse(204, headers), []
+                return respond(204, headers), []
             raise OrionError(405, "MethodNotAllowed", "method not allowed")
         if s[1] != "attrs":
-            raise bad_request(f"service '{request.path}' not found")
+            raise bad_request(f"service '{request.url.path}' not found")
         if len(s) == 2:
             return self._entity_attrs(request, service, entity_id, entity_type, headers)
         attr_name = s[2]
@@ -543,11 +547,11 @@ class OrionEmulator(EmulatedService):
             return self._attribute_value(
                 request, service, entity_id, entity_type, attr_name, headers
             )
-        raise bad_request(f"service '{request.path}' not found")
+        raise bad_request(f"service '{request.url.path}' not found")
 
     def _create_entity(
-        self, request: WireRequest, service: str, headers: list[tuple[str, str]]
-    ) -> tuple[WireResponse, list[Change]]:
+        self, request: httpx.Request, service: str, headers: list[tuple[str, str]]
+    ) -> tuple[httpx.Response, list[Change]]:
         servicepath = self._servicepath(request, query=False)
         body = self._json_body(request)
         options = self._options(request)
@@ -564,12 +568,10 @@ class OrionEmulator(EmulatedService):
             if "upsert" not in options:
                 raise unprocessable("Already Exists")
             change = self._apply(service, existing[0], attributes, mode="append")
-            return WireResponse(204, [*headers, *location]), [change]
+            return respond(204, [*headers, *location]), [change]
         entity = self._new_entity(service, servicepath, entity_id, entity_type, attributes)
         status = 204 if "upsert" in options else 201
-        return WireResponse(status, [*headers, *location]), [
-            Change(service, entity, set(entity.attrs))
-        ]
+        return respond(status, [*headers, *location]), [Change(service, entity, set(entity.attrs))]
 
     def _new_entity(
         self,
@@ -648,12 +650,12 @@ class OrionEmulator(EmulatedService):
 
     def _entity_attrs(
         self,
-        request: WireRequest,
+        request: httpx.Request,
         service: str,
         entity_id: str,
         entity_type: str | None,
         headers: list[tuple[str, str]],
-    ) -> tuple[WireResponse, list[Change]]:
+    ) -> tuple[httpx.Response, list[Change]]:
         method = request.method
         if method == "GET":
             scope = self._servicepath(request, query=True)
@@ -687,17 +689,17 @@ class OrionEmulator(EmulatedService):
         if error is not None:
             error.changes = changes  # type: ignore[attr-defined]
             raise error
-        return WireResponse(204, headers), changes
+        return respond(204, headers), changes
 
     def _single_attribute(
         self,
-        request: WireRequest,
+        request: httpx.Request,
         service: str,
         entity_id: str,
         entity_type: str | None,
         attr_name: str,
         headers: list[tuple[str, str]],
-    ) -> tuple[WireResponse, list[Change]]:
+    ) -> tuple[httpx.Response, list[Change]]:
         method = request.method
         if method == "GET":
             scope = self._servicepath(request, query=True)
@@ -712,7 +714,7 @@ class OrionEmulator(EmulatedService):
                 raise not_found(ATTRIBUTE_NOT_FOUND)
             del entity.attrs[attr_name]
             entity.modified = time.time()
-            return WireResponse(204, headers), []
+            return respond(204, headers), []
         if method == "PUT":
             body = self._json_body(request)
             if not isinstance(body, dict):
@@ -721,18 +723,18 @@ class OrionEmulator(EmulatedService):
                 raise not_found(ATTRIBUTE_NOT_FOUND)
             parsed = self._parse_attribute_object(body)
             change = self._apply(service, entity, {attr_name: parsed}, mode="update")
-            return WireResponse(204, headers), [change]
+            return respond(204, headers), [change]
         raise OrionError(405, "MethodNotAllowed", "method not allowed")
 
     def _attribute_value(
         self,
-        request: WireRequest,
+        request: httpx.Request,
         service: str,
         entity_id: str,
         entity_type: str | None,
         attr_name: str,
         headers: list[tuple[str, str]],
-    ) -> tuple[WireResponse, list[Change]]:
+    ) -> tuple[httpx.Response, list[Change]]:
         method = request.method
         if method == "GET":
             scope = self._servicepath(request, query=True)
@@ -740,7 +742,7 @@ class OrionEmulator(EmulatedService):
             if attr_name not in entity.attrs:
                 raise not_found(ATTRIBUTE_NOT_FOUND)
             value = entity.attrs[attr_name].value
-            accept = (request.header("accept") or "*/*").lower()
+            accept = (request.headers.get("accept") or "*/*").lower()
             value = rendered_numbers(value)
             if isinstance(value, dict | list):
                 if not any(m in accept for m in ("application/json", "*/*", "text/plain")):
@@ -750,15 +752,13 @@ class OrionEmulator(EmulatedService):
                 return self._ok_json(value, headers), []
             if not any(m in accept for m in ("text/plain", "*/*")):
                 raise OrionError(406, "NotAcceptable", "accepted MIME types: text/plain")
-            return WireResponse(
-                200, [*headers, ("Content-Type", "text/plain")], json_bytes(value)
-            ), []
+            return respond(200, [*headers, ("Content-Type", "text/plain")], json_bytes(value)), []
         if method != "PUT":
             raise OrionError(405, "MethodNotAllowed", "method not allowed")
         servicepath = self._servicepath(request, query=False)
-        content_type = (request.header("content-type") or "").split(";")[0].strip().lower()
+        content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         if content_type == "text/plain":
-            text = request.body.decode("utf-8", "replace").strip()
+            text = request.content.decode("utf-8", "replace").strip()
             try:
                 value = parse_json(text.encode("utf-8"))
             except InvalidJSON:
@@ -776,14 +776,14 @@ class OrionEmulator(EmulatedService):
             {attr_name: {"type": None, "value": value, "metadata": None}},
             mode="update",
         )
-        return WireResponse(204, headers), [change]
+        return respond(204, headers), [change]
 
     # ------------------------------------------------------------------ lists
 
     @staticmethod
-    def _paging(request: WireRequest) -> tuple[int, int]:
-        raw_limit = request.query.get("limit")
-        raw_offset = request.query.get("offset")
+    def _paging(request: httpx.Request) -> tuple[int, int]:
+        raw_limit = request.url.params.get("limit")
+        raw_offset = request.url.params.get("offset")
         limit = DEFAULT_LIMIT
         offset = 0
         if raw_limit is not None:
@@ -801,12 +801,12 @@ class OrionEmulator(EmulatedService):
         return limit, offset
 
     def _list_entities(
-        self, request: WireRequest, service: str, headers: list[tuple[str, str]]
-    ) -> WireResponse:
+        self, request: httpx.Request, service: str, headers: list[tuple[str, str]]
+    ) -> httpx.Response:
         scope = self._servicepath(request, query=True)
         options = self._options(request)
         limit, offset = self._paging(request)
-        q = request.query
+        q = request.url.params
         ids = set(q["id"].split(",")) if "id" in q else None
         types = set(q["type"].split(",")) if "type" in q else None
         try:
@@ -866,8 +866,8 @@ class OrionEmulator(EmulatedService):
         return None if attribute is None else attribute.value
 
     def _types(
-        self, request: WireRequest, service: str, s: list[str], headers: list[tuple[str, str]]
-    ) -> WireResponse:
+        self, request: httpx.Request, service: str, s: list[str], headers: list[tuple[str, str]]
+    ) -> httpx.Response:
         scope = self._servicepath(request, query=True)
         options = self._options(request)
         summary: dict[str, dict[str, Any]] = {}
@@ -979,8 +979,8 @@ class OrionEmulator(EmulatedService):
     # ------------------------------------------------------------------ subscriptions
 
     def _route_subscriptions(
-        self, request: WireRequest, service: str, s: list[str], headers: list[tuple[str, str]]
-    ) -> WireResponse:
+        self, request: httpx.Request, service: str, s: list[str], headers: list[tuple[str, str]]
+    ) -> httpx.Response:
         method = request.method
         subscriptions = self._tenant(service).subscriptions
         if not s:
@@ -988,10 +988,10 @@ class OrionEmulator(EmulatedService):
                 servicepath = self._servicepath(request, query=False)
                 body = self._json_body(request)
                 subscription = parse_subscription(
-                    body, servicepath, version=self.version, new_id=self._ids.new
+                    body, servicepath, version=self.version, new_id=new_object_id
                 )
                 subscriptions[subscription.id] = subscription
-                return WireResponse(
+                return respond(
                     201, [*headers, ("Location", f"/v2/subscriptions/{subscription.id}")]
                 )
             if method == "GET":
@@ -1001,7 +1001,7 @@ class OrionEmulator(EmulatedService):
                 visible = [
                     sub
                     for sub in subscriptions.values()
-                    if request.header("fiware-servicepath") is None
+                    if request.headers.get("fiware-servicepath") is None
                     or path_matches(scope, sub.servicepath)
                 ]
                 page = visible[offset : offset + limit] if limit > 0 else []
@@ -1020,7 +1020,7 @@ class OrionEmulator(EmulatedService):
             return self._ok_json(render_subscription(found), headers)
         if method == "DELETE":
             del subscriptions[sub_id]
-            return WireResponse(204, headers)
+            return respond(204, headers)
         if method == "PATCH":
             body = self._json_body(request)
             if not isinstance(body, dict):
@@ -1028,7 +1028,7 @@ class OrionEmulator(EmulatedService):
             merged = subscription_request(found)
             merged.update(body)
             updated = parse_subscription(
-                merged, found.servicepath, version=self.version, new_id=self._ids.new, sub_id=sub_id
+                merged, found.servicepath, version=self.version, new_id=new_object_id, sub_id=sub_id
             )
             for name in (
                 "times_sent",
@@ -1041,7 +1041,7 @@ class OrionEmulator(EmulatedService):
             ):
                 setattr(updated, name, getattr(found, name))
             subscriptions[sub_id] = updated
-            return WireResponse(204, headers)
+            return respond(204, headers)
         raise OrionError(405, "MethodNotAllowed", "method not allowed")
 
     # ------------------------------------------------------------------ notifications

@@ -17,10 +17,13 @@ No recording of a temporal service exists: this follows the specification.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from chronos_core.sandbox.faults import Fault
-from chronos_core.sandbox.ngsi_ld_model import (
+import httpx
+
+from fiware_sandbox.faults import Fault
+from fiware_sandbox.ngsi_ld_model import (
     JSON_TYPE,
     Instance,
     LdError,
@@ -29,9 +32,9 @@ from chronos_core.sandbox.ngsi_ld_model import (
     link_value,
     not_found,
 )
-from chronos_core.sandbox.orion_ld import OrionLdEmulator
-from chronos_core.sandbox.service import EmulatedService
-from chronos_core.sandbox.wire import WireRequest, WireResponse, iso_ms, json_bytes, parse_date_ms
+from fiware_sandbox.orion_ld import OrionLdEmulator
+from fiware_sandbox.service import EmulatedService
+from fiware_sandbox.wire import iso_ms, json_bytes, parse_date_ms, path_segments, respond
 
 _DURATION = re.compile(
     r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
@@ -62,25 +65,25 @@ class TemporalEmulator(EmulatedService):
     def clear(self) -> None:
         self.clear_faults()
 
-    def _dispatch(self, request: WireRequest, fault: Fault | None) -> WireResponse:
+    def _dispatch(self, request: httpx.Request, fault: Fault | None) -> httpx.Response:
         try:
             return self._route(request)
         except LdError as error:
             return error.response()
 
-    def _route(self, request: WireRequest) -> WireResponse:
-        segments = request.segments
+    def _route(self, request: httpx.Request) -> httpx.Response:
+        segments = path_segments(request)
         if (
             request.method != "GET"
             or segments[:4] != ["ngsi-ld", "v1", "temporal", "entities"]
             or len(segments) != 5
         ):
             raise LdError(
-                501, "OperationNotSupported", "Not implemented in the sandbox", request.path
+                501, "OperationNotSupported", "Not implemented in the sandbox", request.url.path
             )
         entity_id = segments[4]
-        ctx = self.broker.contexts.resolve(link_url(request.header("Link")))
-        tenant = request.header("NGSILD-Tenant")
+        ctx = self.broker.contexts.resolve(link_url(request.headers.get("Link")))
+        tenant = request.headers.get("NGSILD-Tenant")
         data = self.broker.tenant_data(tenant)
         if data is None:
             raise LdError(404, "NonExistingTenant", "No such tenant", tenant)
@@ -89,7 +92,7 @@ class TemporalEmulator(EmulatedService):
             if stored is None:
                 raise not_found("Entity Not Found", entity_id)
             type_iri, history = stored
-            query = request.query
+            query = request.url.params
             wanted = (
                 [ctx.expand(a) for a in query["attrs"].split(",") if a]
                 if "attrs" in query
@@ -133,7 +136,7 @@ class TemporalEmulator(EmulatedService):
         if tenant is not None:
             headers.insert(0, ("NGSILD-Tenant", tenant))
         if not truncated:
-            return WireResponse(200, headers, json_bytes(body))
+            return respond(200, headers, json_bytes(body))
         times = [i.observed_at for i in served]
         if last_n is not None:
             start = _bound(query, "endTimeAt" if query.get("timerel") == "between" else "timeAt")
@@ -145,23 +148,23 @@ class TemporalEmulator(EmulatedService):
             if query.get("timerel") not in ("after", "between") or start is None:
                 start = min(times)
             value = f"date-time {iso_ms(start)}-{iso_ms(max(times))}/*"
-        return WireResponse(206, [("Content-Range", value), *headers], json_bytes(body))
+        return respond(206, [("Content-Range", value), *headers], json_bytes(body))
 
     def _aggregated(
         self,
-        request: WireRequest,
+        request: httpx.Request,
         body: dict[str, Any],
         selected: dict[str, list[Instance]],
         compact: Any,
         context_url: str,
-    ) -> WireResponse:
-        methods = [m for m in request.query.get("aggrMethods", "").split(",") if m]
+    ) -> httpx.Response:
+        methods = [m for m in request.url.params.get("aggrMethods", "").split(",") if m]
         if methods != ["totalCount"]:
             raise bad_request(
                 "Invalid value for URI parameter /aggrMethods/",
                 "the sandbox aggregates totalCount only",
             )
-        period = duration_ms(request.query.get("aggrPeriodDuration", "PT0S"))
+        period = duration_ms(request.url.params.get("aggrPeriodDuration", "PT0S"))
         for iri, instances in selected.items():
             if not instances:
                 continue
@@ -179,7 +182,7 @@ class TemporalEmulator(EmulatedService):
                     buckets.append([counts[index], iso_ms(start), iso_ms(start + period)])
             body[compact(iri)] = {"type": instances[0].kind, "totalCount": buckets}
         headers = [("Link", link_value(context_url)), ("Content-Type", JSON_TYPE)]
-        return WireResponse(200, headers, json_bytes(body))
+        return respond(200, headers, json_bytes(body))
 
 
 def _normalized(instance: Instance) -> dict[str, Any]:
@@ -191,7 +194,7 @@ def _normalized(instance: Instance) -> dict[str, Any]:
     return out
 
 
-def _bound(query: dict[str, str], name: str) -> int | None:
+def _bound(query: Mapping[str, str], name: str) -> int | None:
     if name not in query:
         return None
     value = parse_date_ms(query[name])
@@ -200,7 +203,7 @@ def _bound(query: dict[str, str], name: str) -> int | None:
     return value
 
 
-def _last_n(query: dict[str, str]) -> int | None:
+def _last_n(query: Mapping[str, str]) -> int | None:
     if "lastN" not in query:
         return None
     try:
@@ -212,7 +215,7 @@ def _last_n(query: dict[str, str]) -> int | None:
     return value
 
 
-def _in_window(instance: Instance, query: dict[str, str]) -> bool:
+def _in_window(instance: Instance, query: Mapping[str, str]) -> bool:
     timerel = query.get("timerel")
     if timerel is None:
         return True
