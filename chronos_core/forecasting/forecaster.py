@@ -20,6 +20,12 @@ from pymongo.database import Database
 
 from chronos_core.clock import as_utc, utc_now
 from chronos_core.domain.enums import TrainingStatus
+from chronos_core.domain.forecast import (
+    ForecastPoint,
+    ForecastRecord,
+    ForecastTrigger,
+    Publication,
+)
 from chronos_core.domain.identifiers import parse_id
 from chronos_core.domain.model import Model
 from chronos_core.domain.training_job import TrainingJob
@@ -38,12 +44,6 @@ from chronos_core.forecasting.model_cache import (
     TracedNetwork,
 )
 from chronos_core.forecasting.publication import forecast_entity_id
-from chronos_core.forecasting.records import (
-    ForecastPoint,
-    ForecastRecord,
-    ForecastTrigger,
-    Publication,
-)
 from chronos_core.ml import intervals as conformal
 from chronos_core.ml import tf_runtime
 from chronos_core.ml.inference import forecast as run_network
