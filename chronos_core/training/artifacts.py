@@ -1,7 +1,10 @@
-"""Step 5, store: upload the four artifacts to GridFS and complete the job.
+"""Step 5, store: upload the four artifacts to GridFS, then complete the job: two steps,
+:func:`upload_artifacts` and :func:`complete_training_job`, run in that order by
+:func:`store_artifacts`.
 
-Uploads happen only here, after everything else succeeded; if an upload or the completion fails,
-the files this step uploaded are removed again, so no orphan is left behind.
+Uploads happen only here, after everything else succeeded; the job is completed only after all
+uploads; if an upload or the completion fails, the files this step uploaded are removed again, so
+no orphan is left behind.
 """
 
 from __future__ import annotations
@@ -97,7 +100,23 @@ def build_metadata(
 def store_artifacts(
     db: Db, job_id: str, workspace: JobWorkspace, settings: Settings
 ) -> dict[str, str]:
-    """Upload model, scalers and metadata; complete the job; return the artifact ids by type."""
+    """Step 5: :func:`upload_artifacts`, then :func:`complete_training_job`; return the artifact
+    ids by type. If completing the job fails, the uploaded files are removed again."""
+    uploaded = upload_artifacts(db, job_id, workspace, settings)
+    try:
+        complete_training_job(db, job_id, workspace, uploaded)
+    except BaseException:
+        ArtifactStore(db).delete_many(uploaded.values())
+        raise
+    return uploaded
+
+
+def upload_artifacts(
+    db: Db, job_id: str, workspace: JobWorkspace, settings: Settings
+) -> dict[str, str]:
+    """Upload model, scalers and metadata; return the artifact ids by type.
+
+    All or nothing: if one upload fails, the files already uploaded are removed again."""
     raise_if_cancelled(db, job_id)
     job = TrainingJobRepository(db).get(job_id)
     model_id = job.model_id
@@ -133,17 +152,26 @@ def store_artifacts(
                 content_type=content_type,
                 extra={"format_version": METADATA_FORMAT_VERSION},
             )
-        finish_job_completed(
-            db,
-            job_id,
-            metrics=workspace.load_json("metrics"),
-            artifact_ids=uploaded,
-            sampling_interval_seconds=int(prepared_meta["sampling_interval_seconds"]),
-        )
     except BaseException:
         store.delete_many(uploaded.values())
         raise
     return uploaded
+
+
+def complete_training_job(
+    db: Db, job_id: str, workspace: JobWorkspace, artifact_ids: dict[str, str]
+) -> None:
+    """Complete the job with its metrics and all its artifacts (and mark the model ``trained``).
+
+    Runs only after every upload succeeded; it removes nothing itself, the caller owns the files."""
+    prepared_meta = workspace.load_json("prepared")
+    finish_job_completed(
+        db,
+        job_id,
+        metrics=workspace.load_json("metrics"),
+        artifact_ids=artifact_ids,
+        sampling_interval_seconds=int(prepared_meta["sampling_interval_seconds"]),
+    )
 
 
 def _json(document: Any) -> bytes:
