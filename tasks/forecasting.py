@@ -22,7 +22,7 @@ from chronos_core.storage.database import get_database
 from chronos_core.storage.forecast_repository import ForecastRepository
 from chronos_core.storage.training_job_repository import TrainingJobRepository
 from tasks.fiware_limits import fiware_slots
-from tasks.retries import retry_when_transient
+from tasks.retries import retry_publication, retry_when_transient
 
 
 @task(
@@ -75,7 +75,7 @@ def publish_with_retries(forecast_id: str) -> str:
     retrying = publish_forecast_task.with_options(
         retries=settings.forecast_publication_retries,
         retry_delay_seconds=settings.forecast_publication_retry_delay_seconds,
-        retry_condition_fn=retry_when_transient,
+        retry_condition_fn=retry_publication,
     )
     return retrying(forecast_id)
 
@@ -196,7 +196,7 @@ def publish_pending_with_retries(pending: list[dict[str, Any]]) -> str | None:
     retrying = publish_pending_task.with_options(
         retries=settings.forecast_publication_retries - 1,
         retry_delay_seconds=delay,
-        retry_condition_fn=retry_when_transient,
+        retry_condition_fn=retry_publication,
     )
     try:
         retrying(pending, delay)

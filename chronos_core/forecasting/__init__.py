@@ -8,8 +8,9 @@
   sweep;
 - :mod:`~chronos_core.forecasting.model_cache`: loaded networks kept per process;
 - :mod:`~chronos_core.forecasting.history`: past forecasts next to the actual values, expiry;
-- :mod:`~chronos_core.forecasting.records`: the stored forecast;
 - :mod:`~chronos_core.forecasting.clients`: FIWARE clients shared by a process's forecasts.
+
+The stored forecast itself (:class:`~chronos_core.domain.forecast.ForecastRecord`) is domain.
 
 Framework-free: nothing here imports Prefect, and TensorFlow is only imported when a model is
 first loaded.

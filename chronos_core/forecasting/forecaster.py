@@ -20,9 +20,16 @@ from pymongo.database import Database
 
 from chronos_core.clock import as_utc, utc_now
 from chronos_core.domain.enums import TrainingStatus
+from chronos_core.domain.forecast import (
+    ForecastPoint,
+    ForecastRecord,
+    ForecastTrigger,
+    Publication,
+)
 from chronos_core.domain.identifiers import parse_id
 from chronos_core.domain.model import Model
 from chronos_core.domain.training_job import TrainingJob
+from chronos_core.domain.training_metadata import TrainingMetadata, TrainingMetadataError
 from chronos_core.errors import ChronosError, Conflict, InsufficientData, InvalidInput, NotFound
 from chronos_core.fiware.ngsi import format_datetime
 from chronos_core.fiware.sth_comet import SthCometClient
@@ -38,12 +45,6 @@ from chronos_core.forecasting.model_cache import (
     TracedNetwork,
 )
 from chronos_core.forecasting.publication import forecast_entity_id
-from chronos_core.forecasting.records import (
-    ForecastPoint,
-    ForecastRecord,
-    ForecastTrigger,
-    Publication,
-)
 from chronos_core.ml import intervals as conformal
 from chronos_core.ml import tf_runtime
 from chronos_core.ml.inference import forecast as run_network
@@ -170,52 +171,39 @@ def _json_artifact(data: bytes, job: TrainingJob, kind: str) -> Any:
 def spec_from_metadata(
     metadata: Any, job: TrainingJob, *, publish_next_value: bool = False
 ) -> ForecastSpec:
-    """The forecast parameters recorded at training time (see ``build_metadata``)."""
-    if not isinstance(metadata, dict):
-        raise ArtifactsUnusable(f"training job {job.id}: the metadata artifact is not an object")
-    interval = metadata.get("sampling_interval_seconds", job.sampling_interval_seconds)
-    values: dict[str, Any] = {
-        "lookback_window": metadata.get("lookback_window"),
-        "forecast_horizon": metadata.get("forecast_horizon"),
-        "sampling_interval_seconds": interval,
-    }
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ArtifactsUnusable(
-                f"training job {job.id}: the metadata artifact has no valid {name} ({value!r})"
-            )
-    texts: dict[str, Any] = {
-        name: metadata.get(name)
-        for name in ("feature", "entity_type", "entity_id", "service", "service_path")
-    }
-    for name, value in texts.items():
-        if not isinstance(value, str) or not value:
-            raise ArtifactsUnusable(
-                f"training job {job.id}: the metadata artifact has no valid {name} ({value!r})"
-            )
-    if metadata.get("feature_columns", ["value"]) != ["value"]:
+    """The forecast parameters recorded at training time (a :class:`TrainingMetadata`)."""
+    try:
+        meta = TrainingMetadata.parse(metadata)
+    except TrainingMetadataError as error:
+        raise ArtifactsUnusable(f"training job {job.id}: {error}") from None
+    interval = meta.sampling_interval_seconds or job.sampling_interval_seconds
+    if interval is None or interval < 1:
+        raise ArtifactsUnusable(
+            f"training job {job.id}: the metadata artifact has no valid sampling_interval_seconds "
+            f"({interval!r})"
+        )
+    if meta.feature_columns != ["value"]:
         raise ArtifactsUnusable(
             f"training job {job.id}: only univariate models (feature_columns ['value']) can "
-            f"forecast, got {metadata.get('feature_columns')!r}"
+            f"forecast, got {meta.feature_columns!r}"
         )
-    widths = conformal.from_metadata(metadata.get("intervals"))
-    if any(len(width or ()) != values["forecast_horizon"] for width in widths.values()):
+    widths = conformal.from_metadata(meta.intervals)
+    if any(len(width or ()) != meta.forecast_horizon for width in widths.values()):
         widths = {}  # half-widths for another horizon: forecast without intervals
-    inputs = metadata.get("network_inputs") or {}
-    season = inputs.get("anchor_season_steps") if isinstance(inputs, dict) else None
-    if season is not None and (isinstance(season, bool) or not isinstance(season, int)):
-        raise ArtifactsUnusable(
-            f"training job {job.id}: the metadata artifact has an invalid anchor season "
-            f"({season!r})"
-        )
     return ForecastSpec(
-        **values,
-        **texts,
+        lookback_window=meta.lookback_window,
+        forecast_horizon=meta.forecast_horizon,
+        sampling_interval_seconds=interval,
+        feature=meta.feature,
+        entity_type=meta.entity_type,
+        entity_id=meta.entity_id,
+        service=meta.service,
+        service_path=meta.service_path,
         publish_next_value=publish_next_value,
         interval_half_widths=tuple(
             (level, tuple(width or ())) for level, width in sorted(widths.items())
         ),
-        fill_season_steps=season if season and season > 0 else None,
+        fill_season_steps=meta.anchor_season_steps,
     )
 
 

@@ -21,12 +21,12 @@ from pydantic import BaseModel, Field
 from pymongo.database import Database
 
 from chronos_core.clock import as_utc, utc_now
+from chronos_core.domain.forecast import ForecastRecord
 from chronos_core.domain.identifiers import parse_id
 from chronos_core.errors import ChronosError, InvalidInput, NotFound
 from chronos_core.fiware.history_source import HistoryClient, history_client
 from chronos_core.fiware.series import ObservationSeries
 from chronos_core.fiware.tenant import Tenant
-from chronos_core.forecasting.records import ForecastRecord
 from chronos_core.settings import Settings, get_settings
 from chronos_core.storage.forecast_repository import ForecastRepository
 from chronos_core.storage.model_repository import MAX_PAGE_SIZE, ModelRepository

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from chronos_core.domain.forecast import ForecastRecord
 from chronos_core.errors import InvalidInput
 from chronos_core.fiware.ngsi import format_datetime
 from chronos_core.fiware.orion_ld import check_uri
-from chronos_core.forecasting.records import ForecastRecord
 from chronos_core.settings import Settings
 
 DATA_PROVIDER = "Chronos"
@@ -170,9 +170,9 @@ def publish_ld_forecast(
     needed for history: an NGSI-LD broker with a temporal store (Orion-LD with TRoE) keeps every
     forecast, read back through the temporal API."""
     from chronos_core.clock import utc_now
+    from chronos_core.domain.forecast import Publication, PublicationStatus
     from chronos_core.errors import ChronosError
     from chronos_core.forecasting.clients import orion_ld_client
-    from chronos_core.forecasting.records import Publication, PublicationStatus
 
     entity_id = record.publication.entity_id
     try:

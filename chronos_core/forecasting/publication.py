@@ -41,6 +41,7 @@ from typing import Any
 from pymongo.database import Database
 
 from chronos_core.clock import utc_now
+from chronos_core.domain.forecast import ForecastRecord, Publication, PublicationStatus
 from chronos_core.domain.identifiers import check_ngsi_name
 from chronos_core.errors import ChronosError, InvalidInput
 from chronos_core.fiware.errors import FiwareHTTPError
@@ -62,7 +63,6 @@ from chronos_core.forecasting.ld_publication import (
     publish_ld_forecast,
     sdm_v2_attributes,
 )
-from chronos_core.forecasting.records import ForecastRecord, Publication, PublicationStatus
 from chronos_core.settings import Settings
 from chronos_core.storage.forecast_repository import ForecastRepository
 

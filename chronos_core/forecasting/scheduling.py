@@ -31,6 +31,7 @@ from typing import Any
 from pymongo.database import Database
 
 from chronos_core.clock import as_utc, utc_now
+from chronos_core.domain.forecast import ForecastRecord, ForecastTrigger, PublicationStatus
 from chronos_core.domain.training_job import TrainingJob
 from chronos_core.errors import ChronosError, DuplicateForecast, InvalidInput, NotFound
 from chronos_core.fiware.errors import is_transient_error
@@ -39,7 +40,6 @@ from chronos_core.forecasting.errors import ArtifactsUnusable
 from chronos_core.forecasting.forecaster import compute_forecast
 from chronos_core.forecasting.model_cache import ModelCache
 from chronos_core.forecasting.publication import publish_forecast
-from chronos_core.forecasting.records import ForecastRecord, ForecastTrigger, PublicationStatus
 from chronos_core.settings import Settings
 from chronos_core.storage.documents import bson_datetime
 from chronos_core.storage.forecast_repository import ForecastRepository

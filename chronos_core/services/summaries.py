@@ -20,10 +20,10 @@ from datetime import datetime
 from typing import Any
 
 from chronos_core.domain.enums import TrainingStatus
+from chronos_core.domain.forecast import ForecastRecord
 from chronos_core.domain.model import Model
 from chronos_core.domain.training_job import TrainingJob
 from chronos_core.fiware.ngsi import format_datetime
-from chronos_core.forecasting.records import ForecastRecord
 
 #: Interval bounds a forecast point may carry (``lower80``, ``upper95``, ...).
 INTERVAL_FIELD = re.compile(r"^(lower|upper)(\d{1,2})$")

@@ -19,8 +19,8 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from chronos_core.clock import utc_now
+from chronos_core.domain.forecast import ForecastRecord, Publication
 from chronos_core.errors import Conflict, DuplicateForecast, NotFound
-from chronos_core.forecasting.records import ForecastRecord, Publication
 from chronos_core.storage.documents import (
     bson_datetime,
     document_to_entity,
@@ -35,7 +35,7 @@ _NO_ID = {"_id": False}
 
 
 class ForecastRepository:
-    """Reads and writes :class:`~chronos_core.forecasting.records.ForecastRecord` documents."""
+    """Reads and writes :class:`~chronos_core.domain.forecast.ForecastRecord` documents."""
 
     def __init__(self, db: Database[dict[str, Any]]) -> None:
         self._collection: Collection[dict[str, Any]] = db[FORECASTS]

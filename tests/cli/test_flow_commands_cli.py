@@ -125,7 +125,7 @@ def test_forecast_history_from_the_database(
     from datetime import timedelta
 
     from chronos_core.clock import utc_now
-    from chronos_core.forecasting.records import ForecastPoint, ForecastRecord
+    from chronos_core.domain.forecast import ForecastPoint, ForecastRecord
     from chronos_core.services.models import register_model
     from chronos_core.storage.forecast_repository import ForecastRepository
 

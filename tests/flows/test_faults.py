@@ -71,13 +71,10 @@ def model_id(db: Any, settings: Any, sandbox: Any, sine_series: Any) -> str:
 
 @pytest.fixture
 def fast_task_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The plan task keeps its retries, without the seconds of backoff between them."""
-    import flows.training as training_flow
-
-    monkeypatch.setattr(
-        training_flow, "plan", training_flow.plan.with_options(retry_delay_seconds=0)
-    )
-    monkeypatch.setenv("CHRONOS_HTTP_RETRIES", "0")
+    """STH-Comet's failures are retried by the HTTP client (its 3 retries, the owner of request
+    retries), without the seconds of backoff between them."""
+    monkeypatch.setenv("CHRONOS_HTTP_RETRIES", "3")
+    monkeypatch.setenv("CHRONOS_HTTP_BACKOFF_SECONDS", "0")
     get_settings.cache_clear()
 
 
@@ -115,7 +112,7 @@ def test_sth_down_when_planning_ends_the_job_naming_sth_and_exits_5(
     assert "503" in (job.error or "")
     assert (job.error_details or {}).get("service") == "STH-Comet"
     assert ModelRepository(db).get(model_id).status is ModelStatus.DRAFT
-    # Every attempt of the plan task asked STH-Comet (none stopped at the job's status).
+    # 1 + 3 HTTP attempts, and no task retry on top of them (one retry owner per failure).
     assert sandbox.sth.pending_faults() == 20 - 4
 
 

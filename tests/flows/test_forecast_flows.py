@@ -19,11 +19,11 @@ from pymongo.database import Database
 from typer.testing import CliRunner
 
 from chronos_core.clock import utc_now
+from chronos_core.domain.forecast import PublicationStatus
 from chronos_core.errors import InvalidInput, NotFound
 from chronos_core.fiware.ngsi import format_datetime, parse_datetime
 from chronos_core.fiware.tenant import Tenant
 from chronos_core.forecasting.publication import forget_history_subscriptions
-from chronos_core.forecasting.records import PublicationStatus
 from chronos_core.services.models import register_model
 from chronos_core.settings import Settings, get_settings
 from chronos_core.storage.artifact_store import ArtifactStore

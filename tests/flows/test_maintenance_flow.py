@@ -12,8 +12,8 @@ from prefect.states import Running
 from pymongo.database import Database
 
 from chronos_core.clock import utc_now
+from chronos_core.domain.forecast import ForecastRecord
 from chronos_core.domain.model import ModelDefinition
-from chronos_core.forecasting.records import ForecastRecord
 from chronos_core.services.models import register_model
 from chronos_core.services.training_jobs import set_flow_run_id, start_training_job
 from chronos_core.settings import Settings

@@ -14,12 +14,12 @@ from forecast_test_data import INTERVAL, LOOKBACK, TENANT, sine
 
 from chronos_core.clock import utc_now
 from chronos_core.domain.enums import TrainingStatus
+from chronos_core.domain.forecast import ForecastTrigger, PublicationStatus
 from chronos_core.domain.training_job import TrainingJob
 from chronos_core.errors import Conflict, InsufficientData, InvalidInput, NotFound
 from chronos_core.forecasting.errors import ArtifactsMissing, ArtifactsUnusable, StaleData
 from chronos_core.forecasting.forecaster import forecast_now, forecast_summary
 from chronos_core.forecasting.model_cache import ModelCache
-from chronos_core.forecasting.records import ForecastTrigger, PublicationStatus
 from chronos_core.ml.inference import forecast as run_network
 from chronos_core.ml.model_io import load_network
 from chronos_core.ml.scalers import StandardScaler

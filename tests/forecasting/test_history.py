@@ -10,11 +10,11 @@ import pytest
 from forecast_test_data import TENANT, sine
 
 from chronos_core.clock import utc_now
+from chronos_core.domain.forecast import ForecastTrigger
 from chronos_core.errors import Conflict, InvalidInput, NotFound
 from chronos_core.forecasting.forecaster import forecast_now
 from chronos_core.forecasting.history import expire_forecasts, forecast_history
 from chronos_core.forecasting.model_cache import ModelCache
-from chronos_core.forecasting.records import ForecastTrigger
 from chronos_core.settings import Settings
 from chronos_core.storage.forecast_repository import ForecastRepository
 from fiware_sandbox import Fault

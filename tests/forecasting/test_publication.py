@@ -8,6 +8,12 @@ from typing import Any
 import pytest
 from forecast_test_data import TENANT, sine
 
+from chronos_core.domain.forecast import (
+    ForecastPoint,
+    ForecastRecord,
+    ForecastTrigger,
+    PublicationStatus,
+)
 from chronos_core.errors import InvalidInput
 from chronos_core.fiware.errors import FiwareUnavailable
 from chronos_core.fiware.orion import OrionClient
@@ -18,12 +24,6 @@ from chronos_core.forecasting.publication import (
     forecast_entity_id,
     publish_forecast,
     remove_history_subscriptions,
-)
-from chronos_core.forecasting.records import (
-    ForecastPoint,
-    ForecastRecord,
-    ForecastTrigger,
-    PublicationStatus,
 )
 from chronos_core.settings import Settings
 from chronos_core.storage.forecast_repository import ForecastRepository

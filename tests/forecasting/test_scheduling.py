@@ -11,11 +11,11 @@ from forecast_test_data import INTERVAL, TENANT, sine
 
 from chronos_core.clock import utc_now
 from chronos_core.domain.enums import TrainingStatus
+from chronos_core.domain.forecast import ForecastTrigger, PublicationStatus
 from chronos_core.domain.training_job import TrainingJob
 from chronos_core.errors import Conflict, InvalidInput, NotFound
 from chronos_core.forecasting.errors import ArtifactsMissing
 from chronos_core.forecasting.model_cache import ModelCache
-from chronos_core.forecasting.records import ForecastTrigger, PublicationStatus
 from chronos_core.forecasting.recurring import disable_forecasts, enable_forecasts
 from chronos_core.forecasting.scheduling import DueJob, RunOutcome, claim, run_sweep
 from chronos_core.settings import Settings
