@@ -42,6 +42,18 @@ _NOT_PROCESSED_STATUSES = {429, 503}
 _MISSING: Any = object()
 
 
+def int_header(response: httpx.Response, name: str) -> int | None:
+    """An integer header (``fiware-total-count``, ``ngsild-results-count``), None if absent or
+    not a number."""
+    value = response.headers.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
 def segment(value: str) -> str:
     """Percent-encode one URL path segment (an entity id, a type, an attribute name)."""
     return quote(value, safe=":@-._~")

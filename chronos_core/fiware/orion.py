@@ -12,13 +12,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-import httpx
-
 from chronos_core.domain.identifiers import check_ngsi_name
 from chronos_core.errors import InvalidInput
 from chronos_core.fiware.client import FiwareClient
 from chronos_core.fiware.errors import FiwareNotFound, RequestTarget
-from chronos_core.fiware.http import segment
+from chronos_core.fiware.http import int_header, segment
 from chronos_core.fiware.ngsi import ORION_FORBIDDEN_CHARS, format_datetime
 from chronos_core.fiware.paging import ListPage, read_list_pages
 from chronos_core.fiware.tenant import Tenant
@@ -125,7 +123,7 @@ class OrionClient(FiwareClient):
         return ListPage(
             [item for item in page if isinstance(item, dict)],
             len(page),
-            _int_header(response, "fiware-total-count"),
+            int_header(response, "fiware-total-count"),
         )
 
     # ------------------------------------------------------------------ entities
@@ -359,7 +357,7 @@ class OrionClient(FiwareClient):
         if q is not None:
             params.insert(0, ("q", q))
         response = self._http.request("GET", "/v2/entities", tenant=tenant, params=params)
-        total = _int_header(response, "fiware-total-count")
+        total = int_header(response, "fiware-total-count")
         if total is None:
             raise self._http.protocol_error(response, "options=count but no Fiware-Total-Count")
         return total
@@ -418,13 +416,3 @@ class OrionClient(FiwareClient):
                 return False
             raise
         return True
-
-
-def _int_header(response: httpx.Response, name: str) -> int | None:
-    value = response.headers.get(name)
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None

@@ -32,7 +32,7 @@ from typing_extensions import Unpack
 from chronos_core.errors import InvalidInput
 from chronos_core.fiware.client import ClientOptions, FiwareClient
 from chronos_core.fiware.errors import FiwareHTTPError, FiwareNotFound, RequestTarget
-from chronos_core.fiware.http import segment
+from chronos_core.fiware.http import int_header, segment
 from chronos_core.fiware.paging import ListPage, read_list_pages
 from chronos_core.fiware.tenant import Tenant
 from chronos_core.settings import Settings, get_settings
@@ -188,7 +188,7 @@ class OrionLdClient(FiwareClient):
         return ListPage(
             [item for item in page if isinstance(item, dict)],
             len(page),
-            _int_header(response, "ngsild-results-count") if count else None,
+            int_header(response, "ngsild-results-count") if count else None,
         )
 
     @staticmethod
@@ -471,7 +471,7 @@ class OrionLdClient(FiwareClient):
         if q:
             params.insert(1, ("q", q))
         response = self._read(ENTITIES, tenant, params=params)
-        total = _int_header(response, "ngsild-results-count")
+        total = int_header(response, "ngsild-results-count")
         if total is None:
             raise self._http.protocol_error(response, "count=true but no NGSILD-Results-Count")
         return total
@@ -527,13 +527,3 @@ class OrionLdClient(FiwareClient):
                 return False
             raise
         return True
-
-
-def _int_header(response: httpx.Response, name: str) -> int | None:
-    value = response.headers.get(name)
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
