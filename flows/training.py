@@ -89,6 +89,7 @@ def _collect_all(job_id: str, chunk_ids: list[str]) -> int:
     ]
     collected = 0
     updated = time.monotonic()
+    database_lost = False
     try:
         for index, future in enumerate(futures):
             future.wait()
@@ -105,6 +106,9 @@ def _collect_all(job_id: str, chunk_ids: list[str]) -> int:
                 raise
             except Exception as error:
                 if is_unreachable(error):
+                    # Every queued chunk would wait for the database in turn: leave them to the
+                    # task runner, which cancels what has not started when the flow ends.
+                    database_lost = True
                     raise
                 job = TrainingJobRepository(get_database()).get(job_id)
                 chunk = job.data_collection_jobs[index]
@@ -114,7 +118,8 @@ def _collect_all(job_id: str, chunk_ids: list[str]) -> int:
                     details={"chunk_id": chunk.id, "chunk_index": chunk.index},
                 ) from error
     finally:
-        wait(futures)
+        if not database_lost:
+            wait(futures)
     progress.update(100.0, f"History collected: {collected} points")
     logger.info("collected %d points", collected)
     return collected

@@ -2,10 +2,12 @@
 
 The FIWARE HTTP layer (:mod:`chronos_core.fiware.http`, ``CHRONOS_HTTP_RETRIES``) owns the
 retries of a FIWARE request: a FIWARE error reaching a task has already been retried as far as
-is safe, so a task retrying the whole step again would only multiply the attempts. A task retries
-a whole step only for a transient failure its client does not retry: the database was unreachable
-or failing. (The forecast publication keeps its own configured whole-step retries, see
-``CHRONOS_FORECAST_PUBLICATION_RETRIES``.)
+is safe, so a task retrying the whole step again would only multiply the attempts. Likewise the
+database driver owns waiting for an unreachable database (server selection, retryable reads and
+writes): once it gave up, the run stops at once and the job's lease ends it when the database is
+back. A task retries a whole step only for a transient failure no client below it retried: a
+database command that failed while the server was reachable. (The forecast publication keeps its
+own configured whole-step retries, see ``CHRONOS_FORECAST_PUBLICATION_RETRIES``.)
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ from __future__ import annotations
 from typing import Any
 
 from chronos_core.fiware.errors import FiwareError, is_transient_error
+from chronos_core.storage.database import DatabaseUnavailable, is_unreachable
 
 
 def is_step_retryable(error: BaseException | None) -> bool:
     """A transient failure that no client below the task retried: not a FIWARE error (its HTTP
-    client retried it already), not a 4xx answer or bad input (the same again next time)."""
-    return is_transient_error(error) and not isinstance(error, FiwareError)
+    client retried it already), not an unreachable database (the driver waited for it already),
+    not a 4xx answer or bad input (the same again next time)."""
+    if error is None or isinstance(error, FiwareError | DatabaseUnavailable):
+        return False
+    return is_transient_error(error) and not is_unreachable(error)
 
 
 def retry_when_transient(task: Any, task_run: Any, state: Any) -> bool:

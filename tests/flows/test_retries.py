@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pymongo.errors import ServerSelectionTimeoutError
+
 from chronos_core.errors import InvalidInput
 from chronos_core.fiware.errors import FiwareHTTPError, FiwareUnavailable
 from chronos_core.storage.database import DatabaseUnavailable
+from chronos_core.storage.embedded import EmbeddedDatabaseError
 from tasks.retries import is_step_retryable
 
 
@@ -15,8 +18,14 @@ def _unavailable() -> FiwareUnavailable:
     )  # fmt: skip
 
 
-def test_a_database_failure_is_retried_by_the_task() -> None:
-    assert is_step_retryable(DatabaseUnavailable("the database is unreachable"))
+def test_an_unreachable_database_was_waited_for_by_the_driver_and_is_not_retried_again() -> None:
+    # pymongo's server selection already waited for it; the job's lease ends the run later.
+    assert not is_step_retryable(DatabaseUnavailable("the database is unreachable"))
+    assert not is_step_retryable(ServerSelectionTimeoutError("no server"))
+
+
+def test_a_failure_no_client_retried_is_retried_by_the_task() -> None:
+    assert is_step_retryable(EmbeddedDatabaseError("the embedded database did not start"))
 
 
 def test_a_fiware_failure_was_retried_by_the_http_client_and_is_not_retried_again() -> None:
