@@ -146,9 +146,14 @@ class FiwareProtocolError(FiwareError):
     """The answer does not follow the service's API (not JSON, truncated, unexpected shape)."""
 
 
+def is_retryable_status(status: int) -> bool:
+    """5xx (except 501 Not Implemented) and 429: the same request may succeed later."""
+    return (status >= 500 and status != 501) or status == 429
+
+
 def is_transient_error(error: BaseException | None) -> bool:
     """Worth another attempt later: a FIWARE service (or the database) was unreachable or
     failing; not a 4xx answer or a bad payload, which would fail the same way again."""
     if isinstance(error, FiwareHTTPError):
-        return (error.status >= 500 and error.status != 501) or error.status == 429
+        return is_retryable_status(error.status)
     return isinstance(error, ExternalServiceError)

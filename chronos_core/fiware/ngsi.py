@@ -26,6 +26,14 @@ DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 NgsiAttribute = dict[str, Any]
 
 
+def check_name(value: str, what: str) -> str:
+    """:func:`check_ngsi_name`, refusing with :class:`InvalidInput`."""
+    try:
+        return check_ngsi_name(value, what)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
 def format_datetime(moment: datetime) -> str:
     """UTC with millisecond precision: ``2024-01-01T00:00:00.000Z`` (naive means UTC)."""
     if moment.tzinfo is None:
@@ -90,10 +98,7 @@ def attribute(
     metadata: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> NgsiAttribute:
     """A normalized NGSI v2 attribute, validated for Orion."""
-    try:
-        check_ngsi_name(attr_type, "attribute type")
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
+    check_name(attr_type, "attribute type")
     _check_value(value, "attribute value")
     meta: dict[str, Any] = {}
     if metadata:
@@ -133,20 +138,14 @@ def structured_attribute(
 
 
 def relationship_attribute(target_id: str, *, observed_at: datetime | None = None) -> NgsiAttribute:
-    try:
-        check_ngsi_name(target_id, "relationship target")
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
+    check_name(target_id, "relationship target")
     return attribute("Relationship", target_id, observed_at=observed_at)
 
 
 def entity(entity_id: str, entity_type: str, **attributes: NgsiAttribute) -> dict[str, Any]:
     """``{"id", "type", **attributes}`` with the id, type and attribute names validated."""
-    try:
-        check_ngsi_name(entity_id, "entity id")
-        check_ngsi_name(entity_type, "entity type")
-        for name in attributes:
-            check_ngsi_name(name, "attribute name")
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
+    for value, what in [(entity_id, "entity id"), (entity_type, "entity type")]:
+        check_name(value, what)
+    for name in attributes:
+        check_name(name, "attribute name")
     return {"id": entity_id, "type": entity_type, **attributes}

@@ -12,25 +12,17 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from chronos_core.domain.identifiers import check_ngsi_name
 from chronos_core.errors import InvalidInput
 from chronos_core.fiware.client import FiwareClient
-from chronos_core.fiware.errors import FiwareNotFound, RequestTarget
+from chronos_core.fiware.errors import RequestTarget
 from chronos_core.fiware.http import int_header, segment
 from chronos_core.fiware.ngsi import ORION_FORBIDDEN_CHARS, format_datetime
-from chronos_core.fiware.paging import ListPage, read_list_pages
+from chronos_core.fiware.ngsi import check_name as _check
 from chronos_core.fiware.tenant import Tenant
 
 SERVICE_NAME = "Orion"
-MAX_PAGE_SIZE = 1000
+TOTAL_COUNT = "fiware-total-count"
 BatchAction = Literal["append", "appendStrict", "update", "delete", "replace"]
-
-
-def _check(value: str, what: str) -> str:
-    try:
-        return check_ngsi_name(value, what)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
 
 
 def build_sth_subscription(
@@ -83,8 +75,6 @@ class OrionClient(FiwareClient):
     service_name = SERVICE_NAME
     service_key = "orion"
 
-    # ------------------------------------------------------------------ helpers
-
     @staticmethod
     def _entity_body(entity: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
         if not isinstance(entity, Mapping):
@@ -93,9 +83,7 @@ class OrionClient(FiwareClient):
         entity_type = entity.get("type")
         if not isinstance(entity_id, str) or not isinstance(entity_type, str):
             raise InvalidInput("an entity needs a string 'id' and a string 'type'")
-        _check(entity_id, "entity id")
-        _check(entity_type, "entity type")
-        return entity_id, entity_type, dict(entity)
+        return _check(entity_id, "entity id"), _check(entity_type, "entity type"), dict(entity)
 
     @staticmethod
     def _attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
@@ -105,35 +93,21 @@ class OrionClient(FiwareClient):
             _check(name, "attribute name")
         return dict(attributes)
 
-    def _page(
-        self,
-        path: str,
-        tenant: Tenant,
-        base: Sequence[tuple[str, str]],
-        offset: int,
-        size: int,
-        what: str,
-    ) -> ListPage:
-        """One ``limit``/``offset`` page of a list (``options=count`` gives the total)."""
-        params = [*base, ("limit", str(size)), ("offset", str(offset))]
-        response = self._http.request("GET", path, tenant=tenant, params=params)
-        page = self._http.json(response)
-        if not isinstance(page, list):
-            raise self._http.protocol_error(response, f"the {what} list is not an array")
-        return ListPage(
-            [item for item in page if isinstance(item, dict)],
-            len(page),
-            int_header(response, "fiware-total-count"),
-        )
-
-    # ------------------------------------------------------------------ entities
+    @staticmethod
+    def _entity(
+        entity_id: str, entity_type: str | None, attribute: str | None = None
+    ) -> tuple[str, list[tuple[str, str]], RequestTarget]:
+        """The entity's path (with ``/attrs/{attribute}``), its ``type`` query and target."""
+        path = f"/v2/entities/{segment(_check(entity_id, 'entity id'))}"
+        if attribute is not None:
+            path += f"/attrs/{segment(_check(attribute, 'attribute name'))}"
+        params = [("type", _check(entity_type, "entity type"))] if entity_type else []
+        return path, params, RequestTarget(entity_id, entity_type, attribute)
 
     def version(self) -> dict[str, Any]:
-        response = self._http.request("GET", "/version")
-        body = self._http.json(response)
-        if not isinstance(body, dict):
-            raise self._http.protocol_error(response, "the /version answer is not an object")
-        return body
+        return self._http.get_object("/version", "the /version answer")
+
+    # ------------------------------------------------------------------ entities
 
     def create_entity(self, tenant: Tenant, entity: Mapping[str, Any]) -> str:
         """Create an entity (422 :class:`FiwareConflict` if it exists); returns its Location."""
@@ -170,19 +144,16 @@ class OrionClient(FiwareClient):
 
         ``append_only`` refuses (422) attributes that already exist.
         """
-        _check(entity_id, "entity id")
-        params: list[tuple[str, str]] = []
-        if entity_type is not None:
-            params.append(("type", _check(entity_type, "entity type")))
+        path, params, target = self._entity(entity_id, entity_type)
         if append_only:
             params.append(("options", "append"))
         self._http.request(
             "POST",
-            f"/v2/entities/{segment(entity_id)}/attrs",
+            f"{path}/attrs",
             tenant=tenant,
             params=params,
             json=self._attributes(attributes),
-            target=RequestTarget(entity_id=entity_id, entity_type=entity_type),
+            target=target,
             idempotent=not append_only,
         )
 
@@ -195,15 +166,10 @@ class OrionClient(FiwareClient):
         entity_type: str | None = None,
     ) -> None:
         """``PATCH /v2/entities/{id}/attrs``: update existing attributes only (422 otherwise)."""
-        _check(entity_id, "entity id")
-        params = [("type", _check(entity_type, "entity type"))] if entity_type else []
+        path, params, target = self._entity(entity_id, entity_type)
+        body = self._attributes(attributes)
         self._http.request(
-            "PATCH",
-            f"/v2/entities/{segment(entity_id)}/attrs",
-            tenant=tenant,
-            params=params,
-            json=self._attributes(attributes),
-            target=RequestTarget(entity_id=entity_id, entity_type=entity_type),
+            "PATCH", f"{path}/attrs", tenant=tenant, params=params, json=body, target=target
         )
 
     def get_entity(
@@ -216,42 +182,23 @@ class OrionClient(FiwareClient):
         key_values: bool = False,
     ) -> dict[str, Any]:
         """The entity (normalized, or ``{attr: value}`` with ``key_values``); 404 if missing."""
-        _check(entity_id, "entity id")
-        params: list[tuple[str, str]] = []
-        if entity_type is not None:
-            params.append(("type", _check(entity_type, "entity type")))
+        path, params, target = self._entity(entity_id, entity_type)
         if attrs:
             params.append(("attrs", ",".join(attrs)))
         if key_values:
             params.append(("options", "keyValues"))
-        target = RequestTarget(entity_id=entity_id, entity_type=entity_type)
-        response = self._http.request(
-            "GET", f"/v2/entities/{segment(entity_id)}", tenant=tenant, params=params, target=target
+        return self._http.get_object(
+            path, "the entity", tenant=tenant, params=params, target=target
         )
-        body = self._http.json(response, target=target)
-        if not isinstance(body, dict):
-            raise self._http.protocol_error(response, "the entity is not a JSON object", target)
-        return body
 
     def get_attribute(
         self, tenant: Tenant, entity_id: str, attribute: str, *, entity_type: str | None = None
     ) -> dict[str, Any]:
         """``{"type", "value", "metadata"}`` of one attribute; 404 when missing."""
-        _check(entity_id, "entity id")
-        _check(attribute, "attribute name")
-        params = [("type", _check(entity_type, "entity type"))] if entity_type else []
-        target = RequestTarget(entity_id=entity_id, entity_type=entity_type, attribute=attribute)
-        response = self._http.request(
-            "GET",
-            f"/v2/entities/{segment(entity_id)}/attrs/{segment(attribute)}",
-            tenant=tenant,
-            params=params,
-            target=target,
+        path, params, target = self._entity(entity_id, entity_type, attribute)
+        return self._http.get_object(
+            path, "the attribute", tenant=tenant, params=params, target=target
         )
-        body = self._http.json(response, target=target)
-        if not isinstance(body, dict):
-            raise self._http.protocol_error(response, "the attribute is not a JSON object", target)
-        return body
 
     def delete_entity(
         self,
@@ -265,21 +212,10 @@ class OrionClient(FiwareClient):
 
         Returns True when it was deleted, False when it was missing.
         """
-        _check(entity_id, "entity id")
-        params = [("type", _check(entity_type, "entity type"))] if entity_type else []
-        try:
-            self._http.request(
-                "DELETE",
-                f"/v2/entities/{segment(entity_id)}",
-                tenant=tenant,
-                params=params,
-                target=RequestTarget(entity_id=entity_id, entity_type=entity_type),
-            )
-        except FiwareNotFound:
-            if missing_ok:
-                return False
-            raise
-        return True
+        path, params, target = self._entity(entity_id, entity_type)
+        return self._http.delete(
+            path, missing_ok=missing_ok, tenant=tenant, params=params, target=target
+        )
 
     def batch_update(
         self, tenant: Tenant, action_type: BatchAction, entities: Sequence[Mapping[str, Any]]
@@ -292,21 +228,28 @@ class OrionClient(FiwareClient):
             )
         if not entities:
             raise InvalidInput("a batch update needs at least one entity")
-        bodies = []
         for entity in entities:
             if not isinstance(entity, Mapping) or not isinstance(entity.get("id"), str):
                 raise InvalidInput("every batch entity needs a string 'id'")
             _check(entity["id"], "entity id")
             if "type" in entity:
                 _check(entity["type"], "entity type")
-            bodies.append(dict(entity))
         self._http.request(
             "POST",
             "/v2/op/update",
             tenant=tenant,
-            json={"actionType": action_type, "entities": bodies},
-            idempotent=action_type in ("append", "update", "replace", "delete"),
+            json={"actionType": action_type, "entities": [dict(e) for e in entities]},
+            idempotent=action_type != "appendStrict",
         )
+
+    @staticmethod
+    def _filters(
+        entity_type: str | None, id_pattern: str | None, q: str | None
+    ) -> list[tuple[str, str]]:
+        params = [("type", _check(entity_type, "entity type"))] if entity_type is not None else []
+        if id_pattern is not None:
+            params.append(("idPattern", id_pattern))
+        return params + ([("q", q)] if q is not None else [])
 
     def list_entities(
         self,
@@ -321,24 +264,17 @@ class OrionClient(FiwareClient):
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
         """All matching entities (every page, in creation order), or the first ``limit``."""
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        if limit is not None and limit < 0:
-            raise InvalidInput("limit must be >= 0")
-        base: list[tuple[str, str]] = []
-        if entity_type is not None:
-            base.append(("type", _check(entity_type, "entity type")))
-        if id_pattern is not None:
-            base.append(("idPattern", id_pattern))
-        if q is not None:
-            base.append(("q", q))
+        params = self._filters(entity_type, id_pattern, q)
         if attrs:
-            base.append(("attrs", ",".join(attrs)))
-        base.append(("options", "count,keyValues" if key_values else "count"))
-        return read_list_pages(
-            lambda offset, size: self._page("/v2/entities", tenant, base, offset, size, "entity"),
-            page_size,
+            params.append(("attrs", ",".join(attrs)))
+        params.append(("options", "count,keyValues" if key_values else "count"))
+        return self._http.read_list(
+            "/v2/entities",
+            page_size=page_size,
             limit=limit,
+            params=params,
+            total_header=TOTAL_COUNT,
+            tenant=tenant,
         )
 
     def count_entities(
@@ -349,15 +285,12 @@ class OrionClient(FiwareClient):
         id_pattern: str | None = None,
         q: str | None = None,
     ) -> int:
-        params: list[tuple[str, str]] = [("options", "count"), ("limit", "1"), ("attrs", "id")]
-        if entity_type is not None:
-            params.insert(0, ("type", _check(entity_type, "entity type")))
-        if id_pattern is not None:
-            params.insert(0, ("idPattern", id_pattern))
-        if q is not None:
-            params.insert(0, ("q", q))
+        params = [
+            *self._filters(entity_type, id_pattern, q),
+            *[("options", "count"), ("limit", "1"), ("attrs", "id")],
+        ]
         response = self._http.request("GET", "/v2/entities", tenant=tenant, params=params)
-        total = int_header(response, "fiware-total-count")
+        total = int_header(response, TOTAL_COUNT)
         if total is None:
             raise self._http.protocol_error(response, "options=count but no Fiware-Total-Count")
         return total
@@ -371,48 +304,32 @@ class OrionClient(FiwareClient):
         response = self._http.request(
             "POST", "/v2/subscriptions", tenant=tenant, json=dict(subscription)
         )
-        location = response.headers.get("location", "")
-        subscription_id = location.rstrip("/").rsplit("/", 1)[-1]
-        if not location.startswith("/v2/subscriptions/") or not subscription_id:
-            raise self._http.protocol_error(
-                response, f"no subscription id in the Location header ({location!r})"
-            )
-        return subscription_id
+        return self._http.created_id(response, "/v2/subscriptions")
 
     def get_subscription(self, tenant: Tenant, subscription_id: str) -> dict[str, Any]:
-        target = RequestTarget(subscription_id=subscription_id)
-        response = self._http.request(
-            "GET", f"/v2/subscriptions/{segment(subscription_id)}", tenant=tenant, target=target
+        return self._http.get_object(
+            f"/v2/subscriptions/{segment(subscription_id)}",
+            "the subscription",
+            tenant=tenant,
+            target=RequestTarget(subscription_id=subscription_id),
         )
-        body = self._http.json(response, target=target)
-        if not isinstance(body, dict):
-            raise self._http.protocol_error(response, "the subscription is not an object", target)
-        return body
 
     def list_subscriptions(self, tenant: Tenant, *, page_size: int = 100) -> list[dict[str, Any]]:
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        base = [("options", "count")]
-        return read_list_pages(
-            lambda offset, size: self._page(
-                "/v2/subscriptions", tenant, base, offset, size, "subscription"
-            ),
-            page_size,
+        return self._http.read_list(
+            "/v2/subscriptions",
+            page_size=page_size,
+            params=[("options", "count")],
+            total_header=TOTAL_COUNT,
+            tenant=tenant,
         )
 
     def delete_subscription(
         self, tenant: Tenant, subscription_id: str, *, missing_ok: bool = False
     ) -> bool:
         """Delete a subscription; False if it was already gone and ``missing_ok``."""
-        try:
-            self._http.request(
-                "DELETE",
-                f"/v2/subscriptions/{segment(subscription_id)}",
-                tenant=tenant,
-                target=RequestTarget(subscription_id=subscription_id),
-            )
-        except FiwareNotFound:
-            if missing_ok:
-                return False
-            raise
-        return True
+        return self._http.delete(
+            f"/v2/subscriptions/{segment(subscription_id)}",
+            missing_ok=missing_ok,
+            tenant=tenant,
+            target=RequestTarget(subscription_id=subscription_id),
+        )

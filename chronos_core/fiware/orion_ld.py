@@ -31,9 +31,8 @@ from typing_extensions import Unpack
 
 from chronos_core.errors import InvalidInput
 from chronos_core.fiware.client import ClientOptions, FiwareClient
-from chronos_core.fiware.errors import FiwareHTTPError, FiwareNotFound, RequestTarget
+from chronos_core.fiware.errors import FiwareHTTPError, RequestTarget
 from chronos_core.fiware.http import int_header, segment
-from chronos_core.fiware.paging import ListPage, read_list_pages
 from chronos_core.fiware.tenant import Tenant
 from chronos_core.settings import Settings, get_settings
 
@@ -41,7 +40,7 @@ SERVICE_NAME = "Orion-LD"
 CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.6.jsonld"
 JSONLD_CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 LD_JSON = "application/ld+json"
-MAX_PAGE_SIZE = 1000
+RESULTS_COUNT = "ngsild-results-count"
 ENTITIES = "/ngsi-ld/v1/entities"
 SUBSCRIPTIONS = "/ngsi-ld/v1/subscriptions"
 Representation = Literal["normalized", "keyValues", "concise"]
@@ -64,6 +63,13 @@ def check_uri(value: str, what: str = "entity id") -> str:
     if bad:
         raise InvalidInput(f"{what} {value!r} contains characters a URI cannot hold: {bad}")
     return value
+
+
+def ld_headers(tenant: Tenant | str | None, context: str | None) -> dict[str, str]:
+    """``NGSILD-Tenant`` (unless the default tenant) and the ``Link`` to ``context`` (if any)."""
+    name = tenant_name(tenant)
+    headers = {"NGSILD-Tenant": name} if name is not None else {}
+    return headers | ({"Link": link_header(context)} if context is not None else {})
 
 
 def tenant_name(tenant: Tenant | str | None) -> str | None:
@@ -116,13 +122,7 @@ class OrionLdClient(FiwareClient):
     # ------------------------------------------------------------------ helpers
 
     def _headers(self, tenant: Tenant | str | None, *, link: bool) -> dict[str, str]:
-        headers: dict[str, str] = {}
-        name = tenant_name(tenant)
-        if name is not None:
-            headers["NGSILD-Tenant"] = name
-        if link and self.context is not None:
-            headers["Link"] = link_header(self.context)
-        return headers
+        return ld_headers(tenant, self.context if link else None)
 
     def _write(
         self,
@@ -166,29 +166,39 @@ class OrionLdClient(FiwareClient):
             "GET", path, params=params, headers=self._headers(tenant, link=True), target=target
         )
 
-    def _page(
+    def _get(
+        self,
+        path: str,
+        what: str,
+        tenant: Tenant | str | None,
+        params: Sequence[tuple[str, str]] = (),
+        **target: str,
+    ) -> dict[str, Any]:
+        headers = self._headers(tenant, link=True)
+        return self._http.get_object(
+            path, what, params=params, headers=headers, target=RequestTarget(**target)
+        )
+
+    def _list(
         self,
         path: str,
         tenant: Tenant | str | None,
-        base: Sequence[tuple[str, str]],
-        offset: int,
-        size: int,
-        what: str,
+        page_size: int,
+        params: Sequence[tuple[str, str]],
         *,
+        limit: int | None = None,
         count: bool = True,
-    ) -> ListPage:
-        """One ``limit``/``offset`` page of a list (``count=true``: NGSILD-Results-Count)."""
-        params = [*base, ("limit", str(size)), ("offset", str(offset))]
-        if count:
-            params.append(("count", "true"))
-        response = self._read(path, tenant, params=params)
-        page = self._http.json(response)
-        if not isinstance(page, list):
-            raise self._http.protocol_error(response, f"the {what} list is not an array")
-        return ListPage(
-            [item for item in page if isinstance(item, dict)],
-            len(page),
-            int_header(response, "ngsild-results-count") if count else None,
+    ) -> list[dict[str, Any]]:
+        """Every entry of a ``limit``/``offset`` list (``count=true``: NGSILD-Results-Count; a
+        list without it ends at its first short page)."""
+        return self._http.read_list(
+            path,
+            page_size=page_size,
+            limit=limit,
+            params=[*params, ("count", "true")] if count else params,
+            total_header=RESULTS_COUNT if count else None,
+            short_page_ends=not count,
+            headers=self._headers(tenant, link=True),
         )
 
     @staticmethod
@@ -216,18 +226,11 @@ class OrionLdClient(FiwareClient):
                 )
         return dict(attributes)
 
-    def _object(self, response: httpx.Response, what: str, target: RequestTarget | None) -> Any:
-        body = self._http.json(response, target=target)
-        if not isinstance(body, dict):
-            raise self._http.protocol_error(response, f"{what} is not a JSON object", target)
-        return body
-
     # ------------------------------------------------------------------ broker
 
     def version(self) -> dict[str, Any]:
         """Orion-LD's ``/ngsi-ld/ex/v1/version`` (an Orion-LD extension)."""
-        response = self._http.request("GET", "/ngsi-ld/ex/v1/version")
-        return dict(self._object(response, "the version answer", None))
+        return self._http.get_object("/ngsi-ld/ex/v1/version", "the version answer")
 
     def entity_types(self, tenant: Tenant | str | None) -> list[str]:
         response = self._read("/ngsi-ld/v1/types", tenant)
@@ -265,11 +268,9 @@ class OrionLdClient(FiwareClient):
         options = [o for o in options if o != "normalized"]
         if options:
             params.append(("options", ",".join(options)))
-        target = RequestTarget(entity_id=entity_id)
-        response = self._read(
-            f"{ENTITIES}/{segment(entity_id)}", tenant, params=params, target=target
+        return self._get(
+            f"{ENTITIES}/{segment(entity_id)}", "the entity", tenant, params, entity_id=entity_id
         )
-        return dict(self._object(response, "the entity", target))
 
     def upsert_entities(
         self,
@@ -412,19 +413,12 @@ class OrionLdClient(FiwareClient):
         self, tenant: Tenant | str | None, entity_id: str, *, missing_ok: bool = False
     ) -> bool:
         """Delete an entity; False when it was missing and ``missing_ok``."""
-        check_uri(entity_id)
-        try:
-            self._http.request(
-                "DELETE",
-                f"{ENTITIES}/{segment(entity_id)}",
-                headers=self._headers(tenant, link=False),
-                target=RequestTarget(entity_id=entity_id),
-            )
-        except FiwareNotFound:
-            if missing_ok:
-                return False
-            raise
-        return True
+        return self._http.delete(
+            f"{ENTITIES}/{segment(check_uri(entity_id))}",
+            missing_ok=missing_ok,
+            headers=self._headers(tenant, link=False),
+            target=RequestTarget(entity_id=entity_id),
+        )
 
     def list_entities(
         self,
@@ -441,10 +435,6 @@ class OrionLdClient(FiwareClient):
         """All matching entities (every page, in creation order), or the first ``limit``.
 
         NGSI-LD needs a filter: a type, ids, ``q`` or ``attrs``."""
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        if limit is not None and limit < 0:
-            raise InvalidInput("limit must be >= 0")
         if not (entity_type or ids or q or attrs):
             raise InvalidInput("an NGSI-LD entity query needs a type, ids, q or attrs")
         base: list[tuple[str, str]] = []
@@ -458,11 +448,7 @@ class OrionLdClient(FiwareClient):
             base.append(("attrs", ",".join(attrs)))
         if representation != "normalized":
             base.append(("options", representation))
-        return read_list_pages(
-            lambda offset, size: self._page(ENTITIES, tenant, base, offset, size, "entity"),
-            page_size,
-            limit=limit,
-        )
+        return self._list(ENTITIES, tenant, page_size, base, limit=limit)
 
     def count_entities(
         self, tenant: Tenant | str | None, *, entity_type: str, q: str | None = None
@@ -471,7 +457,7 @@ class OrionLdClient(FiwareClient):
         if q:
             params.insert(1, ("q", q))
         response = self._read(ENTITIES, tenant, params=params)
-        total = int_header(response, "ngsild-results-count")
+        total = int_header(response, RESULTS_COUNT)
         if total is None:
             raise self._http.protocol_error(response, "count=true but no NGSILD-Results-Count")
         return total
@@ -486,44 +472,23 @@ class OrionLdClient(FiwareClient):
             raise InvalidInput("a subscription must be a JSON object")
         body = {"type": "Subscription", **subscription}
         response = self._write("POST", SUBSCRIPTIONS, tenant, body, idempotent=False)
-        location = response.headers.get("location", "")
-        subscription_id = location.rstrip("/").rsplit("/", 1)[-1]
-        if not location.startswith(f"{SUBSCRIPTIONS}/") or not subscription_id:
-            raise self._http.protocol_error(
-                response, f"no subscription id in the Location header ({location!r})"
-            )
-        return subscription_id
+        return self._http.created_id(response, SUBSCRIPTIONS)
 
     def get_subscription(self, tenant: Tenant | str | None, subscription_id: str) -> dict[str, Any]:
-        target = RequestTarget(subscription_id=subscription_id)
-        response = self._read(f"{SUBSCRIPTIONS}/{segment(subscription_id)}", tenant, target=target)
-        return dict(self._object(response, "the subscription", target))
+        path = f"{SUBSCRIPTIONS}/{segment(subscription_id)}"
+        return self._get(path, "the subscription", tenant, subscription_id=subscription_id)
 
     def list_subscriptions(
         self, tenant: Tenant | str | None, *, page_size: int = 100
     ) -> list[dict[str, Any]]:
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        return read_list_pages(
-            lambda offset, size: self._page(
-                SUBSCRIPTIONS, tenant, [], offset, size, "subscription", count=False
-            ),
-            page_size,
-            short_page_ends=True,
-        )
+        return self._list(SUBSCRIPTIONS, tenant, page_size, [], count=False)
 
     def delete_subscription(
         self, tenant: Tenant | str | None, subscription_id: str, *, missing_ok: bool = False
     ) -> bool:
-        try:
-            self._http.request(
-                "DELETE",
-                f"{SUBSCRIPTIONS}/{segment(subscription_id)}",
-                headers=self._headers(tenant, link=False),
-                target=RequestTarget(subscription_id=subscription_id),
-            )
-        except FiwareNotFound:
-            if missing_ok:
-                return False
-            raise
-        return True
+        return self._http.delete(
+            f"{SUBSCRIPTIONS}/{segment(subscription_id)}",
+            missing_ok=missing_ok,
+            headers=self._headers(tenant, link=False),
+            target=RequestTarget(subscription_id=subscription_id),
+        )
