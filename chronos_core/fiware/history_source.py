@@ -8,71 +8,13 @@ window and the forecast history use either unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-from typing import Any, Protocol, Self
-
 import httpx
 
 from chronos_core.fiware.ngsi_ld_temporal import NgsiLdTemporalClient
-from chronos_core.fiware.paging import _Page
-from chronos_core.fiware.series import ObservationSeries
 from chronos_core.fiware.sth_comet import SthCometClient
-from chronos_core.fiware.tenant import Tenant
 from chronos_core.settings import Settings
 
-
-class HistorySource(Protocol):
-    """The reads of :class:`SthCometClient` that Chronos uses."""
-
-    service_name: str
-    max_page_size: int
-
-    def count(self, tenant: Tenant, entity_type: str, entity_id: str, attribute: str) -> int: ...
-
-    def fetch_page(
-        self,
-        tenant: Tenant,
-        entity_type: str,
-        entity_id: str,
-        attribute: str,
-        h_offset: int,
-        h_limit: int,
-        *,
-        date_from: datetime | None = None,
-        date_to: datetime | None = None,
-    ) -> _Page: ...
-
-    def fetch_last_n(
-        self,
-        tenant: Tenant,
-        entity_type: str,
-        entity_id: str,
-        attribute: str,
-        last_n: int,
-        *,
-        date_to: datetime | None = None,
-        should_cancel: Callable[[], bool] | None = None,
-    ) -> ObservationSeries: ...
-
-    def fetch_range(
-        self,
-        tenant: Tenant,
-        entity_type: str,
-        entity_id: str,
-        attribute: str,
-        date_from: datetime,
-        date_to: datetime,
-    ) -> ObservationSeries: ...
-
-    def close(self) -> None: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(self, *exc: Any) -> None: ...
-
-
-#: The concrete history clients.
+#: The history clients: both offer ``count``, ``fetch_page``, ``fetch_last_n`` and ``fetch_range``.
 HistoryClient = SthCometClient | NgsiLdTemporalClient
 
 

@@ -55,7 +55,7 @@ def _number_header(response: httpx.Response, name: str, kind: type[float] | type
 def int_header(response: httpx.Response, name: str) -> int | None:
     """An integer header (``fiware-total-count``, ``ngsild-results-count``), None if absent or
     not a number."""
-    return _number_header(response, name, int)  # type: ignore[no-any-return]
+    return _number_header(response, name, int)
 
 
 def segment(value: str) -> str:

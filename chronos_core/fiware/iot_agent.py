@@ -15,7 +15,6 @@ from chronos_core.errors import InvalidInput
 from chronos_core.fiware.client import FiwareClient
 from chronos_core.fiware.errors import FiwareNotFound, RequestTarget
 from chronos_core.fiware.http import segment
-from chronos_core.fiware.paging import ListPage, read_list_pages
 from chronos_core.fiware.tenant import Tenant
 
 SERVICE_NAME = "IoT Agent"
@@ -74,50 +73,22 @@ class IoTAgentClient(FiwareClient):
     service_name = SERVICE_NAME
     service_key = "iot_agent"
 
-    # ------------------------------------------------------------------ helpers
-
-    def _list(
-        self, tenant: Tenant, path: str, key: str, page_size: int, params: Sequence[tuple[str, str]]
-    ) -> list[dict[str, Any]]:
-        if not 1 <= page_size <= 1000:
-            raise InvalidInput("page_size must be between 1 and 1000")
-
-        def fetch(offset: int, size: int) -> ListPage:
-            query = [*params, ("limit", str(size)), ("offset", str(offset))]
-            response = self._http.request("GET", path, tenant=tenant, params=query)
-            body = self._http.json(response)
-            page = body.get(key) if isinstance(body, dict) else None
-            count = body.get("count") if isinstance(body, dict) else None
-            if not isinstance(page, list):
-                raise self._http.protocol_error(response, f"no '{key}' array in the answer")
-            items = [item for item in page if isinstance(item, dict)]
-            # ``count`` is the total whatever the page; an agent ignoring the limit sends all.
-            return ListPage(items, len(page), count if isinstance(count, int) else None)
-
-        return read_list_pages(fetch, page_size)
-
-    # ------------------------------------------------------------------ API
-
     def about(self) -> dict[str, Any]:
-        response = self._http.request("GET", "/iot/about")
-        body = self._http.json(response)
-        if not isinstance(body, dict):
-            raise self._http.protocol_error(response, "the /iot/about answer is not an object")
-        return body
+        return self._http.get_object("/iot/about", "the /iot/about answer")
 
     def list_devices(self, tenant: Tenant, *, page_size: int = 100) -> list[dict[str, Any]]:
         """Every device of the tenant, reading all pages."""
-        return self._list(tenant, "/iot/devices", "devices", page_size, ())
+        return self._http.read_list(
+            "/iot/devices", page_size=page_size, key="devices", tenant=tenant
+        )
 
     def get_device(self, tenant: Tenant, device_id: str) -> dict[str, Any]:
-        target = RequestTarget(device_id=device_id)
-        response = self._http.request(
-            "GET", f"/iot/devices/{segment(device_id)}", tenant=tenant, target=target
+        return self._http.get_object(
+            f"/iot/devices/{segment(device_id)}",
+            "the device",
+            tenant=tenant,
+            target=RequestTarget(device_id=device_id),
         )
-        body = self._http.json(response, target=target)
-        if not isinstance(body, dict):
-            raise self._http.protocol_error(response, "the device is not an object", target)
-        return body
 
     def provision_devices(self, tenant: Tenant, devices: Sequence[Mapping[str, Any]]) -> None:
         """Provision devices in one request (409 :class:`FiwareConflict` on a duplicate)."""
@@ -142,18 +113,12 @@ class IoTAgentClient(FiwareClient):
         )
 
     def delete_device(self, tenant: Tenant, device_id: str, *, missing_ok: bool = False) -> bool:
-        try:
-            self._http.request(
-                "DELETE",
-                f"/iot/devices/{segment(device_id)}",
-                tenant=tenant,
-                target=RequestTarget(device_id=device_id),
-            )
-        except FiwareNotFound:
-            if missing_ok:
-                return False
-            raise
-        return True
+        return self._http.delete(
+            f"/iot/devices/{segment(device_id)}",
+            missing_ok=missing_ok,
+            tenant=tenant,
+            target=RequestTarget(device_id=device_id),
+        )
 
     def list_service_groups(
         self,
@@ -170,7 +135,9 @@ class IoTAgentClient(FiwareClient):
         if apikey is not None:
             params.append(("apikey", apikey))
         try:
-            return self._list(tenant, "/iot/services", "services", page_size, params)
+            return self._http.read_list(
+                "/iot/services", page_size=page_size, params=params, key="services", tenant=tenant
+            )
         except FiwareNotFound as exc:
             if exc.server_error == "DEVICE_GROUP_NOT_FOUND":
                 return []

@@ -35,7 +35,8 @@ from chronos_core.fiware.client import ClientOptions, FiwareClient
 from chronos_core.fiware.errors import FiwareHTTPError, RequestTarget
 from chronos_core.fiware.http import segment
 from chronos_core.fiware.ngsi import format_datetime, parse_datetime
-from chronos_core.fiware.orion_ld import check_uri, link_header, tenant_name
+from chronos_core.fiware.orion_ld import check_uri, ld_headers, tenant_name
+from chronos_core.fiware.paging import HistoryPage
 from chronos_core.fiware.series import ObservationSeries, merge_series, parse_raw_values
 from chronos_core.fiware.tenant import Tenant
 from chronos_core.settings import Settings, get_settings
@@ -51,16 +52,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 class TemporalApiUnavailable(FiwareHTTPError):
     """The configured URL does not serve the NGSI-LD temporal API (Orion-LD answers 501)."""
-
-
-@dataclass(frozen=True)
-class TemporalPage:
-    """What :func:`chronos_core.fiware.paging.collect_chunk` reads: ``received`` points."""
-
-    h_offset: int
-    h_limit: int
-    received: int
-    series: ObservationSeries
 
 
 @dataclass(frozen=True)
@@ -107,12 +98,7 @@ class NgsiLdTemporalClient(FiwareClient):
         params: list[tuple[str, str]],
     ) -> httpx.Response:
         check_uri(entity_id)
-        headers: dict[str, str] = {}
-        name = tenant_name(tenant)
-        if name is not None:
-            headers["NGSILD-Tenant"] = name
-        if self.context is not None:
-            headers["Link"] = link_header(self.context)
+        headers = ld_headers(tenant, self.context)
         target = RequestTarget(entity_id=entity_id, attribute=attribute)
         try:
             return self._http.request(
@@ -327,7 +313,7 @@ class NgsiLdTemporalClient(FiwareClient):
         *,
         date_from: datetime | None = None,
         date_to: datetime | None = None,
-    ) -> TemporalPage:
+    ) -> HistoryPage:
         """Points ``h_offset`` .. ``h_offset + h_limit - 1`` counted from the oldest (as
         STH-Comet's ``hOffset``/``hLimit``): the count index gives the period to start from."""
         if date_from is not None or date_to is not None:
@@ -339,7 +325,7 @@ class NgsiLdTemporalClient(FiwareClient):
                 break
             skipped += bucket.count
         if start is None:
-            return TemporalPage(h_offset, h_limit, 0, ObservationSeries())
+            return HistoryPage(h_offset, h_limit, 0, ObservationSeries())
         values = self._forward(
             tenant,
             entity_id,
@@ -348,4 +334,4 @@ class NgsiLdTemporalClient(FiwareClient):
             None,
             h_offset - skipped + h_limit,
         )[h_offset - skipped :]
-        return TemporalPage(h_offset, h_limit, len(values), self._series(values))
+        return HistoryPage(h_offset, h_limit, len(values), self._series(values))

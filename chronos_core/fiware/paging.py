@@ -85,12 +85,19 @@ def plan_chunks(
     return tuple(chunks)
 
 
-class _Page(Protocol):
-    @property
-    def received(self) -> int: ...
+@dataclass(frozen=True)
+class HistoryPage:
+    """One ``hOffset``/``hLimit`` page: ``received`` raw points, parsed into ``series``."""
+
+    h_offset: int
+    h_limit: int
+    received: int
+    series: ObservationSeries
+    total: int | None = None
 
     @property
-    def series(self) -> ObservationSeries: ...
+    def is_short(self) -> bool:
+        return self.received < self.h_limit
 
 
 class PageReader(Protocol):
@@ -107,7 +114,7 @@ class PageReader(Protocol):
         *,
         date_from: datetime | None = None,
         date_to: datetime | None = None,
-    ) -> _Page: ...
+    ) -> HistoryPage: ...
 
 
 def collect_chunk(

@@ -8,7 +8,7 @@ whatever the paging); unknown entities or attributes give 200 with no values, ne
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -19,9 +19,10 @@ from typing_extensions import Unpack
 from chronos_core.errors import InvalidInput
 from chronos_core.fiware.client import ClientOptions, FiwareClient
 from chronos_core.fiware.errors import RequestTarget
-from chronos_core.fiware.http import segment
+from chronos_core.fiware.http import int_header, segment
 from chronos_core.fiware.ngsi import format_datetime
-from chronos_core.fiware.series import ObservationSeries, parse_raw_values
+from chronos_core.fiware.paging import ChunkPlan, HistoryPage, collect_chunk, plan_chunks
+from chronos_core.fiware.series import ObservationSeries, merge_series, parse_raw_values
 from chronos_core.fiware.tenant import Tenant
 from chronos_core.settings import Settings, get_settings
 
@@ -38,19 +39,7 @@ class RawHistory:
     total: int | None
 
 
-@dataclass(frozen=True)
-class SthPage:
-    """One ``hOffset``/``hLimit`` page: ``received`` raw points, parsed into ``series``."""
-
-    h_offset: int
-    h_limit: int
-    received: int
-    series: ObservationSeries
-    total: int | None = None
-
-    @property
-    def is_short(self) -> bool:
-        return self.received < self.h_limit
+SthPage = HistoryPage
 
 
 class SthCometClient(FiwareClient):
@@ -183,19 +172,14 @@ class SthCometClient(FiwareClient):
         return values
 
     def _total(self, response: httpx.Response, target: RequestTarget) -> int:
-        header = response.headers.get(TOTAL_COUNT_HEADER)
-        if header is None:
+        total = int_header(response, TOTAL_COUNT_HEADER)
+        if total is None or total < 0:
+            header = response.headers.get(TOTAL_COUNT_HEADER)
             raise self._http.protocol_error(
-                response, f"count=true but no {TOTAL_COUNT_HEADER} header", target
+                response,
+                f"count=true but no valid {TOTAL_COUNT_HEADER} header ({header!r})",
+                target,
             )
-        try:
-            total = int(header)
-        except ValueError:
-            raise self._http.protocol_error(
-                response, f"{TOTAL_COUNT_HEADER} is not a number: {header!r}", target
-            ) from None
-        if total < 0:
-            raise self._http.protocol_error(response, f"negative total {total}", target)
         return total
 
     # ------------------------------------------------------------------ typed reads
@@ -250,13 +234,8 @@ class SthCometClient(FiwareClient):
             date_to=date_to,
             count=count,
         )
-        return SthPage(
-            h_offset=h_offset,
-            h_limit=h_limit,
-            received=len(history.values),
-            series=parse_raw_values(history.values),
-            total=history.total,
-        )
+        series = parse_raw_values(history.values)
+        return SthPage(h_offset, h_limit, len(history.values), series, history.total)
 
     def fetch_last_n(
         self,
@@ -275,8 +254,6 @@ class SthCometClient(FiwareClient):
         Up to one page this is a single ``lastN`` read; beyond, it counts the points and reads
         the planned pages oldest first (see :mod:`chronos_core.fiware.paging`).
         """
-        from chronos_core.fiware.paging import collect_chunk, plan_chunks
-
         if last_n < 1:
             raise InvalidInput(f"last_n must be at least 1, got {last_n}")
         if last_n <= self.max_page_size:
@@ -286,20 +263,13 @@ class SthCometClient(FiwareClient):
             return parse_raw_values(history.values)
         total = self.count(tenant, entity_type, entity_id, attribute, date_to=date_to)
         chunks = plan_chunks(total, last_n, self.max_page_size, pages_per_chunk)
-        parts = [
-            collect_chunk(
-                self,
-                tenant,
-                entity_type,
-                entity_id,
-                attribute,
-                chunk,
-                should_cancel=should_cancel,
-                date_to=date_to,
-            )
-            for chunk in chunks
-        ]
-        return ObservationSeries().merge(*parts)
+        source = (tenant, entity_type, entity_id, attribute)
+        return self._collect(source, chunks, should_cancel=should_cancel, date_to=date_to)
+
+    def _collect(
+        self, source: tuple[Tenant, str, str, str], chunks: Sequence[ChunkPlan], **options: Any
+    ) -> ObservationSeries:
+        return merge_series(collect_chunk(self, *source, chunk, **options) for chunk in chunks)
 
     def fetch_range(
         self,
@@ -311,26 +281,10 @@ class SthCometClient(FiwareClient):
         date_to: datetime,
     ) -> ObservationSeries:
         """Every point between the two dates (inclusive), page by page."""
-        from chronos_core.fiware.paging import collect_chunk, plan_chunks
-
-        total = self.count(
-            tenant, entity_type, entity_id, attribute, date_from=date_from, date_to=date_to
-        )
+        dates = {"date_from": date_from, "date_to": date_to}
+        total = self.count(tenant, entity_type, entity_id, attribute, **dates)
         chunks = plan_chunks(total, None, self.max_page_size, 1_000_000)
-        parts = [
-            collect_chunk(
-                self,
-                tenant,
-                entity_type,
-                entity_id,
-                attribute,
-                chunk,
-                date_from=date_from,
-                date_to=date_to,
-            )
-            for chunk in chunks
-        ]
-        return ObservationSeries().merge(*parts)
+        return self._collect((tenant, entity_type, entity_id, attribute), chunks, **dates)
 
     # ------------------------------------------------------------------ other endpoints
 
