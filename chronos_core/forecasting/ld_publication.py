@@ -25,12 +25,9 @@ from chronos_core.domain.forecast import ForecastRecord
 from chronos_core.errors import InvalidInput
 from chronos_core.fiware.ngsi import format_datetime
 from chronos_core.fiware.orion_ld import check_uri
-from chronos_core.settings import Settings
 
 DATA_PROVIDER = "Chronos"
 LD_FORECAST_PREFIX = "urn:ngsi-ld:Forecast"
-#: Interval bounds a forecast point may carry (prediction intervals), published when present.
-INTERVAL_FIELDS = ("lower80", "upper80", "lower95", "upper95")
 #: The terms of the Chronos @context (``chronos_core/data/chronos-context.jsonld``).
 CHRONOS_VOCABULARY = "https://chronos.fiware.example/ngsi-ld/"
 SDM_VOCABULARY = "https://smartdatamodels.org/"
@@ -53,20 +50,17 @@ def chronos_context_document() -> dict[str, Any]:
     return {"@context": terms}
 
 
-def _points(record: ForecastRecord) -> list[dict[str, Any]]:
-    points = []
-    for point in record.points:
-        item: dict[str, Any] = {
+def series_points(record: ForecastRecord) -> list[dict[str, Any]]:
+    """The ``points`` of a published ``forecastSeries`` (with interval bounds when present)."""
+    return [
+        {
             "step": point.step,
             "value": point.value,
             "targetTimestamp": format_datetime(point.target_timestamp),
+            **point.intervals,
         }
-        for name in INTERVAL_FIELDS:
-            bound = getattr(point, name, None)
-            if isinstance(bound, int | float):
-                item[name] = float(bound)
-        points.append(item)
-    return points
+        for point in record.points
+    ]
 
 
 def _window(record: ForecastRecord) -> tuple[str, str]:
@@ -119,7 +113,7 @@ def build_ld_forecast_entity(
         "lastObservedAt": format_datetime(record.last_observed_at),
         "horizon": record.forecast_horizon,
         "samplingIntervalSeconds": record.sampling_interval_seconds,
-        "points": _points(record),
+        "points": series_points(record),
     }
     entity: dict[str, Any] = {
         "id": ld_forecast_entity_id(record.entity_type, record.entity_id, record.feature),
@@ -139,68 +133,3 @@ def build_ld_forecast_entity(
         name = "nextValue" if record.feature in entity else record.feature
         entity[name] = prop(first.value, format_datetime(first.target_timestamp))
     return entity
-
-
-def publication_flavour(model_flavour: str | None, settings: Settings) -> str:
-    """``v2`` or ``ld``: the model's own choice, else the installation's."""
-    return model_flavour or settings.ngsi_flavour
-
-
-def model_flavour(db: Any, model_id: str) -> str | None:
-    """The model's ``ngsi_flavour`` override, or None (no override, or no such model)."""
-    from chronos_core.errors import NotFound
-    from chronos_core.storage.model_repository import ModelRepository
-
-    try:
-        return ModelRepository(db).get(model_id).ngsi_flavour
-    except NotFound:
-        return None
-
-
-def publish_ld_forecast(
-    repo: Any,
-    record: ForecastRecord,
-    *,
-    settings: Settings,
-    entity_type: str,
-    client: Any | None = None,
-) -> ForecastRecord:
-    """Upsert the forecast's NGSI-LD entity (replacing the previous forecast) in the tenant
-    ``record.service`` and record the outcome, as the v2 publication does. No subscription is
-    needed for history: an NGSI-LD broker with a temporal store (Orion-LD with TRoE) keeps every
-    forecast, read back through the temporal API."""
-    from chronos_core.clock import utc_now
-    from chronos_core.domain.forecast import Publication, PublicationStatus
-    from chronos_core.errors import ChronosError
-    from chronos_core.forecasting.clients import orion_ld_client
-
-    entity_id = record.publication.entity_id
-    try:
-        payload = build_ld_forecast_entity(
-            record, entity_type=entity_type, publish_next_value=record.publish_next_value
-        )
-        entity_id = payload["id"]
-        (client or orion_ld_client(settings)).upsert_entity(record.service, payload)
-    except Exception as error:
-        message = (
-            str(error) if isinstance(error, ChronosError) else f"{type(error).__name__}: {error}"
-        )
-        repo.update_publication(
-            record,
-            Publication(
-                status=PublicationStatus.FAILED,
-                entity_id=entity_id,
-                entity_type=entity_type,
-                error=message[:2000],
-            ),
-        )
-        raise
-    return repo.update_publication(
-        record,
-        Publication(
-            status=PublicationStatus.PUBLISHED,
-            entity_id=entity_id,
-            entity_type=entity_type,
-            published_at=utc_now(),
-        ),
-    )

@@ -43,7 +43,7 @@ from pymongo.database import Database
 from chronos_core.clock import utc_now
 from chronos_core.domain.forecast import ForecastRecord, Publication, PublicationStatus
 from chronos_core.domain.identifiers import check_ngsi_name
-from chronos_core.errors import ChronosError, InvalidInput
+from chronos_core.errors import ChronosError, InvalidInput, NotFound
 from chronos_core.fiware.errors import FiwareHTTPError
 from chronos_core.fiware.ngsi import (
     attribute,
@@ -56,15 +56,15 @@ from chronos_core.fiware.ngsi import (
 )
 from chronos_core.fiware.orion import OrionClient, build_sth_subscription
 from chronos_core.fiware.tenant import Tenant
-from chronos_core.forecasting.clients import orion_client
+from chronos_core.forecasting.clients import orion_client, orion_ld_client
 from chronos_core.forecasting.ld_publication import (
-    model_flavour,
-    publication_flavour,
-    publish_ld_forecast,
+    build_ld_forecast_entity,
     sdm_v2_attributes,
+    series_points,
 )
 from chronos_core.settings import Settings
 from chronos_core.storage.forecast_repository import ForecastRepository
+from chronos_core.storage.model_repository import ModelRepository
 
 Db = Database[dict[str, Any]]
 logger = logging.getLogger(__name__)
@@ -76,21 +76,9 @@ HISTORY_SUBSCRIPTION_DESCRIPTION = "Chronos forecast history"
 #: Attributes of the forecast entity; a feature with one of these names publishes its next
 #: value as ``nextValue`` instead.
 RESERVED_ATTRIBUTES = frozenset(
-    {
-        "id",
-        "type",
-        "refEntity",
-        "feature",
-        "modelId",
-        "trainingJobId",
-        "generatedAt",
-        FORECAST_SERIES_ATTRIBUTE,
-        NEXT_VALUE_FALLBACK_ATTRIBUTE,
-        "dateIssued",
-        "validFrom",
-        "validTo",
-        "dataProvider",
-    }
+    {"id", "type", "refEntity", "feature", "modelId", "trainingJobId", "generatedAt"}
+    | {FORECAST_SERIES_ATTRIBUTE, NEXT_VALUE_FALLBACK_ATTRIBUTE}
+    | {"dateIssued", "validFrom", "validTo", "dataProvider"}  # Smart Data Models names
 )
 #: How long this process trusts its knowledge of which history subscriptions exist.
 SUBSCRIPTION_RECHECK_SECONDS = 600.0
@@ -127,15 +115,7 @@ def build_forecast_entity(
         "lastObservedAt": format_datetime(record.last_observed_at),
         "horizon": record.forecast_horizon,
         "samplingIntervalSeconds": record.sampling_interval_seconds,
-        "points": [
-            {
-                "step": point.step,
-                "value": point.value,
-                "targetTimestamp": format_datetime(point.target_timestamp),
-                **point.intervals,
-            }
-            for point in record.points
-        ],
+        "points": series_points(record),
     }
     if record.interval_levels:
         series["intervalLevels"] = list(record.interval_levels)
@@ -279,6 +259,15 @@ def history_notify_url(settings: Settings) -> str:
 # ---------------------------------------------------------------------------- publish
 
 
+def publication_flavour(db: Db, model_id: str, settings: Settings) -> str:
+    """``v2`` or ``ld``: the model's ``ngsi_flavour`` override, else the installation's."""
+    try:
+        override = ModelRepository(db).get(model_id).ngsi_flavour
+    except NotFound:
+        override = None
+    return override or settings.ngsi_flavour
+
+
 def publish_forecast(
     db: Db,
     forecast_id: str,
@@ -287,11 +276,13 @@ def publish_forecast(
     orion: OrionClient | None = None,
     record: ForecastRecord | None = None,
 ) -> ForecastRecord:
-    """Upsert the stored forecast's entity in Orion and record the outcome on the forecast.
+    """Upsert the stored forecast's entity in Orion (NGSI v2) or the NGSI-LD broker, as the
+    model's flavour says, and record the outcome on the forecast.
 
     ``record`` is the stored forecast when the caller has it (saves a read). A forecast already
     published is left as it is. On failure the forecast is marked ``failed`` with the error (it
-    stays stored) and the error is raised.
+    stays stored) and the error is raised. An NGSI-LD upsert replaces the previous forecast and
+    needs no history subscription: a broker with a temporal store keeps every forecast.
     """
     repo = ForecastRepository(db)
     if record is None or record.id != forecast_id:
@@ -299,30 +290,24 @@ def publish_forecast(
     if record.publication.status is PublicationStatus.PUBLISHED:
         return record
     entity_type = record.publication.entity_type or settings.forecast_entity_type
-    if publication_flavour(model_flavour(db, record.model_id), settings) == "ld":
-        return publish_ld_forecast(repo, record, settings=settings, entity_type=entity_type)
     entity_id = record.publication.entity_id
+    flavour = publication_flavour(db, record.model_id, settings)
     try:
-        payload = build_forecast_entity(
-            record,
-            entity_type=entity_type,
-            publish_next_value=record.publish_next_value,
-            legacy_names=settings.forecast_legacy_attribute_names,
-        )
-        entity_id = payload["id"]
-        tenant = Tenant(record.service, record.service_path)
-        client = orion or orion_client(settings)
-        if settings.forecast_history_subscription:
-            _memo.ensure(
-                client,
-                tenant,
-                orion_url=settings.orion_url,
-                notify_url=history_notify_url(settings),
-                entity_id=entity_id,
-                entity_type=entity_type,
-                attributes=[FORECAST_SERIES_ATTRIBUTE, next_value_attribute(record.feature)],
+        if flavour == "ld":
+            payload = build_ld_forecast_entity(
+                record, entity_type=entity_type, publish_next_value=record.publish_next_value
             )
-        client.upsert_entity(tenant, payload)
+            entity_id = payload["id"]
+            orion_ld_client(settings).upsert_entity(record.service, payload)
+        else:
+            payload = build_forecast_entity(
+                record,
+                entity_type=entity_type,
+                publish_next_value=record.publish_next_value,
+                legacy_names=settings.forecast_legacy_attribute_names,
+            )
+            entity_id = payload["id"]
+            _upsert_v2(record, payload, settings, orion or orion_client(settings))
     except Exception as error:
         message = (
             str(error) if isinstance(error, ChronosError) else f"{type(error).__name__}: {error}"
@@ -346,6 +331,24 @@ def publish_forecast(
             published_at=utc_now(),
         ),
     )
+
+
+def _upsert_v2(
+    record: ForecastRecord, payload: dict[str, Any], settings: Settings, client: OrionClient
+) -> None:
+    """Upsert the entity in Orion, first making sure its history subscription exists."""
+    tenant = Tenant(record.service, record.service_path)
+    if settings.forecast_history_subscription:
+        _memo.ensure(
+            client,
+            tenant,
+            orion_url=settings.orion_url,
+            notify_url=history_notify_url(settings),
+            entity_id=payload["id"],
+            entity_type=payload["type"],
+            attributes=[FORECAST_SERIES_ATTRIBUTE, next_value_attribute(record.feature)],
+        )
+    client.upsert_entity(tenant, payload)
 
 
 def mark_not_published(db: Db, forecast_id: str) -> ForecastRecord:
