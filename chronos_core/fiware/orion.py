@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 from chronos_core.errors import InvalidInput
-from chronos_core.fiware.client import FiwareClient
+from chronos_core.fiware.client import BrokerClient
 from chronos_core.fiware.errors import RequestTarget
-from chronos_core.fiware.http import int_header, segment
+from chronos_core.fiware.http import segment
 from chronos_core.fiware.ngsi import ORION_FORBIDDEN_CHARS, format_datetime
 from chronos_core.fiware.ngsi import check_name as _check
 from chronos_core.fiware.tenant import Tenant
@@ -69,11 +69,14 @@ def build_sth_subscription(
     return subscription
 
 
-class OrionClient(FiwareClient):
+class OrionClient(BrokerClient[Tenant]):
     """Entities, attributes, batch updates and subscriptions in Orion. A context manager."""
 
     service_name = SERVICE_NAME
     service_key = "orion"
+    subscriptions_path = "/v2/subscriptions"
+    count_param = ("options", "count")
+    total_header = TOTAL_COUNT
 
     @staticmethod
     def _entity_body(entity: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
@@ -187,18 +190,14 @@ class OrionClient(FiwareClient):
             params.append(("attrs", ",".join(attrs)))
         if key_values:
             params.append(("options", "keyValues"))
-        return self._http.get_object(
-            path, "the entity", tenant=tenant, params=params, target=target
-        )
+        return self._get(path, "the entity", tenant, params=params, target=target)
 
     def get_attribute(
         self, tenant: Tenant, entity_id: str, attribute: str, *, entity_type: str | None = None
     ) -> dict[str, Any]:
         """``{"type", "value", "metadata"}`` of one attribute; 404 when missing."""
         path, params, target = self._entity(entity_id, entity_type, attribute)
-        return self._http.get_object(
-            path, "the attribute", tenant=tenant, params=params, target=target
-        )
+        return self._get(path, "the attribute", tenant, params=params, target=target)
 
     def delete_entity(
         self,
@@ -285,51 +284,5 @@ class OrionClient(FiwareClient):
         id_pattern: str | None = None,
         q: str | None = None,
     ) -> int:
-        params = [
-            *self._filters(entity_type, id_pattern, q),
-            *[("options", "count"), ("limit", "1"), ("attrs", "id")],
-        ]
-        response = self._http.request("GET", "/v2/entities", tenant=tenant, params=params)
-        total = int_header(response, TOTAL_COUNT)
-        if total is None:
-            raise self._http.protocol_error(response, "options=count but no Fiware-Total-Count")
-        return total
-
-    # ------------------------------------------------------------------ subscriptions
-
-    def create_subscription(self, tenant: Tenant, subscription: Mapping[str, Any]) -> str:
-        """Create a subscription and return its id (from the Location header)."""
-        if not isinstance(subscription, Mapping):
-            raise InvalidInput("a subscription must be a JSON object")
-        response = self._http.request(
-            "POST", "/v2/subscriptions", tenant=tenant, json=dict(subscription)
-        )
-        return self._http.created_id(response, "/v2/subscriptions")
-
-    def get_subscription(self, tenant: Tenant, subscription_id: str) -> dict[str, Any]:
-        return self._http.get_object(
-            f"/v2/subscriptions/{segment(subscription_id)}",
-            "the subscription",
-            tenant=tenant,
-            target=RequestTarget(subscription_id=subscription_id),
-        )
-
-    def list_subscriptions(self, tenant: Tenant, *, page_size: int = 100) -> list[dict[str, Any]]:
-        return self._http.read_list(
-            "/v2/subscriptions",
-            page_size=page_size,
-            params=[("options", "count")],
-            total_header=TOTAL_COUNT,
-            tenant=tenant,
-        )
-
-    def delete_subscription(
-        self, tenant: Tenant, subscription_id: str, *, missing_ok: bool = False
-    ) -> bool:
-        """Delete a subscription; False if it was already gone and ``missing_ok``."""
-        return self._http.delete(
-            f"/v2/subscriptions/{segment(subscription_id)}",
-            missing_ok=missing_ok,
-            tenant=tenant,
-            target=RequestTarget(subscription_id=subscription_id),
-        )
+        params = [*self._filters(entity_type, id_pattern, q), ("limit", "1"), ("attrs", "id")]
+        return self._count("/v2/entities", tenant, [*params, self.count_param])

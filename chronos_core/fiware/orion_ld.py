@@ -30,9 +30,9 @@ import httpx
 from typing_extensions import Unpack
 
 from chronos_core.errors import InvalidInput
-from chronos_core.fiware.client import ClientOptions, FiwareClient
+from chronos_core.fiware.client import BrokerClient, ClientOptions
 from chronos_core.fiware.errors import FiwareHTTPError, RequestTarget
-from chronos_core.fiware.http import int_header, segment
+from chronos_core.fiware.http import segment
 from chronos_core.fiware.tenant import Tenant
 from chronos_core.settings import Settings, get_settings
 
@@ -91,7 +91,7 @@ class BatchResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
-class OrionLdClient(FiwareClient):
+class OrionLdClient(BrokerClient[Tenant | str | None]):
     """Entities, attributes, batch operations and subscriptions of an NGSI-LD broker.
 
     ``context`` (default ``CHRONOS_NGSI_LD_CONTEXT_URL``) is the user ``@context`` sent with
@@ -102,6 +102,10 @@ class OrionLdClient(FiwareClient):
 
     service_name = SERVICE_NAME
     service_key = "orion_ld"
+    subscriptions_path = SUBSCRIPTIONS
+    count_param = ("count", "true")
+    total_header = RESULTS_COUNT
+    subscriptions_counted = False
 
     def __init__(
         self,
@@ -121,19 +125,11 @@ class OrionLdClient(FiwareClient):
 
     # ------------------------------------------------------------------ helpers
 
-    def _headers(self, tenant: Tenant | str | None, *, link: bool) -> dict[str, str]:
-        return ld_headers(tenant, self.context if link else None)
+    def _on(self, tenant: Tenant | str | None, *, link: bool = True) -> dict[str, Any]:
+        return {"headers": ld_headers(tenant, self.context if link else None)}
 
-    def _write(
-        self,
-        method: str,
-        path: str,
-        tenant: Tenant | str | None,
-        body: Any,
-        *,
-        params: Sequence[tuple[str, str]] | None = None,
-        target: RequestTarget | None = None,
-        idempotent: bool | None = None,
+    def _send(
+        self, method: str, path: str, tenant: Tenant | str | None, body: Any, **options: Any
     ) -> httpx.Response:
         """A request with a JSON body, its ``@context`` in the body or in a Link header."""
         in_body = self.context is not None and self.context_in_body
@@ -146,60 +142,14 @@ class OrionLdClient(FiwareClient):
         return self._http.request(
             method,
             path,
-            params=params,
             json=body,
             content_type=LD_JSON if in_body else "application/json",
-            headers=self._headers(tenant, link=not in_body),
-            target=target,
-            idempotent=idempotent,
+            **self._on(tenant, link=not in_body),
+            **options,
         )
 
-    def _read(
-        self,
-        path: str,
-        tenant: Tenant | str | None,
-        *,
-        params: Sequence[tuple[str, str]] | None = None,
-        target: RequestTarget | None = None,
-    ) -> httpx.Response:
-        return self._http.request(
-            "GET", path, params=params, headers=self._headers(tenant, link=True), target=target
-        )
-
-    def _get(
-        self,
-        path: str,
-        what: str,
-        tenant: Tenant | str | None,
-        params: Sequence[tuple[str, str]] = (),
-        **target: str,
-    ) -> dict[str, Any]:
-        headers = self._headers(tenant, link=True)
-        return self._http.get_object(
-            path, what, params=params, headers=headers, target=RequestTarget(**target)
-        )
-
-    def _list(
-        self,
-        path: str,
-        tenant: Tenant | str | None,
-        page_size: int,
-        params: Sequence[tuple[str, str]],
-        *,
-        limit: int | None = None,
-        count: bool = True,
-    ) -> list[dict[str, Any]]:
-        """Every entry of a ``limit``/``offset`` list (``count=true``: NGSILD-Results-Count; a
-        list without it ends at its first short page)."""
-        return self._http.read_list(
-            path,
-            page_size=page_size,
-            limit=limit,
-            params=[*params, ("count", "true")] if count else params,
-            total_header=RESULTS_COUNT if count else None,
-            short_page_ends=not count,
-            headers=self._headers(tenant, link=True),
-        )
+    def _subscription_body(self, subscription: Mapping[str, Any]) -> dict[str, Any]:
+        return {"type": "Subscription", **subscription}
 
     @staticmethod
     def _entity(entity: Mapping[str, Any]) -> dict[str, Any]:
@@ -226,6 +176,12 @@ class OrionLdClient(FiwareClient):
                 )
         return dict(attributes)
 
+    @staticmethod
+    def _path(entity_id: str, attribute: str | None = None) -> str:
+        """``/entities/{id}/attrs[/{attribute}]``; the id must be a URI."""
+        path = f"{ENTITIES}/{segment(check_uri(entity_id))}/attrs"
+        return path if attribute is None else f"{path}/{segment(attribute)}"
+
     # ------------------------------------------------------------------ broker
 
     def version(self) -> dict[str, Any]:
@@ -233,7 +189,7 @@ class OrionLdClient(FiwareClient):
         return self._http.get_object("/ngsi-ld/ex/v1/version", "the version answer")
 
     def entity_types(self, tenant: Tenant | str | None) -> list[str]:
-        response = self._read("/ngsi-ld/v1/types", tenant)
+        response = self._http.request("GET", "/ngsi-ld/v1/types", **self._on(tenant))
         body = self._http.json(response)
         if isinstance(body, dict) and isinstance(body.get("typeList"), list):
             return [str(t) for t in body["typeList"]]
@@ -247,7 +203,7 @@ class OrionLdClient(FiwareClient):
         """Create an entity (409 :class:`FiwareConflict` if it exists); returns its Location."""
         body = self._entity(entity)
         target = RequestTarget(entity_id=body["id"], entity_type=body["type"])
-        response = self._write("POST", ENTITIES, tenant, body, target=target)
+        response = self._send("POST", ENTITIES, tenant, body, target=target)
         return response.headers.get("location", f"{ENTITIES}/{body['id']}")
 
     def get_entity(
@@ -260,16 +216,20 @@ class OrionLdClient(FiwareClient):
         sys_attrs: bool = False,
     ) -> dict[str, Any]:
         """The entity, compacted with the client's context; 404 :class:`FiwareNotFound`."""
-        check_uri(entity_id)
-        params: list[tuple[str, str]] = []
-        if attrs:
-            params.append(("attrs", ",".join(attrs)))
-        options = [o for o in (representation, "sysAttrs" if sys_attrs else "") if o]
-        options = [o for o in options if o != "normalized"]
+        params = [("attrs", ",".join(attrs))] if attrs else []
+        options = [
+            o
+            for o in (representation, "sysAttrs" if sys_attrs else "")
+            if o not in ("", "normalized")
+        ]
         if options:
             params.append(("options", ",".join(options)))
         return self._get(
-            f"{ENTITIES}/{segment(entity_id)}", "the entity", tenant, params, entity_id=entity_id
+            f"{ENTITIES}/{segment(check_uri(entity_id))}",
+            "the entity",
+            tenant,
+            params=params,
+            target=RequestTarget(entity_id=entity_id),
         )
 
     def upsert_entities(
@@ -286,7 +246,7 @@ class OrionLdClient(FiwareClient):
             raise InvalidInput("an upsert needs at least one entity")
         bodies = [self._entity(e) for e in entities]
         target = RequestTarget(entity_id=bodies[0]["id"], entity_type=bodies[0]["type"])
-        response = self._write(
+        response = self._send(
             "POST",
             "/ngsi-ld/v1/entityOperations/upsert",
             tenant,
@@ -317,7 +277,7 @@ class OrionLdClient(FiwareClient):
         if not entities:
             raise InvalidInput("a batch create needs at least one entity")
         bodies = [self._entity(e) for e in entities]
-        response = self._write(
+        response = self._send(
             "POST", "/ngsi-ld/v1/entityOperations/create", tenant, bodies, idempotent=False
         )
         body = self._http.json(response) if response.content else []
@@ -340,16 +300,14 @@ class OrionLdClient(FiwareClient):
             for e in errors
             if isinstance(e, dict)
         )
-        request = response.request
-        path = request.url.raw_path.decode("ascii", "replace")
         return FiwareHTTPError(
             f"{SERVICE_NAME} answered 207 to the {what}: {words or 'some entities failed'}",
             status=207,
             server_error="PartialSuccess",
             server_message=words or None,
             service=SERVICE_NAME,
-            method=request.method,
-            path=path,
+            method=response.request.method,
+            path=response.request.url.raw_path.decode("ascii", "replace"),
             target=target,
         )
 
@@ -358,14 +316,9 @@ class OrionLdClient(FiwareClient):
     ) -> None:
         """``PATCH /entities/{id}/attrs``: replace existing attributes (404 for an unknown
         entity or attribute)."""
-        check_uri(entity_id)
-        self._write(
-            "PATCH",
-            f"{ENTITIES}/{segment(entity_id)}/attrs",
-            tenant,
-            self._attributes(attributes),
-            target=RequestTarget(entity_id=entity_id, attribute=",".join(attributes)),
-        )
+        target = RequestTarget(entity_id=entity_id, attribute=",".join(attributes))
+        body = self._attributes(attributes)
+        self._send("PATCH", self._path(entity_id), tenant, body, target=target)
 
     def patch_attribute(
         self,
@@ -375,38 +328,26 @@ class OrionLdClient(FiwareClient):
         fragment: Mapping[str, Any],
     ) -> None:
         """``PATCH /entities/{id}/attrs/{attr}``: merge ``fragment`` (e.g. value, observedAt)."""
-        check_uri(entity_id)
+        path = self._path(entity_id, attribute)
         if not isinstance(fragment, Mapping) or not fragment:
             raise InvalidInput("give the members of the attribute to change")
-        self._write(
-            "PATCH",
-            f"{ENTITIES}/{segment(entity_id)}/attrs/{segment(attribute)}",
-            tenant,
-            dict(fragment),
-            target=RequestTarget(entity_id=entity_id, attribute=attribute),
-        )
+        target = RequestTarget(entity_id=entity_id, attribute=attribute)
+        self._send("PATCH", path, tenant, dict(fragment), target=target)
 
     def append_attributes(
         self, tenant: Tenant | str | None, entity_id: str, attributes: Mapping[str, Any]
     ) -> None:
         """``POST /entities/{id}/attrs``: add attributes (existing ones are overwritten)."""
-        check_uri(entity_id)
-        self._write(
-            "POST",
-            f"{ENTITIES}/{segment(entity_id)}/attrs",
-            tenant,
-            self._attributes(attributes),
-            target=RequestTarget(entity_id=entity_id),
-            idempotent=True,
-        )
+        path, body = self._path(entity_id), self._attributes(attributes)
+        target = RequestTarget(entity_id=entity_id)
+        self._send("POST", path, tenant, body, target=target, idempotent=True)
 
     def delete_attribute(self, tenant: Tenant | str | None, entity_id: str, attribute: str) -> None:
-        check_uri(entity_id)
         self._http.request(
             "DELETE",
-            f"{ENTITIES}/{segment(entity_id)}/attrs/{segment(attribute)}",
-            headers=self._headers(tenant, link=True),
+            self._path(entity_id, attribute),
             target=RequestTarget(entity_id=entity_id, attribute=attribute),
+            **self._on(tenant),
         )
 
     def delete_entity(
@@ -416,8 +357,8 @@ class OrionLdClient(FiwareClient):
         return self._http.delete(
             f"{ENTITIES}/{segment(check_uri(entity_id))}",
             missing_ok=missing_ok,
-            headers=self._headers(tenant, link=False),
             target=RequestTarget(entity_id=entity_id),
+            **self._on(tenant, link=False),
         )
 
     def list_entities(
@@ -437,58 +378,18 @@ class OrionLdClient(FiwareClient):
         NGSI-LD needs a filter: a type, ids, ``q`` or ``attrs``."""
         if not (entity_type or ids or q or attrs):
             raise InvalidInput("an NGSI-LD entity query needs a type, ids, q or attrs")
-        base: list[tuple[str, str]] = []
-        if entity_type:
-            base.append(("type", entity_type))
-        if ids:
-            base.append(("id", ",".join(check_uri(i) for i in ids)))
-        if q:
-            base.append(("q", q))
-        if attrs:
-            base.append(("attrs", ",".join(attrs)))
-        if representation != "normalized":
-            base.append(("options", representation))
-        return self._list(ENTITIES, tenant, page_size, base, limit=limit)
+        params = [
+            ("type", entity_type),
+            ("id", ",".join(check_uri(i) for i in ids or ())),
+            ("q", q),
+            ("attrs", ",".join(attrs or ())),
+            ("options", representation if representation != "normalized" else ""),
+        ]
+        given = [(name, value) for name, value in params if value]
+        return self._list(ENTITIES, tenant, page_size, given, limit=limit)
 
     def count_entities(
         self, tenant: Tenant | str | None, *, entity_type: str, q: str | None = None
     ) -> int:
-        params = [("type", entity_type), ("limit", "0"), ("count", "true")]
-        if q:
-            params.insert(1, ("q", q))
-        response = self._read(ENTITIES, tenant, params=params)
-        total = int_header(response, RESULTS_COUNT)
-        if total is None:
-            raise self._http.protocol_error(response, "count=true but no NGSILD-Results-Count")
-        return total
-
-    # ------------------------------------------------------------------ subscriptions
-
-    def create_subscription(
-        self, tenant: Tenant | str | None, subscription: Mapping[str, Any]
-    ) -> str:
-        """Create a subscription and return its id (from the Location header)."""
-        if not isinstance(subscription, Mapping):
-            raise InvalidInput("a subscription must be a JSON object")
-        body = {"type": "Subscription", **subscription}
-        response = self._write("POST", SUBSCRIPTIONS, tenant, body, idempotent=False)
-        return self._http.created_id(response, SUBSCRIPTIONS)
-
-    def get_subscription(self, tenant: Tenant | str | None, subscription_id: str) -> dict[str, Any]:
-        path = f"{SUBSCRIPTIONS}/{segment(subscription_id)}"
-        return self._get(path, "the subscription", tenant, subscription_id=subscription_id)
-
-    def list_subscriptions(
-        self, tenant: Tenant | str | None, *, page_size: int = 100
-    ) -> list[dict[str, Any]]:
-        return self._list(SUBSCRIPTIONS, tenant, page_size, [], count=False)
-
-    def delete_subscription(
-        self, tenant: Tenant | str | None, subscription_id: str, *, missing_ok: bool = False
-    ) -> bool:
-        return self._http.delete(
-            f"{SUBSCRIPTIONS}/{segment(subscription_id)}",
-            missing_ok=missing_ok,
-            headers=self._headers(tenant, link=False),
-            target=RequestTarget(subscription_id=subscription_id),
-        )
+        params = [("type", entity_type), *([("q", q)] if q else []), ("limit", "0")]
+        return self._count(ENTITIES, tenant, [*params, self.count_param])
