@@ -90,22 +90,21 @@ class NgsiLdTemporalClient(FiwareClient):
 
     # ------------------------------------------------------------------ requests
 
-    def _get(
+    def _read(
         self,
         tenant: Tenant | str | None,
         entity_id: str,
         attribute: str,
         params: list[tuple[str, str]],
-    ) -> httpx.Response:
-        check_uri(entity_id)
-        headers = ld_headers(tenant, self.context)
+    ) -> tuple[httpx.Response, dict[str, Any]]:
+        """The answer and its ``attribute`` member (``{}`` when the entity has no instances)."""
         target = RequestTarget(entity_id=entity_id, attribute=attribute)
         try:
-            return self._http.request(
+            response = self._http.request(
                 "GET",
-                f"{TEMPORAL}/{segment(entity_id)}",
+                f"{TEMPORAL}/{segment(check_uri(entity_id))}",
                 params=[("attrs", attribute), *params],
-                headers=headers,
+                headers=ld_headers(tenant, self.context),
                 target=target,
             )
         except FiwareHTTPError as error:
@@ -123,19 +122,13 @@ class NgsiLdTemporalClient(FiwareClient):
                 path=error.path,
                 target=target,
             ) from None
-
-    def _attribute(self, response: httpx.Response, attribute: str) -> dict[str, Any] | None:
         body = self._http.json(response)
-        if not isinstance(body, dict):
-            raise self._http.protocol_error(response, "the temporal entity is not an object")
-        value = body.get(attribute)
-        if value is None:
-            return None
+        value = (body.get(attribute) or {}) if isinstance(body, dict) else None
         if not isinstance(value, dict):
             raise self._http.protocol_error(
-                response, f"attribute {attribute!r} is not in the temporalValues form"
+                response, f"attribute {attribute!r} is not in the temporal representation"
             )
-        return value
+        return response, value
 
     def _values(
         self,
@@ -145,9 +138,9 @@ class NgsiLdTemporalClient(FiwareClient):
         params: list[tuple[str, str]],
     ) -> tuple[list[list[Any]], tuple[datetime, datetime] | None]:
         """One page of ``[value, observedAt]`` pairs and, on a 206, its Content-Range."""
-        response = self._get(tenant, entity_id, attribute, [*params, ("options", "temporalValues")])
-        attr = self._attribute(response, attribute)
-        values = attr.get("values", []) if attr else []
+        params = [*params, ("options", "temporalValues")]
+        response, attr = self._read(tenant, entity_id, attribute, params)
+        values = attr.get("values", [])
         if not isinstance(values, list):
             raise self._http.protocol_error(response, "'values' is not an array")
         if response.status_code != 206:
@@ -262,9 +255,7 @@ class NgsiLdTemporalClient(FiwareClient):
             ("aggrMethods", "totalCount"),
             ("aggrPeriodDuration", period),
         ]
-        response = self._get(tenant, entity_id, attribute, params)
-        attr = self._attribute(response, attribute)
-        rows = attr.get("totalCount", []) if attr else []
+        rows = self._read(tenant, entity_id, attribute, params)[1].get("totalCount", [])
         buckets = []
         for row in rows if isinstance(rows, list) else []:
             if isinstance(row, list) and len(row) >= 3 and isinstance(row[0], int | float):

@@ -12,7 +12,9 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Annotated, Any, overload
+
+from pydantic import Field, TypeAdapter, ValidationError
 
 from chronos_core.fiware.ngsi import parse_datetime
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _NUMERIC_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_FINITE_NUMBER = TypeAdapter(Annotated[float, Field(strict=True, allow_inf_nan=False)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +71,7 @@ class ObservationSeries:
         return cls.from_observations(observations, dropped)
 
     def merge(self, *others: ObservationSeries) -> ObservationSeries:
-        """This series and ``others`` concatenated, sorted, duplicates (by timestamp) dropped.
-
-        Later series win on equal timestamps; ``dropped`` counts are added up.
-        """
+        """:func:`merge_series` of this series and ``others``."""
         return merge_series((self, *others))
 
     def __len__(self) -> int:
@@ -101,10 +101,6 @@ class ObservationSeries:
     @property
     def values(self) -> list[float]:
         return [o.value for o in self.observations]
-
-    @property
-    def first(self) -> Observation | None:
-        return self.observations[0] if self.observations else None
 
     @property
     def last(self) -> Observation | None:
@@ -155,19 +151,14 @@ def merge_series(parts: Iterable[ObservationSeries]) -> ObservationSeries:
 
 
 def numeric_value(value: Any) -> float | None:
-    """A finite float for a JSON number or a numeric string; None for anything else."""
-    if isinstance(value, bool) or value is None:
+    """A finite float for a JSON number or a numeric string; None for anything else (booleans
+    included)."""
+    if isinstance(value, str) and _NUMERIC_TEXT.match(value.strip()):
+        value = float(value)
+    try:
+        return _FINITE_NUMBER.validate_python(value)
+    except ValidationError:
         return None
-    if isinstance(value, int):
-        return float(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str):
-        text = value.strip()
-        if _NUMERIC_TEXT.match(text):
-            number = float(text)
-            return number if math.isfinite(number) else None
-    return None
 
 
 def parse_raw_values(values: Sequence[Any] | Iterable[Any]) -> ObservationSeries:

@@ -15,6 +15,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -103,24 +104,18 @@ def forecast_history(
 def _entry(
     record: ForecastRecord, actuals: Sequence[float | None] | None, note: str | None
 ) -> HistoryEntry:
-    values = list(actuals or [None] * len(record.points))
-    points = []
-    errors: list[float] = []
-    known_actuals: list[float] = []
-    for point, actual in zip(record.points, values, strict=True):
-        error = None if actual is None else point.value - actual
-        if error is not None and actual is not None:
-            errors.append(error)
-            known_actuals.append(actual)
-        points.append(
-            HistoryPoint(
-                step=point.step,
-                target_timestamp=point.target_timestamp,
-                forecast=point.value,
-                actual=actual,
-                error=error,
-            )
+    points = [
+        HistoryPoint(
+            step=point.step,
+            target_timestamp=point.target_timestamp,
+            forecast=point.value,
+            actual=actual,
+            error=None if actual is None else point.value - actual,
         )
+        for point, actual in zip(record.points, actuals or [None] * len(record.points), strict=True)
+    ]
+    errors = [p.error for p in points if p.error is not None]
+    actual_values = [p.actual for p in points if p.actual is not None]
     known = len(errors)
     return HistoryEntry(
         id=record.id,
@@ -138,8 +133,8 @@ def _entry(
         mae=sum(abs(e) for e in errors) / known if known else None,
         rmse=math.sqrt(sum(e * e for e in errors) / known) if known else None,
         mape=(
-            100 * sum(abs(e) / abs(a) for e, a in zip(errors, known_actuals, strict=True)) / known
-            if known and all(a != 0 for a in known_actuals)
+            100 * sum(abs(e) / abs(a) for e, a in zip(errors, actual_values, strict=True)) / known
+            if known and all(a != 0 for a in actual_values)
             else None
         ),
         note=note,
@@ -147,6 +142,8 @@ def _entry(
 
 
 SourceKey = tuple[str, str, str, str, str]
+#: Where a record's actual values are read: service, service path, entity type, id, attribute.
+_source = attrgetter("service", "service_path", "entity_type", "entity_id", "feature")
 
 
 def _actuals(
@@ -155,14 +152,7 @@ def _actuals(
     """Actual values of every record's points (``None`` where not known yet)."""
     by_source: dict[SourceKey, list[ForecastRecord]] = defaultdict(list)
     for record in records:
-        key = (
-            record.service,
-            record.service_path,
-            record.entity_type,
-            record.entity_id,
-            record.feature,
-        )
-        by_source[key].append(record)
+        by_source[_source(record)].append(record)
     result: dict[str, list[float | None]] = {}
     with history_client(settings) as client:
         for key, group in by_source.items():
