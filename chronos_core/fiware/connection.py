@@ -8,10 +8,11 @@ builds it from the settings (including the temporal API's fallback to the broker
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import field
+from typing import Annotated, Any, Literal
 
-from pydantic import SecretStr
+from pydantic import AfterValidator, Field, SecretStr
+from pydantic.dataclasses import dataclass
 
 from chronos_core.fiware.tenant import Tenant
 from chronos_core.settings import Settings
@@ -24,15 +25,9 @@ ServiceKey = Literal["sth", "orion", "orion_ld", "ngsi_ld_temporal", "iot_agent"
 class RetryPolicy:
     """``retries`` more attempts after the first, waiting ``backoff * 2**(n-1)`` before retry n."""
 
-    retries: int = 3
-    backoff_seconds: float = 0.5
-    max_backoff_seconds: float = 30.0
-
-    def __post_init__(self) -> None:
-        if self.retries < 0:
-            raise ValueError("retries must be >= 0")
-        if self.backoff_seconds < 0 or self.max_backoff_seconds < 0:
-            raise ValueError("backoff must be >= 0")
+    retries: int = Field(default=3, ge=0)
+    backoff_seconds: float = Field(default=0.5, ge=0)
+    max_backoff_seconds: float = Field(default=30.0, ge=0)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetryPolicy:
@@ -47,6 +42,16 @@ class RetryPolicy:
 
 
 _MAX_RETRY_AFTER_SECONDS = 60.0
+
+
+def _http_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"URL must start with http:// or https://, got {url!r}")
+    return url.rstrip("/")
+
+
+def _given(**values: object) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def service_url(settings: Settings, service: ServiceKey) -> str:
@@ -71,20 +76,11 @@ class FiwareConnection:
     :class:`SecretStr` and never shows in a repr.
     """
 
-    base_url: str
+    base_url: Annotated[str, AfterValidator(_http_url)]
     tenant: Tenant | None = None
     auth_token: SecretStr | None = None
-    timeout_seconds: float = 30.0
+    timeout_seconds: float = Field(default=30.0, gt=0)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-
-    def __post_init__(self) -> None:
-        if not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(f"URL must start with http:// or https://, got {self.base_url!r}")
-        if self.timeout_seconds <= 0:
-            raise ValueError("timeout must be positive")
-        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
-        if isinstance(self.auth_token, str):
-            object.__setattr__(self, "auth_token", SecretStr(self.auth_token))
 
     @classmethod
     def from_settings(
@@ -109,19 +105,11 @@ class FiwareConnection:
         auth_token: SecretStr | str | None = None,
     ) -> FiwareConnection:
         """A copy with the given values changed (``None``: unchanged)."""
-        retry = self.retry
-        if retries is not None:
-            retry = dataclasses.replace(retry, retries=retries)
-        if backoff_seconds is not None:
-            retry = dataclasses.replace(retry, backoff_seconds=backoff_seconds)
-        token = SecretStr(auth_token) if isinstance(auth_token, str) else auth_token
-        return dataclasses.replace(
-            self,
-            base_url=base_url or self.base_url,
-            timeout_seconds=timeout_seconds or self.timeout_seconds,
-            retry=retry,
-            auth_token=self.auth_token if token is None else token,
+        retry = dataclasses.replace(
+            self.retry, **_given(retries=retries, backoff_seconds=backoff_seconds)
         )
+        changes = _given(base_url=base_url, timeout_seconds=timeout_seconds, auth_token=auth_token)
+        return dataclasses.replace(self, retry=retry, **changes)
 
     def headers(self, tenant: Tenant | None) -> dict[str, str]:
         """The tenant's ``Fiware-Service``/``Fiware-ServicePath`` and the ``X-Auth-Token``."""

@@ -73,7 +73,10 @@ class FiwareError(ExternalServiceError):
 
 
 class FiwareHTTPError(FiwareError):
-    """The service answered ``status``; ``server_error`` / ``server_message`` are its own words."""
+    """The service answered ``status``; ``server_error`` / ``server_message`` are its own words.
+
+    ``where`` is :class:`FiwareError`'s ``service``, ``method``, ``path`` and ``target``.
+    """
 
     def __init__(
         self,
@@ -82,23 +85,10 @@ class FiwareHTTPError(FiwareError):
         status: int,
         server_error: str | None,
         server_message: str | None,
-        service: str,
-        method: str,
-        path: str,
-        target: RequestTarget | None = None,
+        **where: Any,
     ) -> None:
-        super().__init__(
-            message,
-            service=service,
-            method=method,
-            path=path,
-            target=target,
-            details={
-                "status": status,
-                "server_error": server_error,
-                "server_message": server_message,
-            },
-        )
+        details = {"status": status, "server_error": server_error, "server_message": server_message}
+        super().__init__(message, details=details, **where)
         self.status = status
         self.server_error = server_error
         self.server_message = server_message
@@ -115,24 +105,9 @@ class FiwareConflict(FiwareHTTPError, Conflict):
 class FiwareUnavailable(FiwareError):
     """The service could not be reached or kept failing (5xx/429) for every attempt."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        attempts: int,
-        last_status: int | None,
-        service: str,
-        method: str,
-        path: str,
-        target: RequestTarget | None = None,
-    ) -> None:
+    def __init__(self, message: str, *, attempts: int, last_status: int | None, **where: Any):
         super().__init__(
-            message,
-            service=service,
-            method=method,
-            path=path,
-            target=target,
-            details={"attempts": attempts, "last_status": last_status},
+            message, details={"attempts": attempts, "last_status": last_status}, **where
         )
         self.attempts = attempts
         self.last_status = last_status
