@@ -71,18 +71,13 @@ def plan_chunks(
     """:func:`plan_pages` grouped ``pages_per_chunk`` at a time into numbered chunks."""
     _check_int("pages_per_chunk", pages_per_chunk, 1)
     pages = plan_pages(total, last_n, page_size)
-    chunks = []
-    for index, first in enumerate(range(0, len(pages), pages_per_chunk)):
-        group = pages[first : first + pages_per_chunk]
-        chunks.append(
-            ChunkPlan(
-                index=index,
-                h_offset=group[0].h_offset,
-                h_limit=sum(page.h_limit for page in group),
-                pages=group,
-            )
-        )
-    return tuple(chunks)
+    groups = [
+        pages[first : first + pages_per_chunk] for first in range(0, len(pages), pages_per_chunk)
+    ]
+    return tuple(
+        ChunkPlan(index, group[0].h_offset, sum(page.h_limit for page in group), group)
+        for index, group in enumerate(groups)
+    )
 
 
 @dataclass(frozen=True)

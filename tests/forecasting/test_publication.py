@@ -18,6 +18,7 @@ from chronos_core.errors import InvalidInput
 from chronos_core.fiware.errors import FiwareUnavailable
 from chronos_core.fiware.orion import OrionClient
 from chronos_core.forecasting.forecaster import forecast_now
+from chronos_core.forecasting.ld_publication import build_ld_forecast_entity
 from chronos_core.forecasting.model_cache import ModelCache
 from chronos_core.forecasting.publication import (
     build_forecast_entity,
@@ -115,6 +116,17 @@ def test_next_value_is_a_number_at_its_target_time() -> None:
     assert reserved["type"] == "Prediction"
     assert reserved["nextValue"]["value"] == 20.5
     assert reserved["feature"] == {"type": "Text", "value": "feature"}
+
+
+def test_ngsi_ld_points_carry_their_interval_bounds() -> None:
+    bounds = {"lower80": 20.0, "upper80": 21.0}
+    forecast = record().model_copy(update={"entity_id": "urn:ngsi-ld:Room:Room1"})
+    forecast.points[0] = forecast.points[0].model_copy(update={"intervals": bounds})
+    payload = build_ld_forecast_entity(forecast, entity_type="Forecast", publish_next_value=False)
+    first, second = payload["forecastSeries"]["value"]["points"]
+    target = "2024-01-05T00:15:00.000Z"
+    assert first == {"step": 1, "value": 20.5, "targetTimestamp": target, **bounds}
+    assert "lower80" not in second
 
 
 def test_entity_id_too_long_is_refused() -> None:
