@@ -63,9 +63,8 @@ class FiwareClient:
             backoff_seconds=backoff_seconds,
             auth_token=auth_token,
         )
-        extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
         self._http = FiwareHTTP(
-            self.service_name, connection=self.connection, transport=transport, **extra
+            self.service_name, connection=self.connection, transport=transport, sleep=sleep
         )
 
     def __repr__(self) -> str:

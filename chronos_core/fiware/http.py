@@ -109,7 +109,7 @@ class FiwareHTTP:
         retry: RetryPolicy | None = None,
         auth_token: SecretStr | str | None = None,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         connection: FiwareConnection | None = None,
     ) -> None:
         """Either a whole ``connection`` or its parts (``base_url``, ``timeout``, ...)."""
@@ -121,7 +121,7 @@ class FiwareHTTP:
         self.connection = connection
         self.base_url = connection.base_url
         self.retry = connection.retry
-        self._sleep = sleep
+        self._sleep = sleep or time.sleep
         self._client = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(connection.timeout_seconds),

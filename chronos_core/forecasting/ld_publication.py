@@ -50,9 +50,10 @@ def chronos_context_document() -> dict[str, Any]:
     return {"@context": terms}
 
 
-def series_points(record: ForecastRecord) -> list[dict[str, Any]]:
-    """The ``points`` of a published ``forecastSeries`` (with interval bounds when present)."""
-    return [
+def forecast_series(record: ForecastRecord, issued_name: str) -> dict[str, Any]:
+    """The value of a published ``forecastSeries``, its issue time named ``issued_name``; the
+    points carry their interval bounds when the forecast has them."""
+    points = [
         {
             "step": point.step,
             "value": point.value,
@@ -61,6 +62,13 @@ def series_points(record: ForecastRecord) -> list[dict[str, Any]]:
         }
         for point in record.points
     ]
+    return {
+        issued_name: format_datetime(record.issued_at),
+        "lastObservedAt": format_datetime(record.last_observed_at),
+        "horizon": record.forecast_horizon,
+        "samplingIntervalSeconds": record.sampling_interval_seconds,
+        "points": points,
+    }
 
 
 def _window(record: ForecastRecord) -> tuple[str, str]:
@@ -108,13 +116,6 @@ def build_ld_forecast_entity(
             out["observedAt"] = observed_at
         return out
 
-    series = {
-        "dateIssued": issued,
-        "lastObservedAt": format_datetime(record.last_observed_at),
-        "horizon": record.forecast_horizon,
-        "samplingIntervalSeconds": record.sampling_interval_seconds,
-        "points": series_points(record),
-    }
     entity: dict[str, Any] = {
         "id": ld_forecast_entity_id(record.entity_type, record.entity_id, record.feature),
         "type": entity_type,
@@ -126,7 +127,7 @@ def build_ld_forecast_entity(
         "feature": prop(record.feature, None),
         "modelId": prop(record.model_id, None),
         "trainingJobId": prop(record.training_job_id, None),
-        "forecastSeries": prop(series),
+        "forecastSeries": prop(forecast_series(record, "dateIssued")),
     }
     if publish_next_value and record.points:
         first = record.points[0]

@@ -49,7 +49,6 @@ from chronos_core.fiware.ngsi import (
     attribute,
     datetime_attribute,
     entity,
-    format_datetime,
     relationship_attribute,
     structured_attribute,
     text_attribute,
@@ -59,8 +58,8 @@ from chronos_core.fiware.tenant import Tenant
 from chronos_core.forecasting.clients import orion_client, orion_ld_client
 from chronos_core.forecasting.ld_publication import (
     build_ld_forecast_entity,
+    forecast_series,
     sdm_v2_attributes,
-    series_points,
 )
 from chronos_core.settings import Settings
 from chronos_core.storage.forecast_repository import ForecastRepository
@@ -110,13 +109,7 @@ def build_forecast_entity(
     legacy_names: bool = True,
 ) -> dict[str, Any]:
     """The NGSI v2 entity (normalized) that publishes ``record``."""
-    series = {
-        "generatedAt": format_datetime(record.issued_at),
-        "lastObservedAt": format_datetime(record.last_observed_at),
-        "horizon": record.forecast_horizon,
-        "samplingIntervalSeconds": record.sampling_interval_seconds,
-        "points": series_points(record),
-    }
+    series = forecast_series(record, "generatedAt")
     if record.interval_levels:
         series["intervalLevels"] = list(record.interval_levels)
         series["intervalMethod"] = record.interval_method
