@@ -24,7 +24,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -47,7 +47,6 @@ URL_SETTING = "CHRONOS_NGSI_LD_TEMPORAL_URL"
 _RANGE = re.compile(r"^date-time\s+(.+?)-(\d{4}-\d{2}-\d{2}T\S+)/(\*|\d+)$")
 #: The index asks for about one period per this many points.
 _POINTS_PER_PERIOD = 100
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class TemporalApiUnavailable(FiwareHTTPError):
@@ -199,23 +198,19 @@ class NgsiLdTemporalClient(FiwareClient):
         tenant: Tenant | str | None,
         entity_id: str,
         attribute: str,
-        after: datetime | None,
+        after: datetime,
         until: datetime | None,
         limit: int | None,
     ) -> list[list[Any]]:
         """Pairs strictly after ``after`` (before ``until``), oldest first, up to ``limit``."""
         out: list[list[Any]] = []
         while limit is None or len(out) < limit:
-            if after is None and until is None:
-                params: list[tuple[str, str]] = []
-            elif until is None:
-                assert after is not None
+            if until is None:
                 params = [("timerel", "after"), ("timeAt", format_datetime(after))]
             else:
-                start = after + timedelta(milliseconds=1) if after is not None else _EPOCH
                 params = [
                     ("timerel", "between"),
-                    ("timeAt", format_datetime(start)),
+                    ("timeAt", format_datetime(after + timedelta(milliseconds=1))),
                     ("endTimeAt", format_datetime(until)),
                 ]
             values, content_range = self._values(tenant, entity_id, attribute, params)
