@@ -4,7 +4,7 @@ what the two context-broker clients share."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Generic, Self, TypedDict, TypeVar
+from typing import Any, ClassVar, Generic, TypedDict, TypeVar
 
 import httpx
 from pydantic import SecretStr
@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from chronos_core.errors import InvalidInput
 from chronos_core.fiware.connection import FiwareConnection, ServiceKey
 from chronos_core.fiware.errors import RequestTarget
-from chronos_core.fiware.http import FiwareHTTP, int_header, segment
+from chronos_core.fiware.http import Closing, FiwareHTTP, int_header, segment
 from chronos_core.settings import Settings, get_settings
 
 
@@ -28,7 +28,7 @@ class ClientOptions(TypedDict, total=False):
     sleep: Callable[[float], None] | None
 
 
-class FiwareClient:
+class FiwareClient(Closing):
     """Base of the STH-Comet, Orion, Orion-LD, NGSI-LD temporal and IoT Agent clients.
 
     A client takes one :class:`FiwareConnection` (default: built from the settings for its
@@ -72,12 +72,6 @@ class FiwareClient:
 
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 T = TypeVar("T")

@@ -97,7 +97,20 @@ def _about(target: RequestTarget | None) -> str:
     return f" ({described})" if described else ""
 
 
-class FiwareHTTP:
+class Closing:
+    """A context manager that calls ``close()`` on exit."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class FiwareHTTP(Closing):
     """A synchronous httpx client for one FIWARE service (use as a context manager)."""
 
     def __init__(
@@ -149,12 +162,6 @@ class FiwareHTTP:
 
     def close(self) -> None:
         self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ requests
 
