@@ -42,8 +42,8 @@ def _key(kind: str, url: str, settings: Settings) -> tuple[object, ...]:
     )
 
 
-def _shared(kind: type[C], url: str, settings: Settings) -> C:
-    key = _key(kind.__name__, url, settings)
+def _shared(kind: type[C], settings: Settings) -> C:
+    key = _key(kind.__name__, service_url(settings, kind.service_key), settings)
     with _lock:
         client = _clients.get(key)
         if client is None:
@@ -55,25 +55,24 @@ def _shared(kind: type[C], url: str, settings: Settings) -> C:
 
 def sth_client(settings: Settings) -> SthCometClient:
     """This process's STH-Comet client for ``settings`` (do not close it)."""
-    return _shared(SthCometClient, settings.sth_url, settings)
+    return _shared(SthCometClient, settings)
 
 
 def history_reader(settings: Settings) -> SthCometClient | NgsiLdTemporalClient:
     """This process's history client: STH-Comet, or the NGSI-LD temporal API in ``ld`` mode."""
     if settings.ngsi_flavour == "ld":
-        url = service_url(settings, NgsiLdTemporalClient.service_key)
-        return _shared(NgsiLdTemporalClient, url, settings)
+        return _shared(NgsiLdTemporalClient, settings)
     return sth_client(settings)
 
 
 def orion_ld_client(settings: Settings) -> OrionLdClient:
     """This process's NGSI-LD broker client for ``settings`` (do not close it)."""
-    return _shared(OrionLdClient, settings.orion_ld_url, settings)
+    return _shared(OrionLdClient, settings)
 
 
 def orion_client(settings: Settings) -> OrionClient:
     """This process's Orion client for ``settings`` (do not close it)."""
-    return _shared(OrionClient, settings.orion_url, settings)
+    return _shared(OrionClient, settings)
 
 
 @atexit.register
