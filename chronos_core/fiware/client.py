@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Generic, TypedDict, TypeVar
 
 import httpx
 from pydantic import SecretStr
+from typing_extensions import Unpack
 
 from chronos_core.errors import InvalidInput
 from chronos_core.fiware.connection import FiwareConnection, ServiceKey
@@ -17,7 +18,8 @@ from chronos_core.settings import Settings, get_settings
 
 
 class ClientOptions(TypedDict, total=False):
-    """The keyword arguments every client passes on to :class:`FiwareClient`."""
+    """The keyword arguments of every client: a whole ``connection``, parts of it that override
+    the configured one, and what to send and wait with."""
 
     connection: FiwareConnection | None
     transport: httpx.BaseTransport | None
@@ -44,27 +46,23 @@ class FiwareClient(Closing):
         base_url: str | None = None,
         *,
         settings: Settings | None = None,
-        connection: FiwareConnection | None = None,
-        transport: httpx.BaseTransport | None = None,
-        timeout: float | None = None,
-        retries: int | None = None,
-        backoff_seconds: float | None = None,
-        auth_token: SecretStr | str | None = None,
-        sleep: Callable[[float], None] | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        if connection is None:
-            connection = FiwareConnection.from_settings(
-                settings or get_settings(), self.service_key
-            )
+        connection = options.get("connection") or FiwareConnection.from_settings(
+            settings or get_settings(), self.service_key
+        )
         self.connection = connection.replace(
             base_url=base_url,
-            timeout_seconds=timeout,
-            retries=retries,
-            backoff_seconds=backoff_seconds,
-            auth_token=auth_token,
+            timeout_seconds=options.get("timeout"),
+            retries=options.get("retries"),
+            backoff_seconds=options.get("backoff_seconds"),
+            auth_token=options.get("auth_token"),
         )
         self._http = FiwareHTTP(
-            self.service_name, connection=self.connection, transport=transport, sleep=sleep
+            self.service_name,
+            connection=self.connection,
+            transport=options.get("transport"),
+            sleep=options.get("sleep"),
         )
 
     def __repr__(self) -> str:
