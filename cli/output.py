@@ -25,7 +25,7 @@ from chronos_core.clock import as_utc
 PIPE_WIDTH = 200
 
 
-def _id_parser(what: str) -> Callable[[str], str]:
+def id_parser(what: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         from chronos_core.domain.identifiers import parse_id
         from chronos_core.errors import InvalidInput
@@ -43,12 +43,12 @@ VerboseOption = Annotated[
     bool, typer.Option("--verbose", "-v", help="Show Prefect's log lines as the flow runs.")
 ]
 ModelIdArgument = Annotated[
-    str, typer.Argument(metavar="MODEL_ID", parser=_id_parser("model id"), help="The model's id.")
+    str, typer.Argument(metavar="MODEL_ID", parser=id_parser("model id"), help="The model's id.")
 ]
 JobIdArgument = Annotated[
     str,
     typer.Argument(
-        metavar="JOB_ID", parser=_id_parser("training job id"), help="The training job's id."
+        metavar="JOB_ID", parser=id_parser("training job id"), help="The training job's id."
     ),
 ]
 JobIdOption = Annotated[
@@ -56,7 +56,7 @@ JobIdOption = Annotated[
     typer.Option(
         "--job",
         metavar="JOB_ID",
-        parser=_id_parser("training job id"),
+        parser=id_parser("training job id"),
         help="Training job to use (default: the latest completed).",
     ),
 ]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.output import console, print_json
+from cli.output import ModelIdArgument, VerboseOption, console, print_json
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -75,7 +75,7 @@ class JobWatcher:
 
 
 def train(
-    model_id: Annotated[str, typer.Argument(metavar="MODEL_ID", help="The model to train.")],
+    model_id: ModelIdArgument,
     last_n: Annotated[
         int | None,
         typer.Option(
@@ -85,9 +85,7 @@ def train(
             "data, enough for several cycles of its longest season).",
         ),
     ] = None,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show Prefect's log lines as the flow runs.")
-    ] = False,
+    verbose: VerboseOption = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the finished job as JSON.")
     ] = False,
@@ -100,17 +98,15 @@ def train(
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from chronos_core.clock import utc_now
-    from chronos_core.domain.identifiers import parse_id
     from chronos_core.errors import InvalidInput
     from chronos_core.services.models import get_model
     from chronos_core.storage.training_job_repository import TrainingJobRepository
     from cli.context import load_settings, open_database
     from cli.prefect_runtime import announce
 
-    model_id = parse_id(model_id, "model id")
-    settings = load_settings()
-    if last_n is not None and last_n > settings.max_last_n:
-        raise InvalidInput(f"--last-n must be at most {settings.max_last_n}, got {last_n}")
+    max_last_n = load_settings().max_last_n
+    if last_n is not None and last_n > max_last_n:
+        raise InvalidInput(f"--last-n must be at most {max_last_n}, got {last_n}")
     db = open_database()
     model = get_model(db, model_id)  # a wrong id fails here, before Prefect starts
     announce(
@@ -122,7 +118,7 @@ def train(
 
     err = console(stderr=True)
     progress = None
-    if err.is_terminal and not as_json:
+    if err.is_terminal and not as_json:  # a live display only for a person watching
         progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
