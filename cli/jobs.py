@@ -19,6 +19,15 @@ from cli.output import (
 
 app = typer.Typer(help="Training jobs: list, inspect, cancel, reconcile.", no_args_is_help=True)
 
+#: The columns of a backtest's rows (``chronos_core.training.report.metrics_table``).
+FORECASTER_COLUMNS = {
+    "Forecaster": "forecaster",
+    "MAE": "mae",
+    "RMSE": "rmse",
+    "MASE": "mase",
+    "Model skill vs this": "model skill vs this",
+}
+
 
 @app.command("list")
 def list_jobs(
@@ -170,15 +179,7 @@ def _print_metrics(job: Any) -> None:
         }
     print_fields(fields, title="Backtest")
     print_table(
-        metrics_table(job),
-        {
-            "Forecaster": "forecaster",
-            "MAE": "mae",
-            "RMSE": "rmse",
-            "MASE": "mase",
-            "Model skill vs this": "model skill vs this",
-        },
-        title="Forecasters on the same test origins",
+        metrics_table(job), FORECASTER_COLUMNS, title="Forecasters on the same test origins"
     )
     skipped = job.metrics.model_dump().get("skipped_baselines") or {}
     if skipped:

@@ -47,7 +47,8 @@ FromJson = Annotated[
 def _field_option(name: str) -> Any:
     """The option of definition field ``name``: its type, its description as the help."""
     field = ModelDefinition.model_fields[name]
-    kind = next((a for a in get_args(field.annotation) if a is not type(None)), field.annotation)
+    kinds = [kind for kind in get_args(field.annotation) if kind is not type(None)]
+    kind: Any = kinds[0] if kinds else field.annotation
     flag = f"--{name.replace('_', '-')}"
     if kind is bool:
         flag += f"/--no-{name.replace('_', '-')}"
