@@ -56,9 +56,8 @@ def demo(
     from chronos_core.settings import get_settings
     from chronos_core.storage.model_repository import ModelRepository
     from chronos_core.storage.training_job_repository import TrainingJobRepository
-    from chronos_core.training.report import metrics_table, verdict
     from cli.context import open_database
-    from cli.jobs import FORECASTER_COLUMNS
+    from cli.jobs import print_report
     from cli.sandbox import ld_environment, load_demo_series, seed_series, serve_chronos_context
     from fiware_sandbox import FiwareSandbox
     from flows.forecast import forecast
@@ -137,12 +136,7 @@ def demo(
             f"chunk(s), {job.metrics.epochs_trained if job.metrics else '?'} epochs, "
             f"{job.total_duration_seconds or 0:.0f} s."
         )
-        print_table(
-            metrics_table(job),
-            FORECASTER_COLUMNS,
-            title="Backtest errors (°C, all 12 horizon steps, the same test origins)",
-        )
-        out.print(f"[bold]{verdict(job)}[/]")
+        print_report(job, ModelRepository(db).get(model_id))
 
         # 4. Forecast and publish to Orion.
         result = forecast(model_id)
@@ -154,10 +148,7 @@ def demo(
         publication = result["publication"]
         if publication["status"] != "published":
             raise ExternalServiceError(f"the forecast was not published: {publication['error']}")
-        if ngsi_ld:
-            _show_ld_publication(out, settings, tenant, publication["entity_id"])
-        else:
-            _show_v2_publication(out, sandbox, settings, tenant, publication["entity_id"])
+        _show_publication(out, sandbox, settings, tenant, publication["entity_id"], ngsi_ld)
 
         # 5. Plots.
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -197,33 +188,30 @@ def _seed_ld(sandbox: Any, settings: Any, history: Any) -> int:
     return len(points)
 
 
-def _show_v2_publication(
-    out: Any, sandbox: Any, settings: Any, tenant: Any, entity_id: str
+def _show_publication(
+    out: Any, sandbox: Any, settings: Any, tenant: Any, entity_id: str, ngsi_ld: bool
 ) -> None:
-    from chronos_core.fiware.orion import OrionClient
-
-    with OrionClient(settings=settings) as orion:
-        entity = orion.get_entity(tenant, entity_id)
-    out.print(f"Published to Orion as [bold]{entity_id}[/]:")
-    out.print_json(json.dumps(_shorten(entity)))
-    sandbox.orion.wait_for_deliveries(timeout=10)  # notifications are asynchronous
-    stored = sandbox.sth.count(tenant, settings.forecast_entity_type, entity_id, "forecastSeries")
-    if stored:
-        out.print(f"Orion notified STH-Comet, which now holds {stored} forecast(s) for it.")
-
-
-def _show_ld_publication(out: Any, settings: Any, tenant: Any, entity_id: str) -> None:
+    """The published forecast entity, and how many forecasts its history store holds."""
     from chronos_core.fiware.ngsi_ld_temporal import NgsiLdTemporalClient
+    from chronos_core.fiware.orion import OrionClient
     from chronos_core.fiware.orion_ld import OrionLdClient
 
-    with OrionLdClient(settings=settings) as broker:
-        entity = broker.get_entity(tenant, entity_id)
-    out.print(f"Published to Orion-LD as [bold]{entity_id}[/]:")
+    broker, client = ("Orion-LD", OrionLdClient) if ngsi_ld else ("Orion", OrionClient)
+    with client(settings=settings) as orion:
+        entity = orion.get_entity(tenant, entity_id)
+    out.print(f"Published to {broker} as [bold]{entity_id}[/]:")
     out.print_json(json.dumps(_shorten(entity)))
-    with NgsiLdTemporalClient(settings=settings) as temporal:
-        stored = temporal.count(tenant, settings.forecast_entity_type, entity_id, "forecastSeries")
+    where = (settings.forecast_entity_type, entity_id, "forecastSeries")
+    if ngsi_ld:
+        with NgsiLdTemporalClient(settings=settings) as temporal:
+            stored = temporal.count(tenant, *where)
+        holder = "The NGSI-LD temporal API holds"
+    else:
+        sandbox.orion.wait_for_deliveries(timeout=10)  # notifications are asynchronous
+        stored = sandbox.sth.count(tenant, *where)
+        holder = "Orion notified STH-Comet, which now holds"
     if stored:
-        out.print(f"The NGSI-LD temporal API holds {stored} forecast(s) for it.")
+        out.print(f"{holder} {stored} forecast(s) for it.")
 
 
 def _shorten(entity: dict[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from typing import Any, NoReturn
 
 import typer
 from pydantic import ValidationError
-from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from chronos_core.domain.validation import describe_validation_error
 from chronos_core.errors import (
@@ -115,7 +115,7 @@ class ChronosGroup(TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except ClickException as error:
+        except TyperException as error:  # a usage error: a wrong command, option or value
             if type(error).__name__ == "NoArgsIsHelpError":
                 sys.exit(error.exit_code)  # the help text has been printed already
             context = getattr(error, "ctx", None)

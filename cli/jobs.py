@@ -11,6 +11,7 @@ from cli.output import (
     JobIdArgument,
     JsonOption,
     VerboseOption,
+    console,
     id_parser,
     print_fields,
     print_json,
@@ -19,14 +20,6 @@ from cli.output import (
 
 app = typer.Typer(help="Training jobs: list, inspect, cancel, reconcile.", no_args_is_help=True)
 
-#: The columns of a backtest's rows (``chronos_core.training.report.metrics_table``).
-FORECASTER_COLUMNS = {
-    "Forecaster": "forecaster",
-    "MAE": "mae",
-    "RMSE": "rmse",
-    "MASE": "mase",
-    "Model skill vs this": "model skill vs this",
-}
 
 
 @app.command("list")
@@ -82,11 +75,13 @@ def list_jobs(
 @app.command("show")
 def show(job_id: JobIdArgument, as_json: JsonOption = False) -> None:
     """Show one training job: status, timings, data collection, metrics, recurring forecasts."""
+    from chronos_core.storage.model_repository import ModelRepository
     from chronos_core.storage.training_job_repository import TrainingJobRepository
     from chronos_core.training.report import anchor_text, seasons_text
     from cli.context import open_database
 
-    job = TrainingJobRepository(open_database()).get(job_id)
+    db = open_database()
+    job = TrainingJobRepository(db).get(job_id)
     if as_json:
         print_json(job)
         return
@@ -130,7 +125,7 @@ def show(job_id: JobIdArgument, as_json: JsonOption = False) -> None:
             title="Data collection",
         )
     if job.metrics is not None:
-        _print_metrics(job)
+        print_report(job, ModelRepository(db).get(job.model_id))
     config = job.prediction_config
     print_fields(
         {
@@ -146,50 +141,16 @@ def show(job_id: JobIdArgument, as_json: JsonOption = False) -> None:
     )
 
 
-def _print_metrics(job: Any) -> None:
-    """The backtest: the model's errors, its verdict, every forecaster, the intervals."""
-    from chronos_core.training.report import intervals_rows, metrics_table, rounded, verdict
+def print_report(job: Any, model: Any) -> None:
+    """The training report, as in the job's Prefect artifact: the backtest of the model against
+    every baseline, its verdict and the prediction intervals."""
+    from rich.markdown import Markdown
 
-    metrics = job.metrics.model_dump(
-        exclude={
-            "baselines",
-            "per_step_mae",
-            "per_step_rmse",
-            "loss_history",
-            "backtest",
-            "intervals",
-            "skipped_baselines",
-        },
-        exclude_none=True,
-    )
-    print_fields(rounded(metrics), title="Backtest metrics of the model (original units)")
-    backtest = job.metrics.backtest or {}
-    fields: dict[str, Any] = {"verdict": verdict(job)}
-    if backtest:
-        fields |= {
-            "best forecaster": backtest.get("best_forecaster"),
-            "best baseline": backtest.get("best_baseline"),
-            "skill vs best baseline": rounded(backtest.get("skill")),
-            "test origins": f"{backtest.get('origins')} (stride {backtest.get('stride')} over "
-            f"{backtest.get('test_windows')} test windows)",
-            "seasons": ", ".join(
-                f"{s.get('name')} ({s.get('steps')} points)" for s in backtest.get("seasons", [])
-            )
-            or "none detected",
-        }
-    print_fields(fields, title="Backtest")
-    print_table(
-        metrics_table(job), FORECASTER_COLUMNS, title="Forecasters on the same test origins"
-    )
-    skipped = job.metrics.model_dump().get("skipped_baselines") or {}
-    if skipped:
-        print_fields(dict(sorted(skipped.items())), title="Baselines not computed")
-    if interval_rows := intervals_rows(job):
-        print_table(
-            interval_rows,
-            {"Level": "level", "Forecast fields": "bounds", "Test coverage": "test coverage"},
-            title="Prediction intervals (split-conformal)",
-        )
+    from chronos_core.training.report import summary_markdown
+
+    out = console()
+    out.rule("Backtest")
+    out.print(Markdown(summary_markdown(job, model)))
 
 
 @app.command("cancel")
