@@ -86,13 +86,13 @@ def stop(as_json: JsonOption = False) -> None:
 
     Stop `chronos serve`, workers and running flows first: they lose their database.
     """
+    from chronos_core.errors import ChronosError
     from chronos_core.storage.embedded import stop_embedded_server
     from cli.context import load_settings
-    from cli.errors import fail
 
     settings = load_settings()
     if settings.mongodb_uri is not None:
-        fail("CHRONOS_MONGODB_URI is set: Chronos runs no embedded database to stop")
+        raise ChronosError("CHRONOS_MONGODB_URI is set: Chronos runs no embedded database to stop")
     stopped = stop_embedded_server(settings.data_dir.expanduser())
     if as_json:
         print_json({"stopped": stopped})

@@ -8,10 +8,10 @@ import typer
 
 from cli.groups import DefaultCommandGroup
 from cli.output import (
-    JobIdOption,
     JsonOption,
     ModelIdArgument,
     VerboseOption,
+    id_parameter,
     print_json,
     print_result,
     print_table,
@@ -29,7 +29,10 @@ app = typer.Typer(
 @app.command("run")
 def run(
     model_id: ModelIdArgument,
-    job: JobIdOption = None,
+    job: Annotated[
+        str | None,
+        id_parameter("JOB_ID", "Training job to use (default: the latest completed).", "--job"),
+    ] = None,
     publish: Annotated[
         bool, typer.Option("--publish/--no-publish", help="Publish the forecast to Orion.")
     ] = True,
@@ -52,8 +55,7 @@ def run(
 def history(
     model_id: ModelIdArgument,
     job: Annotated[
-        str | None,
-        typer.Option("--job", metavar="JOB_ID", help="Only forecasts of this training job."),
+        str | None, id_parameter("JOB_ID", "Only forecasts of this training job.", "--job")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="Most forecasts to show.")] = 20,
     no_actuals: Annotated[

@@ -12,7 +12,7 @@ from cli.output import (
     JsonOption,
     VerboseOption,
     console,
-    id_parser,
+    id_parameter,
     print_fields,
     print_json,
     print_table,
@@ -21,17 +21,10 @@ from cli.output import (
 app = typer.Typer(help="Training jobs: list, inspect, cancel, reconcile.", no_args_is_help=True)
 
 
-
 @app.command("list")
 def list_jobs(
     model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            metavar="MODEL_ID",
-            parser=id_parser("model id"),
-            help="Only this model's jobs.",
-        ),
+        str | None, id_parameter("MODEL_ID", "Only this model's jobs.", "--model")
     ] = None,
     status: Annotated[
         list[TrainingStatus] | None,
@@ -175,12 +168,11 @@ def reconcile(
     ] = 10,
     dead: Annotated[
         list[str] | None,
-        typer.Option(
+        id_parameter(
+            "JOB_ID",
+            "End this active job even though Prefect still shows its run (a process that was "
+            "killed outright, without a server to notice). Repeatable.",
             "--dead",
-            metavar="JOB_ID",
-            parser=id_parser("training job id"),
-            help="End this active job even though Prefect still shows its run (a process that "
-            "was killed outright, without a server to notice). Repeatable.",
         ),
     ] = None,
     as_json: JsonOption = False,

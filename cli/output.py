@@ -25,7 +25,10 @@ from chronos_core.clock import as_utc
 PIPE_WIDTH = 200
 
 
-def id_parser(what: str) -> Callable[[str], str]:
+def id_parameter(metavar: str, help: str, option: str | None = None) -> Any:
+    """An argument (or ``option``) taking a model's or training job's id, checked by typer."""
+    what = {"MODEL_ID": "model id", "JOB_ID": "training job id"}[metavar]
+
     def parse(value: str) -> str:
         from chronos_core.domain.identifiers import parse_id
         from chronos_core.errors import InvalidInput
@@ -35,31 +38,17 @@ def id_parser(what: str) -> Callable[[str], str]:
         except InvalidInput as error:
             raise typer.BadParameter(str(error)) from None
 
-    return parse
+    if option is None:
+        return typer.Argument(metavar=metavar, parser=parse, help=help)
+    return typer.Option(option, metavar=metavar, parser=parse, help=help)
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 VerboseOption = Annotated[
     bool, typer.Option("--verbose", "-v", help="Show Prefect's log lines as the flow runs.")
 ]
-ModelIdArgument = Annotated[
-    str, typer.Argument(metavar="MODEL_ID", parser=id_parser("model id"), help="The model's id.")
-]
-JobIdArgument = Annotated[
-    str,
-    typer.Argument(
-        metavar="JOB_ID", parser=id_parser("training job id"), help="The training job's id."
-    ),
-]
-JobIdOption = Annotated[
-    str | None,
-    typer.Option(
-        "--job",
-        metavar="JOB_ID",
-        parser=id_parser("training job id"),
-        help="Training job to use (default: the latest completed).",
-    ),
-]
+ModelIdArgument = Annotated[str, id_parameter("MODEL_ID", "The model's id.")]
+JobIdArgument = Annotated[str, id_parameter("JOB_ID", "The training job's id.")]
 
 
 def console(*, stderr: bool = False) -> Console:
