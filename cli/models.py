@@ -80,40 +80,37 @@ DEFINITION_OPTIONS: dict[str, Any] = {
 
 
 def with_definition_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give ``command`` the :data:`DEFINITION_OPTIONS` in place of its ``fields`` parameter,
-    which receives the options that were given, as definition fields."""
+    """Give ``command`` the :data:`DEFINITION_OPTIONS` and ``--from-json`` in place of its
+    ``fields`` parameter, which receives the definition fields they give: the document's
+    (read-only fields ignored), overridden by the options given."""
     keyword = inspect.Parameter.KEYWORD_ONLY
     options = [
         inspect.Parameter(name, keyword, default=None, annotation=kind)
-        for name, kind in DEFINITION_OPTIONS.items()
+        for name, kind in {**DEFINITION_OPTIONS, "from_json": FromJson}.items()
     ]
     parameters: list[inspect.Parameter] = []
     for parameter in inspect.signature(command, eval_str=True).parameters.values():
         parameters += options if parameter.name == "fields" else [parameter.replace(kind=keyword)]
 
     @functools.wraps(command)
-    def run(**values: Any) -> None:
-        options = {name: values.pop(name) for name in DEFINITION_OPTIONS}
-        given = {name: value for name, value in options.items() if value is not None}
-        for layers in ("rnn_layers", "dense_layers"):
-            if layers in given:
-                given[layers] = [{"units": units} for units in given[layers]]
-        command(**values, fields=to_jsonable_python(given))
+    def run(from_json: str | None, **values: Any) -> None:
+        from cli.input_files import read_json_object
+
+        document = read_json_object(from_json) if from_json is not None else {}
+        fields = {key: value for key, value in document.items() if key not in READ_ONLY_FIELDS}
+        for name in DEFINITION_OPTIONS:
+            if (value := values.pop(name)) is not None:
+                layers = name in ("rnn_layers", "dense_layers")
+                fields[name] = [{"units": units} for units in value] if layers else value
+        command(**values, fields=to_jsonable_python(fields))
 
     run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     return run
 
 
-def _definition_input(from_json: str | None, options: dict[str, Any]) -> dict[str, Any]:
-    from cli.input_files import read_json_object
-
-    data = read_json_object(from_json) if from_json is not None else {}
-    return {key: data[key] for key in data.keys() - READ_ONLY_FIELDS} | options
-
-
 @app.command("create")
 @with_definition_options
-def create(fields: dict[str, Any], from_json: FromJson = None, as_json: JsonOption = False) -> None:
+def create(fields: dict[str, Any], as_json: JsonOption = False) -> None:
     """Register a model (a draft) and print its id.
 
     Either give the fields as options (--entity-type, --entity-id and --feature at least; the
@@ -123,14 +120,13 @@ def create(fields: dict[str, Any], from_json: FromJson = None, as_json: JsonOpti
     from chronos_core.services.models import register_model
     from cli.context import load_settings, open_database
 
-    data = _definition_input(from_json, fields)
-    if not data:
+    if not fields:
         raise InvalidInput(
             "give the model's fields (at least --entity-type, --entity-id and --feature) "
             "or --from-json FILE"
         )
-    data.setdefault("model_type", ModelType.LSTM.value)
-    definition = parse_input(ModelDefinition, data)  # validate before touching the database
+    # Validated before the database is touched.
+    definition = parse_input(ModelDefinition, {"model_type": ModelType.LSTM.value, **fields})
     model = register_model(open_database(), definition, load_settings())
     if as_json:
         print_json(model)
@@ -225,22 +221,16 @@ def show(model_id: ModelIdArgument, as_json: JsonOption = False) -> None:
 
 @app.command("update")
 @with_definition_options
-def update(
-    model_id: ModelIdArgument,
-    fields: dict[str, Any],
-    from_json: FromJson = None,
-    as_json: JsonOption = False,
-) -> None:
+def update(model_id: ModelIdArgument, fields: dict[str, Any], as_json: JsonOption = False) -> None:
     """Change fields of a draft model (only the given fields change)."""
     from chronos_core.services.models import update_model
     from cli.context import open_database
 
-    changes = _definition_input(from_json, fields)
-    model = update_model(open_database(), model_id, changes)
+    model = update_model(open_database(), model_id, fields)
     if as_json:
         print_json(model)
         return
-    typer.echo(f"Updated model {model.id} ({', '.join(sorted(changes))}).")
+    typer.echo(f"Updated model {model.id} ({', '.join(sorted(fields))}).")
 
 
 @app.command("delete")
