@@ -10,7 +10,6 @@ published to Orion-LD.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import time
@@ -152,7 +151,7 @@ def demo(
 
         # 5. Plots.
         output_dir.mkdir(parents=True, exist_ok=True)
-        for path in _write_plots(db, job.metadata_artifact_id, history, result, output_dir):
+        for path in _write_plots(db, job, history, result, output_dir):
             out.print(f"Wrote {path}")
 
         model = ModelRepository(db).get(model_id)
@@ -227,43 +226,33 @@ def _shorten(entity: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_plots(
-    db: Any, metadata_id: str | None, history: Any, result: dict[str, Any], output_dir: Path
+    db: Any, job: Any, history: Any, result: dict[str, Any], output_dir: Path
 ) -> list[Path]:
     """The forecast after a week of history, and the training's own plots."""
     import numpy as np
     import pandas as pd
 
     from chronos_core.ml.plotting import forecast_png
-    from chronos_core.storage.artifact_store import ArtifactStore
+    from chronos_core.services.summaries import interval_levels, stored_training_plots
 
     points = result["points"]
     recent = history.iloc[-7 * 48 :]
     bounds = {
-        str(level): (
-            [float(p[f"lower{level}"]) for p in points],
-            [float(p[f"upper{level}"]) for p in points],
-        )
-        for level in result["interval_levels"]
-        if all(f"lower{level}" in p and f"upper{level}" in p for p in points)
+        str(level): ([p[f"lower{level}"] for p in points], [p[f"upper{level}"] for p in points])
+        for level in interval_levels(points)
     }
-    png = forecast_png(
-        recent.index.to_numpy(),
-        recent.to_numpy(),
-        pd.to_datetime([p["target_timestamp"] for p in points], utc=True).to_numpy(),
-        np.array([float(p["value"]) for p in points]),
-        title="Buoy B01 sea-surface temperature: history and forecast",
-        unit="°C",
-        bounds=bounds,
-    )
-    written = [output_dir / "forecast.png"]
-    written[0].write_bytes(png)
-    metadata = json.loads(ArtifactStore(db).download(metadata_id)) if metadata_id else {}
-    plots = metadata.get("plots", {})
-    for key, name in (
-        ("loss_curve_png_base64", "loss_curve.png"),
-        ("test_forecasts_png_base64", "test_forecasts.png"),
-    ):
-        if encoded := plots.get(key):
-            written.append(output_dir / name)
-            written[-1].write_bytes(base64.b64decode(encoded))
-    return written
+    pngs = {
+        "forecast": forecast_png(
+            recent.index.to_numpy(),
+            recent.to_numpy(),
+            pd.to_datetime([p["target_timestamp"] for p in points], utc=True).to_numpy(),
+            np.array([float(p["value"]) for p in points]),
+            title="Buoy B01 sea-surface temperature: history and forecast",
+            unit="°C",
+            bounds=bounds,
+        ),
+        **stored_training_plots(db, job),
+    }
+    for name, png in pngs.items():
+        (output_dir / f"{name}.png").write_bytes(png)
+    return [output_dir / f"{name}.png" for name in pngs]
