@@ -57,7 +57,12 @@ def demo(
     from chronos_core.storage.training_job_repository import TrainingJobRepository
     from cli.context import open_database
     from cli.jobs import print_report
-    from cli.sandbox import ld_environment, load_demo_series, seed_series, serve_chronos_context
+    from cli.sandbox import (
+        load_demo_series,
+        sandbox_environment,
+        seed_series,
+        serve_chronos_context,
+    )
     from fiware_sandbox import FiwareSandbox
     from flows.forecast import forecast
     from flows.models import register_model
@@ -65,16 +70,9 @@ def demo(
 
     ld_port = 0 if ngsi_ld else None
     with FiwareSandbox(orion_ld_port=ld_port, temporal_port=ld_port) as sandbox:
-        os.environ.update(
-            {
-                "CHRONOS_STH_URL": sandbox.sth_url,
-                "CHRONOS_ORION_URL": sandbox.orion_url,
-                "CHRONOS_IOT_AGENT_URL": sandbox.iot_agent_url,
-            }
-        )
+        os.environ.update(sandbox_environment(sandbox.urls, ngsi_ld))
         if ngsi_ld:
             serve_chronos_context(sandbox)
-            os.environ.update(ld_environment(sandbox.urls))
             services = (
                 f"Orion-LD {sandbox.orion_ld_url}, NGSI-LD temporal API {sandbox.temporal_url}"
             )

@@ -67,7 +67,7 @@ def list_jobs(
 
 @app.command("show")
 def show(job_id: JobIdArgument, as_json: JsonOption = False) -> None:
-    """Show one training job: status, timings, data collection, metrics, recurring forecasts."""
+    """Show one training job: status, timings, data collection, report, recurring forecasts."""
     from chronos_core.storage.model_repository import ModelRepository
     from chronos_core.storage.training_job_repository import TrainingJobRepository
     from chronos_core.training.report import anchor_text, seasons_text

@@ -66,6 +66,13 @@ def serve_chronos_context(sandbox: FiwareSandbox) -> None:
     sandbox.orion_ld.serve_chronos_context(chronos_context_document())
 
 
+def sandbox_environment(urls: dict[str, str], ngsi_ld: bool) -> dict[str, str]:
+    """The ``CHRONOS_*`` variables that point Chronos at a sandbox serving ``urls``."""
+    v2 = ("sth_url", "orion_url", "iot_agent_url")
+    exports = {f"CHRONOS_{key.upper()}": urls[key] for key in v2 if key in urls}
+    return exports | (ld_environment(urls) if ngsi_ld else {})
+
+
 def ld_environment(urls: dict[str, str]) -> dict[str, str]:
     """The ``CHRONOS_*`` variables of NGSI-LD mode for a sandbox serving ``urls``."""
     from fiware_sandbox.orion_ld import CHRONOS_CONTEXT_PATH
@@ -142,12 +149,7 @@ def sandbox(
 
     def on_ready(urls: dict[str, str]) -> None:
         typer.echo("FIWARE sandbox ready. Point Chronos at it with:")
-        exports = {
-            f"CHRONOS_{key.upper()}": url
-            for key, url in urls.items()
-            if key not in ("orion_ld_url", "ngsi_ld_temporal_url")
-        }
-        for name, value in (exports | (ld_environment(urls) if ngsi_ld else {})).items():
+        for name, value in sandbox_environment(urls, ngsi_ld).items():
             typer.echo(f"  export {name}={value}")
         typer.echo("Stop it with Ctrl-C.")
 
