@@ -169,11 +169,7 @@ def demo(
 def _seed_ld(sandbox: Any, settings: Any, history: Any) -> int:
     """The history in the sandbox Orion-LD's temporal store (read through the temporal API);
     the source entity holds the last reading."""
-    from fiware_sandbox.wire import to_epoch_ms
-
-    points = [
-        (to_epoch_ms(moment.to_pydatetime()), float(value)) for moment, value in history.items()
-    ]
+    points = [(round(moment.timestamp() * 1000), float(value)) for moment, value in history.items()]
     sandbox.orion_ld.seed_history(
         settings.fiware_service,
         DEMO_ENTITY_TYPE,
