@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chronos_core import runtime
 
 
 def _default_data_dir() -> Path:
@@ -243,7 +244,16 @@ class Settings(BaseSettings):
         return self.mongodb_uri is None
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings (cached: ``get_settings.cache_clear()`` after changing env)."""
-    return Settings()
+class _ProcessSettings:
+    """``get_settings()``: the settings the process's runtime holds, read once;
+    ``get_settings.cache_clear()`` reads the environment again on the next call."""
+
+    def __call__(self) -> Settings:
+        settings: Settings = runtime.current().part("settings", Settings)
+        return settings
+
+    def cache_clear(self) -> None:
+        runtime.current().settings = None
+
+
+get_settings = _ProcessSettings()
