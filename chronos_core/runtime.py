@@ -85,4 +85,3 @@ def reset() -> None:
     if runtime is not None and runtime.pid == os.getpid():
         runtime.close_database_clients()
         runtime.close_fiware_clients()
-

@@ -1,7 +1,9 @@
-"""Turn pydantic validation errors into one clear ``InvalidInput`` message."""
+"""Turn pydantic validation errors into one clear ``InvalidInput`` message; check the scalar
+arguments of functions called with plain values."""
 
 from __future__ import annotations
 
+from numbers import Integral, Real
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -35,3 +37,32 @@ def parse_input(model: type[M], data: Any) -> M:
         return model.model_validate(data)
     except ValidationError as error:
         raise InvalidInput(describe_validation_error(error)) from None
+
+
+def check_int(value: Any, what: str, low: int = 1, high: int | None = None) -> int:
+    """``value`` as an ``int`` in ``[low, high]`` (NumPy integers too, never a bool), else
+    ``InvalidInput`` saying what is allowed."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Integral)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        rule = f">= {low}" if high is None else f"from {low} to {high}"
+        raise InvalidInput(f"{what} must be an integer {rule}, got {value!r}")
+    return int(value)
+
+
+def check_number(value: Any, what: str, interval: str) -> float:
+    """``value`` as a ``float`` inside ``interval``, written ``"(0, 1]"`` (open or closed ends),
+    else ``InvalidInput``; booleans are refused."""
+    low, high = (float(end) for end in interval[1:-1].split(","))
+    inside = (
+        not isinstance(value, bool)
+        and isinstance(value, Real)
+        and (low < value if interval[0] == "(" else low <= value)
+        and (value < high if interval[-1] == ")" else value <= high)
+    )
+    if not inside:
+        raise InvalidInput(f"{what} must be a number in {interval}, got {value!r}")
+    return float(value)

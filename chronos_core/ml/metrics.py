@@ -29,6 +29,7 @@ from typing import Any, ParamSpec, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from chronos_core.domain.validation import check_int
 from chronos_core.errors import InvalidInput
 
 MAPE_ZERO_TOLERANCE = 1e-6
@@ -163,8 +164,7 @@ def in_sample_naive_mae(
     With ``segment_ids``, pairs that straddle a long gap (different segments) are left out.
     ``None`` when no pair exists or a value is non-finite.
     """
-    if isinstance(season, bool) or not isinstance(season, (int, np.integer)) or season < 1:
-        raise InvalidInput(f"season must be an integer >= 1, got {season!r}")
+    season = check_int(season, "season")
     y = np.asarray(values, dtype=np.float64).ravel()
     if y.size <= season:
         return None

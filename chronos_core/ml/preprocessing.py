@@ -11,6 +11,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
+from chronos_core.domain.validation import check_int
 from chronos_core.errors import InsufficientData, InvalidInput
 from chronos_core.ml.regular_grid import (
     DEFAULT_MAX_INTERPOLATED_GAP,
@@ -323,15 +324,9 @@ def latest_window(
     observation, or when a longer run must be crossed; its message and details say from when a
     forecast will be possible again (``resumes_at``, as points keep arriving).
     """
-    if (
-        isinstance(lookback_window, bool)
-        or not isinstance(lookback_window, int)
-        or lookback_window < 1
-    ):
-        raise InvalidInput(f"lookback_window must be an integer >= 1, got {lookback_window!r}")
+    check_int(lookback_window, "lookback_window")
     max_fill = default_max_filled_gap(lookback_window) if max_filled_gap is None else max_filled_gap
-    if isinstance(max_fill, bool) or not isinstance(max_fill, int) or max_fill < 0:
-        raise InvalidInput(f"max_filled_gap must be an integer >= 0, got {max_fill!r}")
+    check_int(max_fill, "max_filled_gap", 0)
     # Every missing grid point is a gap here (0): the fill below decides what to bridge.
     regular: RegularSeries = regularize(
         series, sampling_interval_seconds=sampling_interval_seconds, max_interpolated_gap=0

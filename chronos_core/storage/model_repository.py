@@ -16,6 +16,7 @@ from chronos_core.clock import utc_now
 from chronos_core.domain.enums import ModelStatus, ModelType
 from chronos_core.domain.model import Model
 from chronos_core.domain.transitions import MODEL_TRANSITIONS, check_model_transition
+from chronos_core.domain.validation import check_int
 from chronos_core.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from chronos_core.storage.documents import (
     bson_datetime,
@@ -44,10 +45,8 @@ def _statuses(expected: ModelStatus | Iterable[ModelStatus]) -> builtins.list[Mo
 
 def check_page(skip: int, limit: int) -> None:
     """Refuse a negative offset or a page size outside ``1..MAX_PAGE_SIZE``."""
-    if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
-        raise InvalidInput(f"skip must be an integer >= 0, got {skip!r}")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise InvalidInput(f"limit must be an integer from 1 to {MAX_PAGE_SIZE}, got {limit!r}")
+    check_int(skip, "skip", 0)
+    check_int(limit, "limit", 1, MAX_PAGE_SIZE)
 
 
 class ModelRepository:

@@ -27,7 +27,8 @@ from chronos_core.domain.enums import (
 )
 from chronos_core.domain.training_job import DataCollectionJob, TrainingJob
 from chronos_core.domain.transitions import check_training_transition, sources_for_training
-from chronos_core.errors import Conflict, InvalidInput, NotFound
+from chronos_core.domain.validation import check_int
+from chronos_core.errors import Conflict, NotFound
 from chronos_core.storage.documents import (
     bson_datetime,
     document_to_entity,
@@ -55,12 +56,6 @@ def _status_list(statuses: Statuses) -> builtins.list[TrainingStatus]:
     if isinstance(statuses, TrainingStatus):
         return [statuses]
     return [TrainingStatus(s) for s in statuses]
-
-
-def _count(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput(f"{what} must be an integer >= 0, got {value!r}")
-    return value
 
 
 class TrainingJobRepository:
@@ -277,7 +272,7 @@ class TrainingJobRepository:
             job_id,
             {
                 "data_collection_jobs": list(chunks),
-                "total_data_points_requested": _count(total_requested, "total_requested"),
+                "total_data_points_requested": check_int(total_requested, "total_requested", 0),
                 "total_data_points_collected": 0,
             },
             expected=ACTIVE_TRAINING_STATUSES,
@@ -306,9 +301,9 @@ class TrainingJobRepository:
         self, job_id: str, chunk_id: str, points: int, *, dropped: int = 0, duplicates: int = 0
     ) -> TrainingJob:
         """Atomically add ``points`` to the chunk's and the job's collected counts."""
-        points = _count(points, "points")
-        dropped = _count(dropped, "dropped")
-        duplicates = _count(duplicates, "duplicates")
+        points = check_int(points, "points", 0)
+        dropped = check_int(dropped, "dropped", 0)
+        duplicates = check_int(duplicates, "duplicates", 0)
         update = {
             "$inc": {
                 "data_collection_jobs.$[c].data_points_collected": points,
