@@ -3,6 +3,7 @@ arguments of functions called with plain values."""
 
 from __future__ import annotations
 
+from math import nan
 from numbers import Integral, Real
 from typing import Any, TypeVar
 
@@ -42,27 +43,21 @@ def parse_input(model: type[M], data: Any) -> M:
 def check_int(value: Any, what: str, low: int = 1, high: int | None = None) -> int:
     """``value`` as an ``int`` in ``[low, high]`` (NumPy integers too, never a bool), else
     ``InvalidInput`` saying what is allowed."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, Integral)
-        or value < low
-        or (high is not None and value > high)
-    ):
+    number = int(value) if isinstance(value, Integral) and not isinstance(value, bool) else None
+    if number is None or number < low or (high is not None and number > high):
         rule = f">= {low}" if high is None else f"from {low} to {high}"
         raise InvalidInput(f"{what} must be an integer {rule}, got {value!r}")
-    return int(value)
+    return number
 
 
 def check_number(value: Any, what: str, interval: str) -> float:
     """``value`` as a ``float`` inside ``interval``, written ``"(0, 1]"`` (open or closed ends),
     else ``InvalidInput``; booleans are refused."""
     low, high = (float(end) for end in interval[1:-1].split(","))
-    inside = (
-        not isinstance(value, bool)
-        and isinstance(value, Real)
-        and (low < value if interval[0] == "(" else low <= value)
-        and (value < high if interval[-1] == ")" else value <= high)
-    )
-    if not inside:
+    number = float(value) if isinstance(value, Real) and not isinstance(value, bool) else nan
+    if not (
+        (low < number if interval[0] == "(" else low <= number)
+        and (number < high if interval[-1] == ")" else number <= high)
+    ):
         raise InvalidInput(f"{what} must be a number in {interval}, got {value!r}")
-    return float(value)
+    return number
