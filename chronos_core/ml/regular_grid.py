@@ -75,12 +75,6 @@ class RegularSeries:
     def timestamps(self) -> pd.DatetimeIndex:
         return pd.DatetimeIndex(pd.to_datetime(self.timestamps_ns, unit="ns", utc=True))
 
-    @property
-    def last_segment_length(self) -> int:
-        if self.values.size == 0:
-            return 0
-        return int(np.count_nonzero(self.segment_ids == self.segment_ids[-1]))
-
 
 def clean_series(series: Any) -> CleanSeries:
     """Validate ``series``, drop non-finite values, merge duplicate timestamps (mean), sort.
