@@ -202,23 +202,17 @@ class Settings(BaseSettings):
             raise ValueError("interval levels must be distinct integers between 1 and 99")
         return sorted(value)
 
-    @field_validator("sth_url", "orion_url", "iot_agent_url")
+    @field_validator(
+        "sth_url",
+        "orion_url",
+        "iot_agent_url",
+        "orion_ld_url",
+        "sth_notification_url",
+        "ngsi_ld_temporal_url",
+        "ngsi_ld_context_url",
+    )
     @classmethod
-    def _strip_trailing_slash(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
-
-    @field_validator("orion_ld_url")
-    @classmethod
-    def _ld_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
-
-    @field_validator("sth_notification_url", "ngsi_ld_temporal_url", "ngsi_ld_context_url")
-    @classmethod
-    def _notification_url(cls, value: str | None) -> str | None:
+    def _http_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
         if not value.startswith(("http://", "https://")):
