@@ -22,6 +22,7 @@ from chronos_core.ml.regular_grid import (
 from chronos_core.ml.scalers import StandardScaler
 from chronos_core.ml.seasons import dense_grid
 from chronos_core.ml.windowing import (
+    SplitSizes,
     check_window_parameters,
     gather_windows,
     minimum_points,
@@ -127,20 +128,30 @@ def count_windows(
 ) -> tuple[int, int, int]:
     """Usable (train, validation, test) windows of ``regular`` for these window sizes (windows
     never cross a long gap); zeros when the series is too short."""
-    n = len(regular)
-    sizes = split_sizes(n, forecast_horizon, validation_ratio, test_ratio)
+    sizes, starts = _part_starts(
+        regular, lookback_window, forecast_horizon, validation_ratio, test_ratio
+    )
     if sizes.train < 1:
         return (0, 0, 0)
-    bounds = ((0, sizes.train), (sizes.validation_start, sizes.test_start), (sizes.test_start, n))
-    counts = [
-        int(
-            window_starts(
-                regular.values, regular.segment_ids, lookback_window, forecast_horizon, low, high
-            ).size
-        )
-        for low, high in bounds
-    ]
-    return (counts[0], counts[1], counts[2])
+    return (starts["train"].size, starts["validation"].size, starts["test"].size)
+
+
+def _part_starts(
+    regular: RegularSeries, lookback: int, horizon: int, validation_ratio: float, test_ratio: float
+) -> tuple[SplitSizes, dict[str, NDArray[np.int64]]]:
+    """The split of ``regular`` and the first-target positions of each part's windows."""
+    n = len(regular)
+    sizes = split_sizes(n, horizon, validation_ratio, test_ratio)
+    bounds = {
+        "train": (0, sizes.train),
+        "validation": (sizes.validation_start, sizes.test_start),
+        "test": (sizes.test_start, n),
+    }
+    starts = {
+        part: window_starts(regular.values, regular.segment_ids, lookback, horizon, low, high)
+        for part, (low, high) in bounds.items()
+    }
+    return sizes, starts
 
 
 def _need(lookback: int, horizon: int, validation_ratio: float, test_ratio: float) -> str:
@@ -173,18 +184,9 @@ def prepare_regular(
             details={"required": required, "found": n, **regular.counts.to_dict()},
         )
 
-    sizes = split_sizes(n, forecast_horizon, validation_ratio, test_ratio)
-    bounds = {
-        "train": (0, sizes.train),
-        "validation": (sizes.validation_start, sizes.test_start),
-        "test": (sizes.test_start, n),
-    }
-    starts = {
-        part: window_starts(
-            regular.values, regular.segment_ids, lookback_window, forecast_horizon, low, high
-        )
-        for part, (low, high) in bounds.items()
-    }
+    sizes, starts = _part_starts(
+        regular, lookback_window, forecast_horizon, validation_ratio, test_ratio
+    )
     for part in _PARTS:
         if starts[part].size == 0:
             raise InsufficientData(
