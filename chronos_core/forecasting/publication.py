@@ -248,7 +248,6 @@ def _subscribed_entities(subscriptions: Sequence[Any], notify_url: str) -> set[s
     return found
 
 
-
 def _memo() -> _SubscriptionMemo:
     memo: _SubscriptionMemo = runtime.current().part("subscription_memo", _SubscriptionMemo)
     return memo
