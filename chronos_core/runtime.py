@@ -39,6 +39,9 @@ class Runtime:
 
     def part(self, name: str, build: Any) -> Any:
         """The part ``name``, built by ``build()`` on first use."""
+        part = getattr(self, name)
+        if part is not None:
+            return part
         with self.lock:
             if getattr(self, name) is None:
                 setattr(self, name, build())
