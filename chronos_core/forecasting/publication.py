@@ -40,6 +40,7 @@ from typing import Any
 
 from pymongo.database import Database
 
+from chronos_core import runtime
 from chronos_core.clock import utc_now
 from chronos_core.domain.forecast import ForecastRecord, Publication, PublicationStatus
 from chronos_core.domain.identifiers import check_ngsi_name
@@ -247,7 +248,9 @@ def _subscribed_entities(subscriptions: Sequence[Any], notify_url: str) -> set[s
     return found
 
 
-_memo = _SubscriptionMemo()
+def _memo() -> _SubscriptionMemo:
+    memo: _SubscriptionMemo = runtime.current().part("subscription_memo", _SubscriptionMemo)
+    return memo
 
 
 def remove_history_subscriptions(orion: OrionClient, tenant: Tenant, entity_id: str) -> int:
@@ -262,13 +265,13 @@ def remove_history_subscriptions(orion: OrionClient, tenant: Tenant, entity_id: 
             continue
         if orion.delete_subscription(tenant, str(subscription["id"]), missing_ok=True):
             removed += 1
-    _memo.forget()
+    _memo().forget()
     return removed
 
 
 def forget_history_subscriptions() -> None:
     """Make this process look up the history subscriptions again (after Orion was reset)."""
-    _memo.forget()
+    _memo().forget()
 
 
 def history_notify_url(settings: Settings) -> str:
@@ -313,7 +316,7 @@ def publish_forecast(
         tenant = Tenant(record.service, record.service_path)
         client = orion or orion_client(settings)
         if settings.forecast_history_subscription:
-            _memo.ensure(
+            _memo().ensure(
                 client,
                 tenant,
                 orion_url=settings.orion_url,
