@@ -278,11 +278,11 @@ class SthCometEmulator(EmulatedService):
 
     # ================================================================ HTTP
 
-    def _routes(self) -> Router:
+    def _routes(self) -> Router[httpx.Response]:
         v1 = "/STH/v1/contextEntities"
         v1_attribute = v1 + "/type/{entity_type}/id/{entity_id}/attributes/{attribute}"
         v2 = "/STH/v2/entities"
-        router = Router()
+        router: Router[httpx.Response] = Router()
         router.add("GET", "/version", lambda request, fault: self._version())
         router.add("POST", "/notify", lambda request, fault: self._notify(request))
         router.add("GET", v1_attribute, self._read_v1)
