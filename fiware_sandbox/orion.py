@@ -65,6 +65,7 @@ from fiware_sandbox.wire import (
     path_segments,
     respond,
     time_correlator,
+    uptime_text,
 )
 
 logger = logging.getLogger("chronos.sandbox")
@@ -1140,16 +1141,12 @@ class OrionEmulator(EmulatedService):
     # ------------------------------------------------------------------ version
 
     def _version_text(self) -> str:
-        uptime = int(time.time() - self._started)
-        days, rest = divmod(uptime, 86_400)
-        hours, rest = divmod(rest, 3_600)
-        minutes, seconds = divmod(rest, 60)
         build = datetime.fromtimestamp(self._started, tz=UTC).strftime("%a %b %d %H:%M:%S UTC %Y")
         text = (
             "{\n"
             '"orion" : {\n'
             f'  "version" : "{self.version}",\n'
-            f'  "uptime" : "{days} d, {hours} h, {minutes} m, {seconds} s",\n'
+            f'  "uptime" : "{uptime_text(time.time() - self._started)}",\n'
             '  "git_hash" : "nogitversion",\n'
             f'  "compile_time" : "{build}",\n'
             '  "compiled_by" : "chronos",\n'

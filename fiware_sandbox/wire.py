@@ -263,6 +263,14 @@ def parse_date_ms(text: str) -> int | None:
         return None
 
 
+def uptime_text(seconds: float) -> str:
+    """``1 d, 2 h, 3 m, 4 s``, as Orion and Orion-LD report their uptime."""
+    days, rest = divmod(int(seconds), 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    return f"{days} d, {hours} h, {minutes} m, {secs} s"
+
+
 def new_object_id() -> str:
     return str(ObjectId())
 
