@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import httpx
 
@@ -32,6 +31,13 @@ from fiware_sandbox.wire import (
 
 Registry = Literal["mongodb", "memory"]
 Headers = list[tuple[str, str]]
+
+
+class _Call(NamedTuple):
+    body: Any  # the parsed JSON body, or None
+    headers: Headers
+
+
 JSON_TYPE = "application/json; charset=utf-8"
 LIB_VERSION = "4.14.0"
 
@@ -168,8 +174,8 @@ class IoTAgentEmulator(EmulatedService):
 
     # ------------------------------------------------------------------ dispatch
 
-    def _routes(self) -> Router[httpx.Response]:
-        router: Router[httpx.Response] = Router()
+    def _routes(self) -> Router[_Call]:
+        router: Router[_Call] = Router()
         device = "/iot/devices/{device_id}"
         router.add("GET", "/iot/about", self._about)
         router.add("GET", "/version", self._about)
@@ -184,7 +190,7 @@ class IoTAgentEmulator(EmulatedService):
             ("PUT DELETE", "/iot/services", self._change_groups),
             ("POST", "/iot/op/delete", self._delete_devices),
         ):
-            router.add(methods, template, self._with_tenant(handler))
+            router.add(methods, template, handler)
         return router
 
     def _dispatch(self, request: httpx.Request, fault: Fault | None) -> httpx.Response:
@@ -193,7 +199,7 @@ class IoTAgentEmulator(EmulatedService):
         try:
             body = self._body(request)
             with self._lock:
-                routed = self._router.dispatch(request, body=body, headers=headers)
+                routed = self._router.dispatch(request, _Call(body, headers))
         except _IotaError as exc:
             return self._json(exc.status, {"name": exc.name, "message": exc.message}, headers)
         if routed is not None:
@@ -229,19 +235,11 @@ class IoTAgentEmulator(EmulatedService):
         except InvalidJSON as exc:
             raise _IotaError(500, "SyntaxError", _node_syntax_error(request.content, exc)) from None
 
-    def _about(self, request: httpx.Request, headers: Headers, **_: Any) -> httpx.Response:
+    def _about(self, request: httpx.Request, call: _Call) -> httpx.Response:
         port = self.about_port if self.about_port is not None else self.bound_port
-        return self._json(200, {"libVersion": LIB_VERSION, "port": port, "baseRoot": "/"}, headers)
-
-    def _with_tenant(self, handler: Callable[..., httpx.Response]) -> Callable[..., httpx.Response]:
-        """``handler`` called with the request's service and servicepath (both headers are
-        required on every provisioning route)."""
-
-        def call(request: httpx.Request, **kwargs: Any) -> httpx.Response:
-            service, servicepath = self._tenant(request)
-            return handler(request, service=service, servicepath=servicepath, **kwargs)
-
-        return call
+        return self._json(
+            200, {"libVersion": LIB_VERSION, "port": port, "baseRoot": "/"}, call.headers
+        )
 
     @staticmethod
     def _tenant(request: httpx.Request) -> tuple[str, str]:
@@ -292,9 +290,8 @@ class IoTAgentEmulator(EmulatedService):
             rendered[api] = value
         return rendered
 
-    def _list_devices(
-        self, request: httpx.Request, service: str, servicepath: str, headers: Headers, **_: Any
-    ) -> httpx.Response:
+    def _list_devices(self, request: httpx.Request, call: _Call) -> httpx.Response:
+        service, servicepath = self._tenant(request)
         limit, offset = self._paging(request)
         matching = [
             d for d in self._devices if d["service"] == service and d["subservice"] == servicepath
@@ -303,7 +300,7 @@ class IoTAgentEmulator(EmulatedService):
         return self._json(
             200,
             {"count": len(matching), "devices": [self._render_device(d) for d in page]},
-            headers,
+            call.headers,
         )
 
     def _find_device(self, device_id: str, service: str, servicepath: str) -> dict[str, Any] | None:
@@ -326,13 +323,12 @@ class IoTAgentEmulator(EmulatedService):
             404, "DEVICE_NOT_FOUND", f"No device was found with id:{device_id} and {detail}"
         )
 
-    def _provision_devices(
-        self, request: httpx.Request, body: Any, service: str, servicepath: str, headers: Headers
-    ) -> httpx.Response:
-        if not isinstance(body, dict) or not isinstance(body.get("devices"), list):
+    def _provision_devices(self, request: httpx.Request, call: _Call) -> httpx.Response:
+        service, servicepath = self._tenant(request)
+        if not isinstance(call.body, dict) or not isinstance(call.body.get("devices"), list):
             raise _wrong_syntax()
         new_devices: list[dict[str, Any]] = []
-        for raw in body["devices"]:
+        for raw in call.body["devices"]:
             if not isinstance(raw, dict):
                 raise _wrong_syntax()
             if not raw.get("device_id"):
@@ -378,61 +374,39 @@ class IoTAgentEmulator(EmulatedService):
                 not stored.get("endpoint") and stored.get("transport", "HTTP") == "HTTP"
             )
             self._devices.append(stored)
-        return self._json(201, {}, headers)
+        return self._json(201, {}, call.headers)
 
-    def _get_device(
-        self,
-        request: httpx.Request,
-        service: str,
-        servicepath: str,
-        headers: Headers,
-        device_id: str,
-        **_: Any,
-    ) -> httpx.Response:
+    def _get_device(self, request: httpx.Request, call: _Call, device_id: str) -> httpx.Response:
+        service, servicepath = self._tenant(request)
         device = self._find_device(device_id, service, servicepath)
         if device is None:
             raise self._not_found(device_id, service, servicepath)
-        return self._json(200, self._render_device(device), headers)
+        return self._json(200, self._render_device(device), call.headers)
 
-    def _update_device(
-        self,
-        request: httpx.Request,
-        body: Any,
-        service: str,
-        servicepath: str,
-        headers: Headers,
-        device_id: str,
-    ) -> httpx.Response:
-        if isinstance(body, dict) and "device_id" in body:
+    def _update_device(self, request: httpx.Request, call: _Call, device_id: str) -> httpx.Response:
+        service, servicepath = self._tenant(request)
+        if isinstance(call.body, dict) and "device_id" in call.body:
             raise _IotaError(400, "BAD_REQUEST", "Can't change the ID of a preprovisioned device")
         device = self._find_device(device_id, service, servicepath)
         if device is None:
             raise self._not_found(device_id, service, servicepath)
-        if not isinstance(body, dict):
+        if not isinstance(call.body, dict):
             raise _wrong_syntax()
-        for api, value in body.items():
+        for api, value in call.body.items():
             device[_API_TO_INTERNAL.get(api) or api] = value
-        return respond(204, headers)
+        return respond(204, call.headers)
 
-    def _delete_device(
-        self,
-        request: httpx.Request,
-        service: str,
-        servicepath: str,
-        headers: Headers,
-        device_id: str,
-        **_: Any,
-    ) -> httpx.Response:
+    def _delete_device(self, request: httpx.Request, call: _Call, device_id: str) -> httpx.Response:
+        service, servicepath = self._tenant(request)
         if not self._remove_device(device_id, service, servicepath):
             raise self._not_found(device_id, service, servicepath, with_id=False)
-        return respond(204, headers)
+        return respond(204, call.headers)
 
-    def _delete_devices(
-        self, request: httpx.Request, body: Any, service: str, servicepath: str, headers: Headers
-    ) -> httpx.Response:
-        for item in (body or {}).get("devices", []):
+    def _delete_devices(self, request: httpx.Request, call: _Call) -> httpx.Response:
+        service, servicepath = self._tenant(request)
+        for item in (call.body or {}).get("devices", []):
             self._remove_device(str(item.get("deviceId")), service, servicepath)
-        return respond(204, headers)
+        return respond(204, call.headers)
 
     def _remove_device(self, device_id: str, service: str, servicepath: str) -> bool:
         device = self._find_device(device_id, service, servicepath)
@@ -488,21 +462,19 @@ class IoTAgentEmulator(EmulatedService):
             f'Couldn\t find device group for fields: "{service}" and values: "{servicepath}"',
         )
 
-    def _list_groups(
-        self, request: httpx.Request, service: str, servicepath: str, headers: Headers, **_: Any
-    ) -> httpx.Response:
+    def _list_groups(self, request: httpx.Request, call: _Call) -> httpx.Response:
+        service, servicepath = self._tenant(request)
         selected = self._selected_groups(request, service, servicepath)
         if not selected and self.registry == "memory":
             raise self._group_not_found(service, servicepath)
         limit, offset = self._paging(request)
         page = selected[offset : offset + limit if limit else None]
         rendered = [self._render_group(g) for g in page]
-        return self._json(200, {"count": len(selected), "services": rendered}, headers)
+        return self._json(200, {"count": len(selected), "services": rendered}, call.headers)
 
-    def _change_groups(
-        self, request: httpx.Request, body: Any, service: str, servicepath: str, headers: Headers
-    ) -> httpx.Response:
+    def _change_groups(self, request: httpx.Request, call: _Call) -> httpx.Response:
         """PUT (update) or DELETE the groups named by ``resource`` and ``apikey``."""
+        service, servicepath = self._tenant(request)
         missing = [name for name in ("resource", "apikey") if request.url.params.get(name) is None]
         if missing:
             raise _IotaError(
@@ -516,21 +488,20 @@ class IoTAgentEmulator(EmulatedService):
         if request.method == "DELETE":
             for group in selected:
                 self._groups.remove(group)
-            return respond(204, headers)
-        if not isinstance(body, dict):
+            return respond(204, call.headers)
+        if not isinstance(call.body, dict):
             raise _wrong_syntax()
         for group in selected:
-            for key, value in body.items():
+            for key, value in call.body.items():
                 group["type" if key == "entity_type" else key] = value
-        return respond(204, headers)
+        return respond(204, call.headers)
 
-    def _create_groups(
-        self, request: httpx.Request, body: Any, service: str, servicepath: str, headers: Headers
-    ) -> httpx.Response:
-        if not isinstance(body, dict) or not isinstance(body.get("services"), list):
+    def _create_groups(self, request: httpx.Request, call: _Call) -> httpx.Response:
+        service, servicepath = self._tenant(request)
+        if not isinstance(call.body, dict) or not isinstance(call.body.get("services"), list):
             raise _wrong_syntax()
         created: list[dict[str, Any]] = []
-        for raw in body["services"]:
+        for raw in call.body["services"]:
             if not isinstance(raw, dict):
                 raise _wrong_syntax()
             missing = [key for key in ("apikey", "resource") if key not in raw]
@@ -578,4 +549,4 @@ class IoTAgentEmulator(EmulatedService):
                 stored.setdefault("static_attributes", [])
                 stored.setdefault("internal_attributes", [])
             self._groups.append(stored)
-        return self._json(201, {}, headers)
+        return self._json(201, {}, call.headers)

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NamedTuple, NoReturn
 
 import httpx
 
@@ -97,6 +97,15 @@ _LIBVERSIONS = (
 Headers = list[tuple[str, str]]
 
 
+class _Call(NamedTuple):
+    """What every route of one request shares: the tenant, the answer's headers, and the
+    changes the request made (their notifications go out once it is answered)."""
+
+    service: str
+    headers: Headers
+    changes: list[Change]
+
+
 def _check_entity_id(entity_id: Any) -> str:
     return check_name(entity_id, "entity id", FORBIDDEN_ID_CHARS)
 
@@ -109,11 +118,11 @@ def _check_subscription_id(sub_id: str) -> str:
     return sub_id
 
 
-def _method_not_allowed(request: httpx.Request, **_: Any) -> NoReturn:
+def _method_not_allowed(request: httpx.Request, *_: Any, **__: Any) -> NoReturn:
     raise OrionError(405, "MethodNotAllowed", "method not allowed")
 
 
-def _service_not_found(request: httpx.Request, **_: Any) -> NoReturn:
+def _service_not_found(request: httpx.Request, *_: Any, **__: Any) -> NoReturn:
     raise bad_request(f"service '{request.url.path}' not found")
 
 
@@ -181,10 +190,10 @@ class OrionEmulator(EmulatedService):
     def _tenant(self, service: str) -> TenantData:
         return self._tenants.setdefault(service, TenantData())
 
-    def _routes(self) -> Router[httpx.Response]:
+    def _routes(self) -> Router[_Call]:
         entity = "/v2/entities/{entity_id}"
         attribute = entity + "/attrs/{attr_name}"
-        router: Router[httpx.Response] = Router(
+        router: Router[_Call] = Router(
             convert={"entity_id": _check_entity_id, "sub_id": _check_subscription_id}
         )
         router.add("GET", "/v2", self._root)
@@ -245,9 +254,7 @@ class OrionEmulator(EmulatedService):
         with self._lock:
             try:
                 service = self._service(request)
-                routed = self._router.dispatch(
-                    request, service=service, headers=headers, changes=changes
-                )
+                routed = self._router.dispatch(request, _Call(service, headers, changes))
                 response = routed or _service_not_found(request)
             except OrionError as exc:
                 response = self._error(exc, headers)
@@ -299,7 +306,7 @@ class OrionEmulator(EmulatedService):
         extra = [("Fiware-Total-Count", str(total))] if total is not None else []
         return respond(200, [*headers, *extra, ("Content-Type", JSON_TYPE)], json_bytes(body))
 
-    def _root(self, request: httpx.Request, headers: Headers, **_: Any) -> httpx.Response:
+    def _root(self, request: httpx.Request, call: _Call) -> httpx.Response:
         return self._ok_json(
             {
                 "entities_url": "/v2/entities",
@@ -307,7 +314,7 @@ class OrionEmulator(EmulatedService):
                 "subscriptions_url": "/v2/subscriptions",
                 "registrations_url": "/v2/registrations",
             },
-            headers,
+            call.headers,
         )
 
     # ------------------------------------------------------------------ headers and bodies
@@ -555,25 +562,21 @@ class OrionEmulator(EmulatedService):
 
     # ------------------------------------------------------------------ entities
 
-    def _get_entity(
-        self, request: httpx.Request, service: str, headers: Headers, entity_id: str, **_: Any
-    ) -> httpx.Response:
-        entity = self._find_one(service, self._servicepath(request, query=True), entity_id, request)
+    def _get_entity(self, request: httpx.Request, call: _Call, entity_id: str) -> httpx.Response:
+        entity = self._find_one(
+            call.service, self._servicepath(request, query=True), entity_id, request
+        )
         options = self._options(request)
         body = self._render_entity(entity, self._attrs_param(request), self._mode(options))
-        return self._ok_json(body, headers)
+        return self._ok_json(body, call.headers)
 
-    def _delete_entity(
-        self, request: httpx.Request, service: str, headers: Headers, entity_id: str, **_: Any
-    ) -> httpx.Response:
+    def _delete_entity(self, request: httpx.Request, call: _Call, entity_id: str) -> httpx.Response:
         scope = self._servicepath(request, query=False)
-        entity = self._find_one(service, scope, entity_id, request)
-        self._tenant(service).entities.remove(entity)
-        return respond(204, headers)
+        entity = self._find_one(call.service, scope, entity_id, request)
+        self._tenant(call.service).entities.remove(entity)
+        return respond(204, call.headers)
 
-    def _create_entity(
-        self, request: httpx.Request, service: str, headers: Headers, changes: list[Change]
-    ) -> httpx.Response:
+    def _create_entity(self, request: httpx.Request, call: _Call) -> httpx.Response:
         servicepath = self._servicepath(request, query=False)
         body = self._json_body(request)
         options = self._options(request)
@@ -585,15 +588,15 @@ class OrionEmulator(EmulatedService):
         entity_type = check_name(body.get("type", "Thing"), "entity type", FORBIDDEN_ID_CHARS)
         attributes = self._parse_attributes(body, "keyValues" in options)
         location = [("Location", f"/v2/entities/{entity_id}?type={entity_type}")]
-        existing = self._find(service, servicepath, entity_id, entity_type)
+        existing = self._find(call.service, servicepath, entity_id, entity_type)
         if existing:
             if "upsert" not in options:
                 raise unprocessable("Already Exists")
-            self._apply(service, existing[0], attributes, changes, mode="append")
-            return respond(204, [*headers, *location])
-        entity = self._new_entity(service, servicepath, entity_id, entity_type, attributes)
-        changes.append(Change(service, entity, set(entity.attrs)))
-        return respond(204 if "upsert" in options else 201, [*headers, *location])
+            self._apply(call.service, existing[0], attributes, call.changes, mode="append")
+            return respond(204, [*call.headers, *location])
+        entity = self._new_entity(call.service, servicepath, entity_id, entity_type, attributes)
+        call.changes.append(Change(call.service, entity, set(entity.attrs)))
+        return respond(204 if "upsert" in options else 201, [*call.headers, *location])
 
     def _new_entity(
         self,
@@ -661,24 +664,21 @@ class OrionEmulator(EmulatedService):
             raise unprocessable(text)
 
     def _get_entity_attrs(
-        self, request: httpx.Request, service: str, headers: Headers, entity_id: str, **_: Any
+        self, request: httpx.Request, call: _Call, entity_id: str
     ) -> httpx.Response:
-        entity = self._find_one(service, self._servicepath(request, query=True), entity_id, request)
+        entity = self._find_one(
+            call.service, self._servicepath(request, query=True), entity_id, request
+        )
         rendered = self._render_entity(
             entity, self._attrs_param(request), self._mode(self._options(request))
         )
         if isinstance(rendered, dict):
             rendered.pop("id", None)
             rendered.pop("type", None)
-        return self._ok_json(rendered, headers)
+        return self._ok_json(rendered, call.headers)
 
     def _write_entity_attrs(
-        self,
-        request: httpx.Request,
-        service: str,
-        headers: Headers,
-        changes: list[Change],
-        entity_id: str,
+        self, request: httpx.Request, call: _Call, entity_id: str
     ) -> httpx.Response:
         servicepath = self._servicepath(request, query=False)
         body = self._json_body(request)
@@ -686,15 +686,15 @@ class OrionEmulator(EmulatedService):
         if not isinstance(body, dict):
             raise bad_request("Errors found in incoming JSON buffer")
         attributes = self._parse_attributes(body, "keyValues" in options, skip=())
-        entity = self._find_one(service, servicepath, entity_id, request)
+        entity = self._find_one(call.service, servicepath, entity_id, request)
         mode: Literal["append", "appendStrict", "update", "replace"]
         if request.method == "POST":
             mode = "appendStrict" if "append" in options else "append"
         else:
             mode = "update" if request.method == "PATCH" else "replace"
         forced = "forcedUpdate" in options
-        self._apply(service, entity, attributes, changes, mode=mode, forced=forced)
-        return respond(204, headers)
+        self._apply(call.service, entity, attributes, call.changes, mode=mode, forced=forced)
+        return respond(204, call.headers)
 
     def _attribute(
         self, request: httpx.Request, service: str, entity_id: str, attr_name: str, *, query: bool
@@ -707,61 +707,37 @@ class OrionEmulator(EmulatedService):
         return entity
 
     def _get_attribute(
-        self,
-        request: httpx.Request,
-        service: str,
-        headers: Headers,
-        entity_id: str,
-        attr_name: str,
-        **_: Any,
+        self, request: httpx.Request, call: _Call, entity_id: str, attr_name: str
     ) -> httpx.Response:
-        entity = self._attribute(request, service, entity_id, attr_name, query=True)
-        return self._ok_json(self._render_attribute(entity.attrs[attr_name]), headers)
+        entity = self._attribute(request, call.service, entity_id, attr_name, query=True)
+        return self._ok_json(self._render_attribute(entity.attrs[attr_name]), call.headers)
 
     def _delete_attribute(
-        self,
-        request: httpx.Request,
-        service: str,
-        headers: Headers,
-        entity_id: str,
-        attr_name: str,
-        **_: Any,
+        self, request: httpx.Request, call: _Call, entity_id: str, attr_name: str
     ) -> httpx.Response:
-        entity = self._attribute(request, service, entity_id, attr_name, query=False)
+        entity = self._attribute(request, call.service, entity_id, attr_name, query=False)
         del entity.attrs[attr_name]
         entity.modified = time.time()
-        return respond(204, headers)
+        return respond(204, call.headers)
 
     def _put_attribute(
-        self,
-        request: httpx.Request,
-        service: str,
-        headers: Headers,
-        changes: list[Change],
-        entity_id: str,
-        attr_name: str,
+        self, request: httpx.Request, call: _Call, entity_id: str, attr_name: str
     ) -> httpx.Response:
         servicepath = self._servicepath(request, query=False)
-        entity = self._find_one(service, servicepath, entity_id, request)
+        entity = self._find_one(call.service, servicepath, entity_id, request)
         body = self._json_body(request)
         if not isinstance(body, dict):
             raise bad_request("attribute must be a JSON object")
         if attr_name not in entity.attrs:
             raise not_found(ATTRIBUTE_NOT_FOUND)
         parsed = self._parse_attribute_object(body)
-        self._apply(service, entity, {attr_name: parsed}, changes, mode="update")
-        return respond(204, headers)
+        self._apply(call.service, entity, {attr_name: parsed}, call.changes, mode="update")
+        return respond(204, call.headers)
 
     def _get_attribute_value(
-        self,
-        request: httpx.Request,
-        service: str,
-        headers: Headers,
-        entity_id: str,
-        attr_name: str,
-        **_: Any,
+        self, request: httpx.Request, call: _Call, entity_id: str, attr_name: str
     ) -> httpx.Response:
-        entity = self._attribute(request, service, entity_id, attr_name, query=True)
+        entity = self._attribute(request, call.service, entity_id, attr_name, query=True)
         value = rendered_numbers(entity.attrs[attr_name].value)
         accept = (request.headers.get("accept") or "*/*").lower()
         if isinstance(value, dict | list):
@@ -769,19 +745,13 @@ class OrionEmulator(EmulatedService):
                 raise OrionError(
                     406, "NotAcceptable", "accepted MIME types: application/json, text/plain"
                 )
-            return self._ok_json(value, headers)
+            return self._ok_json(value, call.headers)
         if not any(m in accept for m in ("text/plain", "*/*")):
             raise OrionError(406, "NotAcceptable", "accepted MIME types: text/plain")
-        return respond(200, [*headers, ("Content-Type", "text/plain")], json_bytes(value))
+        return respond(200, [*call.headers, ("Content-Type", "text/plain")], json_bytes(value))
 
     def _put_attribute_value(
-        self,
-        request: httpx.Request,
-        service: str,
-        headers: Headers,
-        changes: list[Change],
-        entity_id: str,
-        attr_name: str,
+        self, request: httpx.Request, call: _Call, entity_id: str, attr_name: str
     ) -> httpx.Response:
         servicepath = self._servicepath(request, query=False)
         content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
@@ -795,12 +765,12 @@ class OrionEmulator(EmulatedService):
                 raise bad_request("invalid text/plain value")
         else:
             value = self._json_body(request)
-        entity = self._find_one(service, servicepath, entity_id, request)
+        entity = self._find_one(call.service, servicepath, entity_id, request)
         if attr_name not in entity.attrs:
             raise not_found(ATTRIBUTE_NOT_FOUND)
         attributes = {attr_name: {"type": None, "value": value, "metadata": None}}
-        self._apply(service, entity, attributes, changes, mode="update")
-        return respond(204, headers)
+        self._apply(call.service, entity, attributes, call.changes, mode="update")
+        return respond(204, call.headers)
 
     # ------------------------------------------------------------------ lists
 
@@ -824,9 +794,7 @@ class OrionEmulator(EmulatedService):
             offset = int(raw_offset)
         return limit, offset
 
-    def _list_entities(
-        self, request: httpx.Request, service: str, headers: Headers, **_: Any
-    ) -> httpx.Response:
+    def _list_entities(self, request: httpx.Request, call: _Call) -> httpx.Response:
         scope = self._servicepath(request, query=True)
         options = self._options(request)
         limit, offset = self._paging(request)
@@ -843,7 +811,7 @@ class OrionEmulator(EmulatedService):
         except QueryError:
             raise bad_request("invalid character found in URI param /q/") from None
         selected = []
-        for entity in self._tenant(service).entities:
+        for entity in self._tenant(call.service).entities:
             if not path_matches(scope, entity.servicepath):
                 continue
             if ids is not None and entity.id not in ids:
@@ -870,7 +838,7 @@ class OrionEmulator(EmulatedService):
         mode = self._mode(options)
         attrs = self._attrs_param(request)
         body = [self._render_entity(e, attrs, mode) for e in page]
-        return self._ok_json(body, headers, total if "count" in options else None)
+        return self._ok_json(body, call.headers, total if "count" in options else None)
 
     @classmethod
     def _order_key(cls, name: str) -> Callable[[Entity], tuple[int, Any]]:
@@ -890,17 +858,12 @@ class OrionEmulator(EmulatedService):
         return None if attribute is None else attribute.value
 
     def _types(
-        self,
-        request: httpx.Request,
-        service: str,
-        headers: Headers,
-        type_name: str | None = None,
-        **_: Any,
+        self, request: httpx.Request, call: _Call, type_name: str | None = None
     ) -> httpx.Response:
         scope = self._servicepath(request, query=True)
         options = self._options(request)
         summary: dict[str, dict[str, Any]] = {}
-        for entity in self._tenant(service).entities:
+        for entity in self._tenant(call.service).entities:
             if not path_matches(scope, entity.servicepath):
                 continue
             info = summary.setdefault(entity.type, {"attrs": {}, "count": 0})
@@ -923,18 +886,16 @@ class OrionEmulator(EmulatedService):
                 raise not_found("Entity type not found")
             body = render(type_name)
             body.pop("type")
-            return self._ok_json(body, headers)
+            return self._ok_json(body, call.headers)
         limit, offset = self._paging(request)
         names = sorted(summary)
         page = names[offset : offset + limit] if limit > 0 else []
         rendered: list[Any] = page if "values" in options else [render(n) for n in page]
-        return self._ok_json(rendered, headers, len(names) if "count" in options else None)
+        return self._ok_json(rendered, call.headers, len(names) if "count" in options else None)
 
     # ------------------------------------------------------------------ batch
 
-    def _batch(
-        self, request: httpx.Request, service: str, headers: Headers, changes: list[Change]
-    ) -> httpx.Response:
+    def _batch(self, request: httpx.Request, call: _Call) -> httpx.Response:
         servicepath = self._servicepath(request, query=False)
         body = self._json_body(request)
         if not isinstance(body, dict):
@@ -961,16 +922,16 @@ class OrionEmulator(EmulatedService):
             prepared.append((entity_id, entity_type, self._parse_attributes(raw, False)))
         first_error: OrionError | None = None
         for entity_id, entity_type, attributes in prepared:
-            found = self._find(service, servicepath, entity_id, entity_type)
+            found = self._find(call.service, servicepath, entity_id, entity_type)
             try:
                 if action in ("append", "appendStrict"):
                     if found:
-                        self._apply(service, found[0], attributes, changes, mode=action)
+                        self._apply(call.service, found[0], attributes, call.changes, mode=action)
                     else:
                         entity = self._new_entity(
-                            service, servicepath, entity_id, entity_type or "Thing", attributes
+                            call.service, servicepath, entity_id, entity_type or "Thing", attributes
                         )
-                        changes.append(Change(service, entity, set(entity.attrs)))
+                        call.changes.append(Change(call.service, entity, set(entity.attrs)))
                     continue
                 if not found:
                     if self.version == "4.1.0":
@@ -990,44 +951,40 @@ class OrionEmulator(EmulatedService):
                                 f"[ {', '.join(missing)} ]"
                             )
                     else:
-                        self._tenant(service).entities.remove(entity)
+                        self._tenant(call.service).entities.remove(entity)
                     continue
                 mode: Literal["update", "replace"] = "update" if action == "update" else "replace"
-                self._apply(service, entity, attributes, changes, mode=mode)
+                self._apply(call.service, entity, attributes, call.changes, mode=mode)
             except OrionError as exc:
                 first_error = first_error or exc
         if first_error is not None:
             raise first_error
-        return respond(204, headers)
+        return respond(204, call.headers)
 
     # ------------------------------------------------------------------ subscriptions
 
-    def _create_subscription(
-        self, request: httpx.Request, service: str, headers: Headers, **_: Any
-    ) -> httpx.Response:
+    def _create_subscription(self, request: httpx.Request, call: _Call) -> httpx.Response:
         servicepath = self._servicepath(request, query=False)
         body = self._json_body(request)
         subscription = parse_subscription(
             body, servicepath, version=self.version, new_id=new_object_id
         )
-        self._tenant(service).subscriptions[subscription.id] = subscription
-        return respond(201, [*headers, ("Location", f"/v2/subscriptions/{subscription.id}")])
+        self._tenant(call.service).subscriptions[subscription.id] = subscription
+        return respond(201, [*call.headers, ("Location", f"/v2/subscriptions/{subscription.id}")])
 
-    def _list_subscriptions(
-        self, request: httpx.Request, service: str, headers: Headers, **_: Any
-    ) -> httpx.Response:
+    def _list_subscriptions(self, request: httpx.Request, call: _Call) -> httpx.Response:
         scope = self._servicepath(request, query=True)
         options = self._options(request)
         limit, offset = self._paging(request)
         visible = [
             sub
-            for sub in self._tenant(service).subscriptions.values()
+            for sub in self._tenant(call.service).subscriptions.values()
             if request.headers.get("fiware-servicepath") is None
             or path_matches(scope, sub.servicepath)
         ]
         page = visible[offset : offset + limit] if limit > 0 else []
         body = [render_subscription(sub) for sub in page]
-        return self._ok_json(body, headers, len(visible) if "count" in options else None)
+        return self._ok_json(body, call.headers, len(visible) if "count" in options else None)
 
     def _subscription(self, service: str, sub_id: str) -> Subscription:
         found = self._tenant(service).subscriptions.get(sub_id)
@@ -1035,22 +992,22 @@ class OrionEmulator(EmulatedService):
             raise not_found(SUBSCRIPTION_NOT_FOUND)
         return found
 
-    def _get_subscription(
-        self, request: httpx.Request, service: str, headers: Headers, sub_id: str, **_: Any
-    ) -> httpx.Response:
-        return self._ok_json(render_subscription(self._subscription(service, sub_id)), headers)
+    def _get_subscription(self, request: httpx.Request, call: _Call, sub_id: str) -> httpx.Response:
+        return self._ok_json(
+            render_subscription(self._subscription(call.service, sub_id)), call.headers
+        )
 
     def _delete_subscription(
-        self, request: httpx.Request, service: str, headers: Headers, sub_id: str, **_: Any
+        self, request: httpx.Request, call: _Call, sub_id: str
     ) -> httpx.Response:
-        self._subscription(service, sub_id)
-        del self._tenant(service).subscriptions[sub_id]
-        return respond(204, headers)
+        self._subscription(call.service, sub_id)
+        del self._tenant(call.service).subscriptions[sub_id]
+        return respond(204, call.headers)
 
     def _patch_subscription(
-        self, request: httpx.Request, service: str, headers: Headers, sub_id: str, **_: Any
+        self, request: httpx.Request, call: _Call, sub_id: str
     ) -> httpx.Response:
-        found = self._subscription(service, sub_id)
+        found = self._subscription(call.service, sub_id)
         body = self._json_body(request)
         if not isinstance(body, dict):
             raise bad_request("Errors found in incoming JSON buffer")
@@ -1069,8 +1026,8 @@ class OrionEmulator(EmulatedService):
             "fails_counter",
         ):
             setattr(updated, name, getattr(found, name))
-        self._tenant(service).subscriptions[sub_id] = updated
-        return respond(204, headers)
+        self._tenant(call.service).subscriptions[sub_id] = updated
+        return respond(204, call.headers)
 
     # ------------------------------------------------------------------ notifications
 

@@ -98,7 +98,7 @@ def _check_entity_id(entity_id: str) -> str:
     return check_uri(entity_id, "Entity ID in URL PATH")
 
 
-def _method_not_allowed(request: httpx.Request, **_: Any) -> NoReturn:
+def _method_not_allowed(request: httpx.Request, *_: Any, **__: Any) -> NoReturn:
     raise LdError(405, "BadRequestData", "Method not allowed", request.url.path)
 
 
@@ -198,9 +198,9 @@ class OrionLdEmulator(EmulatedService):
 
     # ------------------------------------------------------------------ dispatch
 
-    def _routes(self) -> Router[httpx.Response]:
+    def _routes(self) -> Router[str | None]:
         entity = BASE + "/entities/{entity_id}"
-        router: Router[httpx.Response] = Router(convert={"entity_id": _check_entity_id})
+        router: Router[str | None] = Router(convert={"entity_id": _check_entity_id})
         router.add("GET", "/version", self._version)
         router.add("GET", "/ngsi-ld/ex/v1/version", self._ld_version)
         router.add("GET", CHRONOS_CONTEXT_PATH, self._chronos_context)
@@ -225,7 +225,7 @@ class OrionLdEmulator(EmulatedService):
         tenant = request.headers.get("NGSILD-Tenant")
         try:
             with self._lock:
-                routed = self._router.dispatch(request, tenant=tenant)
+                routed = self._router.dispatch(request, tenant)
             if routed is not None:
                 return routed
             path = request.url.path
@@ -241,12 +241,12 @@ class OrionLdEmulator(EmulatedService):
         except LdError as error:
             return error.response()
 
-    def _version(self, request: httpx.Request, **_: Any) -> httpx.Response:
+    def _version(self, request: httpx.Request, *_: Any) -> httpx.Response:
         text = _VERSION.format(uptime=uptime_text(time.time() - self._started))
         headers = [("Fiware-Correlator", time_correlator()), ("Content-Type", JSON_TYPE)]
         return respond(200, headers, text.encode())
 
-    def _ld_version(self, request: httpx.Request, **_: Any) -> httpx.Response:
+    def _ld_version(self, request: httpx.Request, *_: Any) -> httpx.Response:
         versions = dict(_LD_VERSION)
         if self.troe:
             versions = {}
@@ -264,7 +264,7 @@ class OrionLdEmulator(EmulatedService):
         text = json.dumps(body, indent=2, ensure_ascii=False) + "\n"
         return respond(200, [("Content-Type", JSON_TYPE)], text.encode())
 
-    def _chronos_context(self, request: httpx.Request, **_: Any) -> httpx.Response:
+    def _chronos_context(self, request: httpx.Request, *_: Any) -> httpx.Response:
         if self.chronos_context is None:
             raise not_found("Service Not Found", request.url.path)
         return respond(200, [("Content-Type", LD_JSON)], json_bytes(self.chronos_context))
