@@ -129,6 +129,13 @@ def _wrong_syntax() -> _IotaError:
     )
 
 
+def _missing_attributes(names: list[str], item: Any = None) -> _IotaError:
+    text = f"The request was not well formed:Missing attributes: {encode_json(names)}"
+    if item is not None:
+        text += f" with: {encode_json(item)}"
+    return _IotaError(400, "MISSING_ATTRIBUTES", text)
+
+
 def _node_syntax_error(body: bytes, error: InvalidJSON) -> str:
     text = body.decode("utf-8", "replace")
     if error.truncated or not text.strip():
@@ -332,12 +339,7 @@ class IoTAgentEmulator(EmulatedService):
             if not isinstance(raw, dict):
                 raise _wrong_syntax()
             if not raw.get("device_id"):
-                raise _IotaError(
-                    400,
-                    "MISSING_ATTRIBUTES",
-                    'The request was not well formed:Missing attributes: ["device_id"] with: '
-                    + encode_json(raw),
-                )
+                raise _missing_attributes(["device_id"], raw)
             device: dict[str, Any] = {}
             for api, internal in _DEVICE_FIELDS:
                 if api == "service":
@@ -477,11 +479,7 @@ class IoTAgentEmulator(EmulatedService):
         service, servicepath = self._tenant(request)
         missing = [name for name in ("resource", "apikey") if request.url.params.get(name) is None]
         if missing:
-            raise _IotaError(
-                400,
-                "MISSING_ATTRIBUTES",
-                f"The request was not well formed:Missing attributes: {encode_json(missing)}",
-            )
+            raise _missing_attributes(missing)
         selected = self._selected_groups(request, service, servicepath)
         if not selected:
             raise self._group_not_found(service, servicepath)
@@ -506,12 +504,7 @@ class IoTAgentEmulator(EmulatedService):
                 raise _wrong_syntax()
             missing = [key for key in ("apikey", "resource") if key not in raw]
             if missing:
-                raise _IotaError(
-                    400,
-                    "MISSING_ATTRIBUTES",
-                    f"The request was not well formed:Missing attributes: "
-                    f"{encode_json(missing)} with: {encode_json(raw)}",
-                )
+                raise _missing_attributes(missing, raw)
             group = {k: v for k, v in raw.items() if k != "entity_type"}
             if "entity_type" in raw:
                 group["type"] = raw["entity_type"]

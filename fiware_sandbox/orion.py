@@ -384,6 +384,15 @@ class OrionEmulator(EmulatedService):
         except InvalidJSON:
             raise OrionError(400, "ParseError", "Errors found in incoming JSON buffer") from None
 
+    def _write_request(self, request: httpx.Request) -> tuple[str, dict[str, Any], set[str]]:
+        """The servicepath, the JSON object body and the options of an entity write."""
+        servicepath = self._servicepath(request, query=False)
+        body = self._json_body(request)
+        options = self._options(request)
+        if not isinstance(body, dict):
+            raise bad_request("Errors found in incoming JSON buffer")
+        return servicepath, body, options
+
     @staticmethod
     def _options(request: httpx.Request) -> set[str]:
         raw = request.url.params.get("options", "")
@@ -577,11 +586,7 @@ class OrionEmulator(EmulatedService):
         return respond(204, call.headers)
 
     def _create_entity(self, request: httpx.Request, call: _Call) -> httpx.Response:
-        servicepath = self._servicepath(request, query=False)
-        body = self._json_body(request)
-        options = self._options(request)
-        if not isinstance(body, dict):
-            raise bad_request("Errors found in incoming JSON buffer")
+        servicepath, body, options = self._write_request(request)
         if "id" not in body:
             raise bad_request("entity id length: 0, min length supported: 1")
         entity_id = _check_entity_id(body["id"])
@@ -680,11 +685,7 @@ class OrionEmulator(EmulatedService):
     def _write_entity_attrs(
         self, request: httpx.Request, call: _Call, entity_id: str
     ) -> httpx.Response:
-        servicepath = self._servicepath(request, query=False)
-        body = self._json_body(request)
-        options = self._options(request)
-        if not isinstance(body, dict):
-            raise bad_request("Errors found in incoming JSON buffer")
+        servicepath, body, options = self._write_request(request)
         attributes = self._parse_attributes(body, "keyValues" in options, skip=())
         entity = self._find_one(call.service, servicepath, entity_id, request)
         mode: Literal["append", "appendStrict", "update", "replace"]

@@ -83,12 +83,7 @@ def _js_date_string(epoch_ms: int) -> str:
 
 
 def _csv_cell(value: Any) -> str:
-    if isinstance(value, str):
-        text = value
-    elif isinstance(value, bool | int | float) or value is None:
-        text = encode_json(value)
-    else:
-        text = encode_json(value)
+    text = value if isinstance(value, str) else encode_json(value)
     if any(c in text for c in ',"\r\n'):
         return '"' + text.replace('"', '""') + '"'
     return text
@@ -108,9 +103,7 @@ def _to_epoch_ms(moment: Any) -> int:
         if parsed is None:
             raise ValueError(f"not a date: {moment!r}")
         return parsed
-    if hasattr(moment, "to_pydatetime"):
-        moment = moment.to_pydatetime()
-    if isinstance(moment, datetime):
+    if isinstance(moment, datetime):  # pandas Timestamps too
         return to_epoch_ms(moment)
     raise ValueError(f"not a timestamp: {moment!r}")
 
