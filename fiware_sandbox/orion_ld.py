@@ -92,6 +92,7 @@ _LD_VERSION = {
     "openssl version": "OpenSSL 3.0.22 25 Aug 2026",
     "branch": "1.6.0",
 }
+_TROE_VERSIONS = {"postgres libpq version": "15.0.20", "postgres server version": "15.0.20"}
 
 
 def _check_entity_id(entity_id: str) -> str:
@@ -247,14 +248,8 @@ class OrionLdEmulator(EmulatedService):
         return respond(200, headers, text.encode())
 
     def _ld_version(self, request: httpx.Request, *_: Any) -> httpx.Response:
-        versions = dict(_LD_VERSION)
-        if self.troe:
-            versions = {}
-            for key, value in _LD_VERSION.items():
-                versions[key] = value
-                if key == "openssl version":
-                    versions["postgres libpq version"] = "15.0.20"
-                    versions["postgres server version"] = "15.0.20"
+        versions = {**_LD_VERSION, **(_TROE_VERSIONS if self.troe else {})}
+        versions["branch"] = versions.pop("branch")  # the last line, as Orion-LD prints it
         body = {
             **versions,
             "cached subscriptions": sum(len(t.subscriptions) for t in self._tenants.values()),
@@ -519,7 +514,6 @@ class OrionLdEmulator(EmulatedService):
             raise bad_request("Invalid payload", "Not a JSON Array")
         data = self._tenant(tenant, create=True)
         merge = "update" in request.url.params.get("options", "").split(",")
-        success: list[str] = []
         created: list[str] = []
         errors: list[dict[str, Any]] = []
         for item in body:
@@ -549,7 +543,7 @@ class OrionLdEmulator(EmulatedService):
                     )
                     continue
                 data.entities[entity.id] = entity
-                success.append(entity.id)
+                created.append(entity.id)
                 changed = set(entity.attrs)
             elif existing is None:
                 data.entities[entity.id] = entity
@@ -570,18 +564,10 @@ class OrionLdEmulator(EmulatedService):
                 changed = set(entity.attrs)
             self._record(data, entity, {iri: entity.attrs[iri] for iri in changed})
             self._notify(tenant, data, entity, changed)
-        headers = self._tenant_header(tenant)
-        if operation == "create":
-            if errors:
-                out = {"success": success, "errors": errors}
-                return respond(207, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(out))
-            return respond(201, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(success))
+        headers = [*self._tenant_header(tenant), ("Content-Type", JSON_TYPE)]
         if errors:
-            out = {"success": created, "errors": errors}
-            return respond(207, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(out))
-        if created:
-            return respond(201, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(created))
-        return respond(204)
+            return respond(207, headers, json_bytes({"success": created, "errors": errors}))
+        return respond(201, headers, json_bytes(created)) if created else respond(204)
 
     # ------------------------------------------------------------------ history (TRoE)
 
