@@ -302,6 +302,16 @@ class OrionLdEmulator(EmulatedService):
             data = self._tenants[tenant] = LdTenant()
         return data
 
+    def _stored(
+        self, tenant: str | None, entity_id: str, missing: str
+    ) -> tuple[LdTenant, LdEntity]:
+        """The tenant's data and the entity (404 ``missing`` when there is none)."""
+        data = self._tenant(tenant)
+        entity = data.entities.get(entity_id)
+        if entity is None:
+            raise not_found(missing, entity_id)
+        return data, entity
+
     @staticmethod
     def _tenant_header(tenant: str | None) -> list[tuple[str, str]]:
         return [("NGSILD-Tenant", tenant)] if tenant is not None else []
@@ -341,9 +351,7 @@ class OrionLdEmulator(EmulatedService):
         self, request: httpx.Request, tenant: str | None, entity_id: str, name: str
     ) -> httpx.Response:
         ctx = self._read_context(request)
-        entity = self._tenant(tenant).entities.get(entity_id)
-        if entity is None:
-            raise not_found("Entity not found", entity_id)
+        _, entity = self._stored(tenant, entity_id, "Entity not found")
         if entity.attrs.pop(ctx.expand(name), None) is None:
             raise not_found("Attribute not found", name)
         entity.modified_at = now_ms()
@@ -371,18 +379,14 @@ class OrionLdEmulator(EmulatedService):
         if entity.id in data.entities:
             raise LdError(409, "AlreadyExists", "Entity already exists", entity.id)
         data.entities[entity.id] = entity
-        self._record(data, entity, entity.attrs)
-        self._notify(tenant, data, entity, set(entity.attrs))
+        self._written(tenant, data, entity, entity.attrs)
         return respond(
             201, [("Location", f"{BASE}/entities/{entity.id}"), *self._tenant_header(tenant)]
         )
 
     def _get(self, request: httpx.Request, tenant: str | None, entity_id: str) -> httpx.Response:
         ctx = self._read_context(request)
-        data = self._tenant(tenant)
-        entity = data.entities.get(entity_id)
-        if entity is None:
-            raise not_found("Entity Not Found", entity_id)
+        _, entity = self._stored(tenant, entity_id, "Entity Not Found")
         representation, sys_attrs = _options(request)
         attrs = _attrs_param(request, ctx)
         body = _render(entity, ctx, representation, sys_attrs, attrs)
@@ -395,10 +399,7 @@ class OrionLdEmulator(EmulatedService):
         body, ctx = self._write_body(request)
         if not isinstance(body, dict) or not body:
             raise bad_request("Invalid payload", "an object with attributes is needed")
-        data = self._tenant(tenant)
-        entity = data.entities.get(entity_id)
-        if entity is None:
-            raise not_found("Entity does not exist", entity_id)
+        data, entity = self._stored(tenant, entity_id, "Entity does not exist")
         now = now_ms()
         changes = {ctx.expand(name): _attribute(value, name, now) for name, value in body.items()}
         if not append:
@@ -411,14 +412,8 @@ class OrionLdEmulator(EmulatedService):
                     body={"title": "Attribute Not Found", "attributes": missing},
                     headers=[("Link", link_value(ctx.url))],
                 )
-        for iri, value in changes.items():
-            old = entity.attrs.get(iri)
-            if old is not None:
-                value["createdAt"] = old["createdAt"]
-            entity.attrs[iri] = value
-        entity.modified_at = now
-        self._record(data, entity, changes)
-        self._notify(tenant, data, entity, set(changes))
+        _merge(entity, changes, now)
+        self._written(tenant, data, entity, changes)
         return respond(204)
 
     def _patch_attr(
@@ -427,10 +422,7 @@ class OrionLdEmulator(EmulatedService):
         body, ctx = self._write_body(request)
         if not isinstance(body, dict) or not body:
             raise bad_request("Invalid payload", "an attribute fragment is needed")
-        data = self._tenant(tenant)
-        entity = data.entities.get(entity_id)
-        if entity is None:
-            raise not_found("Entity does not exist", entity_id)
+        data, entity = self._stored(tenant, entity_id, "Entity does not exist")
         iri = ctx.expand(name)
         stored = entity.attrs.get(iri)
         if stored is None:
@@ -442,8 +434,7 @@ class OrionLdEmulator(EmulatedService):
             stored[key] = value
         stored["modifiedAt"] = now
         entity.modified_at = now
-        self._record(data, entity, {iri: stored})
-        self._notify(tenant, data, entity, {iri})
+        self._written(tenant, data, entity, {iri: stored})
         return respond(204)
 
     def _list(self, request: httpx.Request, tenant: str | None) -> httpx.Response:
@@ -528,42 +519,30 @@ class OrionLdEmulator(EmulatedService):
                 )
                 continue
             existing = data.entities.get(entity.id)
-            if operation == "create":
-                if existing is not None:
-                    errors.append(
-                        {
-                            "entityId": entity.id,
-                            "error": {
-                                "type": "https://uri.etsi.org/ngsi-ld/errors/AlreadyExists",
-                                "title": "Entity already exists",
-                                "detail": "Cannot create an existing entity",
-                                "status": 409,
-                            },
-                        }
-                    )
-                    continue
-                data.entities[entity.id] = entity
-                created.append(entity.id)
-                changed = set(entity.attrs)
-            elif existing is None:
-                data.entities[entity.id] = entity
-                created.append(entity.id)
-                changed = set(entity.attrs)
-            elif merge:
-                for iri, value in entity.attrs.items():
-                    old = existing.attrs.get(iri)
-                    if old is not None:
-                        value["createdAt"] = old["createdAt"]
-                    existing.attrs[iri] = value
-                existing.modified_at = entity.modified_at
-                changed = set(entity.attrs)
+            if operation == "create" and existing is not None:
+                errors.append(
+                    {
+                        "entityId": entity.id,
+                        "error": {
+                            "type": "https://uri.etsi.org/ngsi-ld/errors/AlreadyExists",
+                            "title": "Entity already exists",
+                            "detail": "Cannot create an existing entity",
+                            "status": 409,
+                        },
+                    }
+                )
+                continue
+            changes = entity.attrs
+            if existing is not None and merge:
+                _merge(existing, changes, entity.modified_at)
                 entity = existing
             else:
-                entity.created_at = existing.created_at
+                if existing is None:
+                    created.append(entity.id)
+                else:
+                    entity.created_at = existing.created_at
                 data.entities[entity.id] = entity
-                changed = set(entity.attrs)
-            self._record(data, entity, {iri: entity.attrs[iri] for iri in changed})
-            self._notify(tenant, data, entity, changed)
+            self._written(tenant, data, entity, changes)
         headers = [*self._tenant_header(tenant), ("Content-Type", JSON_TYPE)]
         if errors:
             return respond(207, headers, json_bytes({"success": created, "errors": errors}))
@@ -627,9 +606,16 @@ class OrionLdEmulator(EmulatedService):
             raise not_found("subscription not found", subscription_id)
         return respond(204)
 
-    def _notify(
-        self, tenant: str | None, data: LdTenant, entity: LdEntity, changed: set[str]
+    def _written(
+        self,
+        tenant: str | None,
+        data: LdTenant,
+        entity: LdEntity,
+        changes: Mapping[str, dict[str, Any]],
     ) -> None:
+        """Record the written attributes as history (TRoE) and notify the subscriptions."""
+        self._record(data, entity, changes)
+        changed = set(changes)
         for subscription in list(data.subscriptions.values()):
             ctx: Context = subscription["_context"]
             types = {ctx.expand(e.get("type", "")) for e in subscription["entities"]}
@@ -681,6 +667,16 @@ class OrionLdEmulator(EmulatedService):
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def _merge(entity: LdEntity, changes: Mapping[str, dict[str, Any]], now: int) -> None:
+    """Write attributes into an entity; one it already had keeps its createdAt."""
+    for iri, value in changes.items():
+        old = entity.attrs.get(iri)
+        if old is not None:
+            value["createdAt"] = old["createdAt"]
+        entity.attrs[iri] = value
+    entity.modified_at = now
 
 
 def _attribute(value: Any, name: str, now: int) -> dict[str, Any]:
