@@ -217,6 +217,8 @@ class OrionEmulator(EmulatedService):
         router.add("GET", sub, self._get_subscription)
         router.add("DELETE", sub, self._delete_subscription)
         router.add("PATCH", sub, self._patch_subscription)
+        # Another method on a known resource is a 405; an unknown path below an entity is a
+        # 400 "service not found", and anywhere else below these four resources a 405.
         for template in (
             "/v2/entities",
             entity,
@@ -246,7 +248,7 @@ class OrionEmulator(EmulatedService):
             if request.method == "GET" and request.url.path == "/version":
                 text = self._version_text().encode("utf-8")
                 return respond(200, [*headers, ("Content-Type", JSON_TYPE)], text)
-            if path_segments(request)[0] != "v2":
+            if path_segments(request)[0] != "v2":  # the tenant is not read outside /v2
                 _service_not_found(request)
         except OrionError as exc:
             return self._error(exc, headers)
