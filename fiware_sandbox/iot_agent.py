@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from typing import Any, Literal, NamedTuple
 
 import httpx
@@ -113,6 +114,7 @@ _ATTRIBUTE_KEYS = (
 _MONGO_GROUP_HEAD = ("commands", "lazy", "_id", "attributes", "resource", "apikey")
 _MONGO_GROUP_TAIL = ("service", "subservice", "__v", "static_attributes", "internal_attributes")
 _MONGO_GROUP_DROPPED = {"cbroker", "timezone"}
+_MONGO_GROUP_LISTS = ("commands", "lazy", "attributes", "static_attributes", "internal_attributes")
 
 
 class _IotaError(Exception):
@@ -127,6 +129,17 @@ def _wrong_syntax() -> _IotaError:
     return _IotaError(
         400, "WRONG_SYNTAX", "Wrong syntax in request: Errors found validating request."
     )
+
+
+def _body_items(body: Any, key: str) -> Iterator[dict[str, Any]]:
+    """The objects listed under ``key`` of a JSON object body (400 WRONG_SYNTAX at the first
+    thing that is not)."""
+    if not isinstance(body, dict) or not isinstance(body.get(key), list):
+        raise _wrong_syntax()
+    for item in body[key]:
+        if not isinstance(item, dict):
+            raise _wrong_syntax()
+        yield item
 
 
 def _missing_attributes(names: list[str], item: Any = None) -> _IotaError:
@@ -332,12 +345,8 @@ class IoTAgentEmulator(EmulatedService):
 
     def _provision_devices(self, request: httpx.Request, call: _Call) -> httpx.Response:
         service, servicepath = self._tenant(request)
-        if not isinstance(call.body, dict) or not isinstance(call.body.get("devices"), list):
-            raise _wrong_syntax()
         new_devices: list[dict[str, Any]] = []
-        for raw in call.body["devices"]:
-            if not isinstance(raw, dict):
-                raise _wrong_syntax()
+        for raw in _body_items(call.body, "devices"):
             if not raw.get("device_id"):
                 raise _missing_attributes(["device_id"], raw)
             device: dict[str, Any] = {}
@@ -496,12 +505,8 @@ class IoTAgentEmulator(EmulatedService):
 
     def _create_groups(self, request: httpx.Request, call: _Call) -> httpx.Response:
         service, servicepath = self._tenant(request)
-        if not isinstance(call.body, dict) or not isinstance(call.body.get("services"), list):
-            raise _wrong_syntax()
         created: list[dict[str, Any]] = []
-        for raw in call.body["services"]:
-            if not isinstance(raw, dict):
-                raise _wrong_syntax()
+        for raw in _body_items(call.body, "services"):
             missing = [key for key in ("apikey", "resource") if key not in raw]
             if missing:
                 raise _missing_attributes(missing, raw)
@@ -533,13 +538,7 @@ class IoTAgentEmulator(EmulatedService):
                 if "type" in group:
                     stored["type"] = group["type"]
             else:
-                stored = dict(group)
-                stored.setdefault("commands", [])
-                stored.setdefault("lazy", [])
-                stored.setdefault("attributes", [])
-                stored["_id"] = new_object_id()
-                stored["__v"] = 0
-                stored.setdefault("static_attributes", [])
-                stored.setdefault("internal_attributes", [])
+                lists: dict[str, Any] = {key: [] for key in _MONGO_GROUP_LISTS}
+                stored = {**lists, **group, "_id": new_object_id(), "__v": 0}
             self._groups.append(stored)
         return self._json(201, {}, call.headers)
