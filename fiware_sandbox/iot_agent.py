@@ -19,6 +19,7 @@ from fiware_sandbox.faults import Fault
 from fiware_sandbox.routing import Router
 from fiware_sandbox.service import EmulatedService
 from fiware_sandbox.wire import (
+    Headers,
     InvalidJSON,
     encode_json,
     json_bytes,
@@ -31,7 +32,6 @@ from fiware_sandbox.wire import (
 )
 
 Registry = Literal["mongodb", "memory"]
-Headers = list[tuple[str, str]]
 
 
 class _Call(NamedTuple):

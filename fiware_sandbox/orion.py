@@ -58,6 +58,7 @@ from fiware_sandbox.orion_subscriptions import (
 from fiware_sandbox.routing import Router
 from fiware_sandbox.service import EmulatedService
 from fiware_sandbox.wire import (
+    Headers,
     InvalidJSON,
     json_bytes,
     new_object_id,
@@ -92,9 +93,6 @@ _LIBVERSIONS = (
     '     "bson": "1.23.1"\n'
     "  }\n"
 )
-
-
-Headers = list[tuple[str, str]]
 
 
 class _Call(NamedTuple):

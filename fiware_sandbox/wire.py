@@ -24,6 +24,7 @@ import httpx
 from bson import ObjectId
 
 ResponseAction = Literal["respond", "hang", "drop", "truncate"]
+Headers = list[tuple[str, str]]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # the extended form; no week or ordinal dates
 _PROCESS_RANDOM = os.urandom(5)
