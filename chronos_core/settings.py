@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chronos_core import runtime
 
 
 def _default_data_dir() -> Path:
@@ -201,23 +202,17 @@ class Settings(BaseSettings):
             raise ValueError("interval levels must be distinct integers between 1 and 99")
         return sorted(value)
 
-    @field_validator("sth_url", "orion_url", "iot_agent_url")
+    @field_validator(
+        "sth_url",
+        "orion_url",
+        "iot_agent_url",
+        "orion_ld_url",
+        "sth_notification_url",
+        "ngsi_ld_temporal_url",
+        "ngsi_ld_context_url",
+    )
     @classmethod
-    def _strip_trailing_slash(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
-
-    @field_validator("orion_ld_url")
-    @classmethod
-    def _ld_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
-
-    @field_validator("sth_notification_url", "ngsi_ld_temporal_url", "ngsi_ld_context_url")
-    @classmethod
-    def _notification_url(cls, value: str | None) -> str | None:
+    def _http_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
         if not value.startswith(("http://", "https://")):
@@ -243,7 +238,16 @@ class Settings(BaseSettings):
         return self.mongodb_uri is None
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings (cached: ``get_settings.cache_clear()`` after changing env)."""
-    return Settings()
+class _ProcessSettings:
+    """``get_settings()``: the settings the process's runtime holds, read once;
+    ``get_settings.cache_clear()`` reads the environment again on the next call."""
+
+    def __call__(self) -> Settings:
+        settings: Settings = runtime.current().part("settings", Settings)
+        return settings
+
+    def cache_clear(self) -> None:
+        runtime.current().settings = None
+
+
+get_settings = _ProcessSettings()

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
-from cli.output import print_json, print_table
+from cli.output import JsonOption, print_json, print_table
 
 app = typer.Typer(help="Database administration.", no_args_is_help=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 @app.command("init")
@@ -24,21 +22,23 @@ def init(as_json: JsonOption = False) -> None:
     db = connect(settings)
     before = {name: set(db[name].index_information()) for name in COLLECTION_INDEXES}
     bootstrap(db)
-    rows: list[dict[str, Any]] = []
-    for collection, indexes in COLLECTION_INDEXES.items():
-        for index in indexes:
-            name = index.document["name"]
-            rows.append(
-                {"collection": collection, "index": name, "created": name not in before[collection]}
-            )
+    rows = [
+        {"collection": collection, "index": name, "created": name not in before[collection]}
+        for collection, indexes in COLLECTION_INDEXES.items()
+        for name in (index.document["name"] for index in indexes)
+    ]
     created = sum(1 for row in rows if row["created"])
     uri = redact_uri(database_uri(settings))
     if as_json:
         print_json({"database": db.name, "uri": uri, "created": created, "indexes": rows})
         return
     print_table(
-        ({**row, "created": "created" if row["created"] else "exists"} for row in rows),
-        {"collection": "Collection", "index": "Index", "created": "State"},
+        rows,
+        {
+            "Collection": "collection",
+            "Index": "index",
+            "State": lambda row: "created" if row["created"] else "exists",
+        },
         title=f"Database {db.name} at {uri}",
     )
     typer.echo(f"{created} index(es) created, {len(rows) - created} already existed.")
@@ -86,13 +86,13 @@ def stop(as_json: JsonOption = False) -> None:
 
     Stop `chronos serve`, workers and running flows first: they lose their database.
     """
+    from chronos_core.errors import ChronosError
     from chronos_core.storage.embedded import stop_embedded_server
     from cli.context import load_settings
-    from cli.errors import fail
 
     settings = load_settings()
     if settings.mongodb_uri is not None:
-        fail("CHRONOS_MONGODB_URI is set: Chronos runs no embedded database to stop")
+        raise ChronosError("CHRONOS_MONGODB_URI is set: Chronos runs no embedded database to stop")
     stopped = stop_embedded_server(settings.data_dir.expanduser())
     if as_json:
         print_json({"stopped": stopped})

@@ -10,37 +10,19 @@ published to Orion-LD.
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 import os
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from cli.output import console
+from cli.output import console, print_table
+from cli.sandbox import DEMO_ENTITY_ID, DEMO_ENTITY_TYPE, DEMO_FEATURE
 
-DATA_FILE = "sea_surface_temperature.csv.gz"
-ENTITY_TYPE = "Buoy"
-ENTITY_ID = "NERACOOS-B01"
-FEATURE = "temperature"
 #: The same buoy in NGSI-LD mode, where ids are URIs.
-LD_ENTITY_ID = f"urn:ngsi-ld:{ENTITY_TYPE}:{ENTITY_ID}"
-
-
-def load_demo_series() -> Any:
-    """The shipped buoy series as a float Series on a UTC index."""
-    import pandas as pd
-
-    raw = resources.files("chronos_core.data").joinpath(DATA_FILE).read_bytes()
-    frame = pd.read_csv(
-        __import__("io").StringIO(gzip.decompress(raw).decode("utf-8")),
-    )
-    index = pd.DatetimeIndex(pd.to_datetime(frame.iloc[:, 0], utc=True), name="timestamp")
-    return pd.Series(frame.iloc[:, 1].to_numpy(dtype="float64"), index=index)
+LD_ENTITY_ID = f"urn:ngsi-ld:{DEMO_ENTITY_TYPE}:{DEMO_ENTITY_ID}"
 
 
 def demo(
@@ -67,74 +49,68 @@ def demo(
     out.rule("[bold]Chronos demo" + (" (NGSI-LD)" if ngsi_ld else ""))
     out.print(f"Flow runs report to {where}.")
 
+    from chronos_core.domain.model import ModelDefinition
+    from chronos_core.errors import ExternalServiceError
     from chronos_core.fiware.tenant import Tenant
     from chronos_core.settings import get_settings
-    from cli.sandbox import ld_environment, serve_chronos_context
+    from chronos_core.storage.model_repository import ModelRepository
+    from chronos_core.storage.training_job_repository import TrainingJobRepository
+    from cli.context import open_database
+    from cli.jobs import print_report
+    from cli.sandbox import (
+        load_demo_series,
+        sandbox_environment,
+        seed_series,
+        serve_chronos_context,
+    )
     from fiware_sandbox import FiwareSandbox
+    from flows.forecast import forecast
+    from flows.models import register_model
+    from flows.training import train_model
 
     ld_port = 0 if ngsi_ld else None
     with FiwareSandbox(orion_ld_port=ld_port, temporal_port=ld_port) as sandbox:
-        environment = {
-            "CHRONOS_STH_URL": sandbox.sth_url,
-            "CHRONOS_ORION_URL": sandbox.orion_url,
-            "CHRONOS_IOT_AGENT_URL": sandbox.iot_agent_url,
-        }
+        os.environ.update(sandbox_environment(sandbox.urls, ngsi_ld))
         if ngsi_ld:
             serve_chronos_context(sandbox)
-            environment.update(ld_environment(sandbox.urls))
-        os.environ.update(environment)
-        get_settings.cache_clear()
-        settings = get_settings()
-        tenant = Tenant(settings.fiware_service, settings.fiware_servicepath)
-        if ngsi_ld:
-            out.print(
-                f"FIWARE sandbox: Orion-LD {sandbox.orion_ld_url}, NGSI-LD temporal API "
-                f"{sandbox.temporal_url}, IoT Agent {sandbox.iot_agent_url}"
+            services = (
+                f"Orion-LD {sandbox.orion_ld_url}, NGSI-LD temporal API {sandbox.temporal_url}"
             )
         else:
-            out.print(
-                f"FIWARE sandbox: STH-Comet {sandbox.sth_url}, Orion {sandbox.orion_url}, "
-                f"IoT Agent {sandbox.iot_agent_url}"
-            )
-
-        from cli.context import open_database
-
+            services = f"STH-Comet {sandbox.sth_url}, Orion {sandbox.orion_url}"
+        out.print(f"FIWARE sandbox: {services}, IoT Agent {sandbox.iot_agent_url}")
+        get_settings.cache_clear()
+        settings = get_settings()
+        tenant = Tenant.from_settings(settings)
         db = open_database()
-        out.print(
-            "Database: "
-            + (
-                "embedded (SecantusDB)"
-                if settings.uses_embedded_database
-                else "CHRONOS_MONGODB_URI"
-            )
-            + f", database {settings.mongodb_database!r}"
+        database = (
+            "embedded (SecantusDB)" if settings.uses_embedded_database else "CHRONOS_MONGODB_URI"
         )
+        out.print(f"Database: {database}, database {settings.mongodb_database!r}")
 
         # 1. Seed the sensor history; the source entity exists in the broker too.
-        series = load_demo_series()
         points = 1500 if fast else 6000
-        history = series.iloc[-points:]
-        source_id = LD_ENTITY_ID if ngsi_ld else ENTITY_ID
+        history = load_demo_series().iloc[-points:]
+        source_id = LD_ENTITY_ID if ngsi_ld else DEMO_ENTITY_ID
         if ngsi_ld:
             seeded = _seed_ld(sandbox, settings, history)
             store = "the NGSI-LD temporal API"
         else:
-            seeded = _seed_v2(sandbox, settings, tenant, history)
+            pairs = list(zip(history.index.to_pydatetime(), history.to_numpy(), strict=True))
+            entity = (DEMO_ENTITY_TYPE, DEMO_ENTITY_ID, DEMO_FEATURE)
+            seeded = seed_series(sandbox, settings, tenant, entity, pairs)
             store = "STH-Comet"
         out.print(
-            f"Seeded {store} with {seeded} readings of {source_id} {FEATURE} "
+            f"Seeded {store} with {seeded} readings of {source_id} {DEMO_FEATURE} "
             f"({history.index[0]:%Y-%m-%d} to {history.index[-1]:%Y-%m-%d}, every 30 min)."
         )
 
         # 2. Register a model.
-        from chronos_core.domain.model import ModelDefinition
-        from flows.models import register_model
-
         definition = ModelDefinition(
             name="Buoy B01 sea-surface temperature",
             model_type="lstm",
-            feature=FEATURE,
-            entity_type=ENTITY_TYPE,
+            feature=DEMO_FEATURE,
+            entity_type=DEMO_ENTITY_TYPE,
             entity_id=source_id,
             lookback_window=48,
             forecast_horizon=12,
@@ -148,11 +124,6 @@ def demo(
         out.print(f"Registered model [bold]{model_id}[/] (LSTM, 24 h in → 6 h out).")
 
         # 3. Train it.
-        from chronos_core.storage.model_repository import ModelRepository
-        from chronos_core.storage.training_job_repository import TrainingJobRepository
-        from chronos_core.training.report import metrics_table, verdict
-        from flows.training import train_model
-
         out.print("Training (collect → prepare → fit → evaluate → store) ...")
         job_id = train_model(model_id, last_n=points)
         job = TrainingJobRepository(db).get(job_id)
@@ -162,24 +133,23 @@ def demo(
             f"chunk(s), {job.metrics.epochs_trained if job.metrics else '?'} epochs, "
             f"{job.total_duration_seconds or 0:.0f} s."
         )
-        _print_metrics(out, metrics_table(job))
-        out.print(f"[bold]{verdict(job)}[/]")
+        print_report(job, ModelRepository(db).get(model_id))
 
         # 4. Forecast and publish to Orion.
-        from flows.forecast import forecast
-
         result = forecast(model_id)
-        _print_forecast(out, result)
-        entity_id = _forecast_entity_id(result, settings.forecast_entity_type, source_id)
-        if ngsi_ld:
-            _show_ld_publication(out, settings, tenant, entity_id)
-        else:
-            _show_v2_publication(out, sandbox, settings, tenant, entity_id)
+        print_table(
+            result["points"],
+            {"step": "step", "target time (UTC)": "target_timestamp", "°C": "value"},
+            title="Forecast",
+        )
+        publication = result["publication"]
+        if publication["status"] != "published":
+            raise ExternalServiceError(f"the forecast was not published: {publication['error']}")
+        _show_publication(out, sandbox, settings, tenant, publication["entity_id"], ngsi_ld)
 
         # 5. Plots.
         output_dir.mkdir(parents=True, exist_ok=True)
-        written = _write_plots(db, job_id, history, result, output_dir)
-        for path in written:
+        for path in _write_plots(db, job, history, result, output_dir):
             out.print(f"Wrote {path}")
 
         model = ModelRepository(db).get(model_id)
@@ -196,122 +166,45 @@ def demo(
         )
 
 
-def _seed_v2(sandbox: Any, settings: Any, tenant: Any, history: Any) -> int:
-    """The history in STH-Comet, the source entity in Orion."""
-    from chronos_core.fiware.orion import OrionClient
-
-    seeded = int(sandbox.sth.seed(tenant, ENTITY_TYPE, ENTITY_ID, FEATURE, history))
-    with OrionClient(settings=settings) as orion:
-        orion.upsert_entity(
-            tenant,
-            {
-                "id": ENTITY_ID,
-                "type": ENTITY_TYPE,
-                FEATURE: {"type": "Number", "value": float(history.iloc[-1])},
-            },
-        )
-    return seeded
-
-
 def _seed_ld(sandbox: Any, settings: Any, history: Any) -> int:
     """The history in the sandbox Orion-LD's temporal store (read through the temporal API);
     the source entity holds the last reading."""
-    from fiware_sandbox.wire import to_epoch_ms
-
-    points = [
-        (to_epoch_ms(moment.to_pydatetime()), float(value)) for moment, value in history.items()
-    ]
+    points = [(round(moment.timestamp() * 1000), float(value)) for moment, value in history.items()]
     sandbox.orion_ld.seed_history(
         settings.fiware_service,
-        ENTITY_TYPE,
+        DEMO_ENTITY_TYPE,
         LD_ENTITY_ID,
-        FEATURE,
+        DEMO_FEATURE,
         points,
         context=settings.ngsi_ld_context_url,
     )
     return len(points)
 
 
-def _show_v2_publication(
-    out: Any, sandbox: Any, settings: Any, tenant: Any, entity_id: str
+def _show_publication(
+    out: Any, sandbox: Any, settings: Any, tenant: Any, entity_id: str, ngsi_ld: bool
 ) -> None:
-    from chronos_core.fiware.orion import OrionClient
-
-    with OrionClient(settings=settings) as orion:
-        entity = orion.get_entity(tenant, entity_id)
-    out.print(f"Published to Orion as [bold]{entity_id}[/]:")
-    out.print_json(json.dumps(_shorten(entity)))
-    sandbox.orion.wait_for_deliveries(timeout=10)  # notifications are asynchronous
-    stored = sandbox.sth.count(tenant, settings.forecast_entity_type, entity_id, "forecastSeries")
-    if stored:
-        out.print(f"Orion notified STH-Comet, which now holds {stored} forecast(s) for it.")
-
-
-def _show_ld_publication(out: Any, settings: Any, tenant: Any, entity_id: str) -> None:
+    """The published forecast entity, and how many forecasts its history store holds."""
     from chronos_core.fiware.ngsi_ld_temporal import NgsiLdTemporalClient
+    from chronos_core.fiware.orion import OrionClient
     from chronos_core.fiware.orion_ld import OrionLdClient
 
-    with OrionLdClient(settings=settings) as broker:
-        entity = broker.get_entity(tenant, entity_id)
-    out.print(f"Published to Orion-LD as [bold]{entity_id}[/]:")
+    broker, client = ("Orion-LD", OrionLdClient) if ngsi_ld else ("Orion", OrionClient)
+    with client(settings=settings) as orion:
+        entity = orion.get_entity(tenant, entity_id)
+    out.print(f"Published to {broker} as [bold]{entity_id}[/]:")
     out.print_json(json.dumps(_shorten(entity)))
-    with NgsiLdTemporalClient(settings=settings) as temporal:
-        stored = temporal.count(tenant, settings.forecast_entity_type, entity_id, "forecastSeries")
+    where = (settings.forecast_entity_type, entity_id, "forecastSeries")
+    if ngsi_ld:
+        with NgsiLdTemporalClient(settings=settings) as temporal:
+            stored = temporal.count(tenant, *where)
+        holder = "The NGSI-LD temporal API holds"
+    else:
+        sandbox.orion.wait_for_deliveries(timeout=10)  # notifications are asynchronous
+        stored = sandbox.sth.count(tenant, *where)
+        holder = "Orion notified STH-Comet, which now holds"
     if stored:
-        out.print(f"The NGSI-LD temporal API holds {stored} forecast(s) for it.")
-
-
-def _print_metrics(out: Any, rows: list[dict[str, Any]]) -> None:
-    from rich.table import Table
-
-    table = Table(title="Backtest errors (°C, all 12 horizon steps, the same test origins)")
-    for column in ("forecaster", "mae", "rmse", "smape", "mase", "theil_u2"):
-        table.add_column(column, justify="left" if column == "forecaster" else "right")
-    for row in rows:
-        table.add_row(
-            str(row["forecaster"]),
-            *(
-                "—" if row[c] is None else f"{row[c]:.4f}"
-                for c in ("mae", "rmse", "smape", "mase", "theil_u2")
-            ),
-        )
-    out.print(table)
-
-
-def _points(result: Any) -> list[dict[str, Any]]:
-    data = result if isinstance(result, dict) else getattr(result, "__dict__", {})
-    for key in ("points", "predictions", "forecast", "series"):
-        value = data.get(key)
-        if isinstance(value, list):
-            return value
-    return []
-
-
-def _print_forecast(out: Any, result: Any) -> None:
-    from rich.table import Table
-
-    table = Table(title="Forecast")
-    table.add_column("step", justify="right")
-    table.add_column("target time (UTC)")
-    table.add_column("°C", justify="right")
-    for point in _points(result):
-        table.add_row(
-            str(point.get("step")),
-            str(point.get("target_timestamp") or point.get("targetTimestamp")),
-            f"{float(point['value']):.3f}",
-        )
-    out.print(table)
-
-
-def _forecast_entity_id(result: Any, entity_type: str, source_id: str = ENTITY_ID) -> str:
-    data = result if isinstance(result, dict) else {}
-    publication = data.get("publication") or {}
-    fallback_id = source_id.rsplit(":", 1)[-1]
-    return str(
-        data.get("entity_id")
-        or publication.get("entity_id")
-        or f"urn:ngsi-ld:{entity_type}:{ENTITY_TYPE}:{fallback_id}:{FEATURE}"
-    )
+        out.print(f"{holder} {stored} forecast(s) for it.")
 
 
 def _shorten(entity: dict[str, Any]) -> dict[str, Any]:
@@ -326,53 +219,34 @@ def _shorten(entity: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def _write_plots(db: Any, job_id: str, history: Any, result: Any, output_dir: Path) -> list[Path]:
+def _write_plots(
+    db: Any, job: Any, history: Any, result: dict[str, Any], output_dir: Path
+) -> list[Path]:
+    """The forecast after a week of history, and the training's own plots."""
     import numpy as np
     import pandas as pd
 
     from chronos_core.ml.plotting import forecast_png
-    from chronos_core.storage.artifact_store import ArtifactStore
-    from chronos_core.storage.training_job_repository import TrainingJobRepository
+    from chronos_core.services.summaries import interval_levels, stored_training_plots
 
-    written = []
-    points = _points(result)
+    points = result["points"]
     recent = history.iloc[-7 * 48 :]
-    target = pd.to_datetime(
-        [p.get("target_timestamp") or p.get("targetTimestamp") for p in points], utc=True
-    )
-    data = result if isinstance(result, dict) else {}
-    levels = [int(level) for level in (data.get("interval_levels") or [])]
     bounds = {
-        str(level): (
-            [float(p[f"lower{level}"]) for p in points],
-            [float(p[f"upper{level}"]) for p in points],
-        )
-        for level in levels
-        if all(f"lower{level}" in p and f"upper{level}" in p for p in points)
+        str(level): ([p[f"lower{level}"] for p in points], [p[f"upper{level}"] for p in points])
+        for level in interval_levels(points)
     }
-    png = forecast_png(
-        recent.index.to_numpy(),
-        recent.to_numpy(),
-        target.to_numpy(),
-        np.array([float(p["value"]) for p in points]),
-        title="Buoy B01 sea-surface temperature: history and forecast",
-        unit="°C",
-        bounds=bounds,
-    )
-    path = output_dir / "forecast.png"
-    path.write_bytes(png)
-    written.append(path)
-
-    job = TrainingJobRepository(db).get(job_id)
-    if job.metadata_artifact_id:
-        metadata = json.loads(ArtifactStore(db).download(job.metadata_artifact_id))
-        for key, name in (
-            ("loss_curve_png_base64", "loss_curve.png"),
-            ("test_forecasts_png_base64", "test_forecasts.png"),
-        ):
-            encoded = metadata.get("plots", {}).get(key)
-            if encoded:
-                target_path = output_dir / name
-                target_path.write_bytes(base64.b64decode(encoded))
-                written.append(target_path)
-    return written
+    pngs = {
+        "forecast": forecast_png(
+            recent.index.to_numpy(),
+            recent.to_numpy(),
+            pd.to_datetime([p["target_timestamp"] for p in points], utc=True).to_numpy(),
+            np.array([float(p["value"]) for p in points]),
+            title="Buoy B01 sea-surface temperature: history and forecast",
+            unit="°C",
+            bounds=bounds,
+        ),
+        **stored_training_plots(db, job),
+    }
+    for name, png in pngs.items():
+        (output_dir / f"{name}.png").write_bytes(png)
+    return [output_dir / f"{name}.png" for name in pngs]

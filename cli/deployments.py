@@ -7,15 +7,13 @@ from typing import Annotated
 
 import typer
 
-from cli.output import print_json, print_table
+from cli.output import JsonOption, print_json, print_table
 
 app = typer.Typer(help="The Chronos deployments and prefect.yaml.", no_args_is_help=True)
 
 
 @app.command("list")
-def list_deployments(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> None:
+def list_deployments(as_json: JsonOption = False) -> None:
     """List every deployment: name, entrypoint and schedule."""
     from deployments.catalog import DEPLOYMENTS
 
@@ -38,7 +36,7 @@ def list_deployments(
 
 
 @app.command("export")
-def export(
+def export_yaml(
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Where to write it (default: the project's)."),
@@ -48,16 +46,13 @@ def export(
     ] = False,
 ) -> None:
     """Write prefect.yaml from the deployment catalogue (for `prefect deploy --all`)."""
-    from deployments.prefect_yaml import PREFECT_YAML, render
-    from deployments.prefect_yaml import export as write
+    from deployments.prefect_yaml import PREFECT_YAML, export, render
 
     path = output or PREFECT_YAML
-    if check:
-        current = path.read_text(encoding="utf-8") if path.exists() else ""
-        if current != render():
-            typer.echo(f"{path} is out of date: run `chronos deployments export`", err=True)
-            raise typer.Exit(1)
+    if not check:
+        typer.echo(f"{'wrote' if export(path) else 'unchanged:'} {path}")
+    elif path.exists() and path.read_text(encoding="utf-8") == render():
         typer.echo(f"{path} is up to date")
-        return
-    changed = write(path)
-    typer.echo(f"{'wrote' if changed else 'unchanged:'} {path}")
+    else:
+        typer.echo(f"{path} is out of date: run `chronos deployments export`", err=True)
+        raise typer.Exit(1)

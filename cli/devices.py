@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli.output import print_json, print_table
+from cli.output import JsonOption, print_json, print_table
 
 
 def devices(
@@ -17,7 +17,7 @@ def devices(
         str | None,
         typer.Option(help="FIWARE service path (default: CHRONOS_FIWARE_SERVICEPATH)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List what can be forecast: the IoT Agent's entities and attributes.
 
@@ -34,11 +34,11 @@ def devices(
     print_table(
         catalog.rows(),
         {
-            "entity_type": "Entity type",
-            "attribute": "Attribute",
-            "attribute_type": "Type",
-            "entities": "Entities",
-            "devices": "Devices",
+            "Entity type": "entity_type",
+            "Attribute": "attribute",
+            "Type": "attribute_type",
+            "Entities": "entities",
+            "Devices": "devices",
         },
         title=(
             f"IoT Agent devices in {catalog.service}{catalog.service_path}: "

@@ -8,8 +8,8 @@ from typing import Any, NoReturn
 
 import typer
 from pydantic import ValidationError
-from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from chronos_core.domain.validation import describe_validation_error
 from chronos_core.errors import (
@@ -21,23 +21,22 @@ from chronos_core.errors import (
 )
 
 EXIT_ERROR = 1
-EXIT_INVALID_INPUT = 2  # also what typer uses for a wrong option or argument
-EXIT_NOT_FOUND = 3
-EXIT_CONFLICT = 4
 EXIT_SERVICE_ERROR = 5
 EXIT_INTERRUPTED = 130
+#: The documented exit codes (docs/cli.md); 2 is also what typer uses for a wrong option.
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (InvalidInput, 2),
+    (ValidationError, 2),
+    (NotFound, 3),
+    (Conflict, 4),
+    (ExternalServiceError, EXIT_SERVICE_ERROR),
+)
 
 
 def exit_code_for(error: BaseException) -> int:
-    if isinstance(error, InvalidInput | ValidationError):
-        return EXIT_INVALID_INPUT
-    if isinstance(error, NotFound):
-        return EXIT_NOT_FOUND
-    if isinstance(error, Conflict):
-        return EXIT_CONFLICT
-    if isinstance(error, ExternalServiceError) or _database_unreachable(error):
+    if _database_unreachable(error):
         return EXIT_SERVICE_ERROR
-    return EXIT_ERROR
+    return next((code for kind, code in EXIT_CODES if isinstance(error, kind)), EXIT_ERROR)
 
 
 def _database_unreachable(error: BaseException) -> bool:
@@ -115,7 +114,7 @@ class ChronosGroup(TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except ClickException as error:
+        except TyperException as error:  # a usage error: a wrong command, option or value
             if type(error).__name__ == "NoArgsIsHelpError":
                 sys.exit(error.exit_code)  # the help text has been printed already
             context = getattr(error, "ctx", None)

@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from cli.groups import DefaultCommandGroup
-from cli.output import print_json, print_result, print_table
+from cli.output import (
+    JsonOption,
+    ModelIdArgument,
+    VerboseOption,
+    id_parameter,
+    print_json,
+    print_result,
+    print_table,
+)
+from cli.prefect_runtime import run_flow
 
 app = typer.Typer(
     cls=DefaultCommandGroup,
@@ -16,51 +25,37 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-ModelIdArgument = Annotated[str, typer.Argument(metavar="MODEL_ID", help="The model's id.")]
-
-#: Where the forecasting service keeps stored forecasts.
-
 
 @app.command("run")
 def run(
     model_id: ModelIdArgument,
     job: Annotated[
         str | None,
-        typer.Option(
-            "--job", metavar="JOB_ID", help="Training job to use (default: the latest completed)."
-        ),
+        id_parameter("JOB_ID", "Training job to use (default: the latest completed).", "--job"),
     ] = None,
     publish: Annotated[
         bool, typer.Option("--publish/--no-publish", help="Publish the forecast to Orion.")
     ] = True,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show Prefect's log lines as the flow runs.")
-    ] = False,
+    verbose: VerboseOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Forecast the model's next values from the latest history (runs the forecast flow)."""
-    from chronos_core.domain.identifiers import parse_id
-    from cli.prefect_runtime import announce
-
-    model_id = parse_id(model_id, "model id")
-    job_id = parse_id(job, "training job id") if job is not None else None
-    announce(f"Forecasting with model {model_id}", verbose=verbose)
-    from flows.forecast import forecast
-
-    result = forecast(model_id, training_job_id=job_id, publish=publish)
-    if as_json:
-        print_json(result)
-    else:
-        print_result(result, title=f"Forecast of model {model_id}")
+    result = run_flow(
+        "flows.forecast:forecast",
+        model_id,
+        training_job_id=job,
+        publish=publish,
+        verbose=verbose,
+        action=f"Forecasting with model {model_id}",
+    )
+    print_result(result, as_json=as_json, title=f"Forecast of model {model_id}")
 
 
 @app.command("history")
 def history(
     model_id: ModelIdArgument,
     job: Annotated[
-        str | None,
-        typer.Option("--job", metavar="JOB_ID", help="Only forecasts of this training job."),
+        str | None, id_parameter("JOB_ID", "Only forecasts of this training job.", "--job")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="Most forecasts to show.")] = 20,
     no_actuals: Annotated[
@@ -85,32 +80,19 @@ def history(
         print_json(entries)
         return
     print_table(
-        (
-            {
-                "id": entry.id,
-                "issued_at": entry.issued_at,
-                "trigger": entry.trigger,
-                "horizon": entry.horizon,
-                "publication": entry.publication_status,
-                "known": f"{entry.known}/{len(entry.points)}",
-                "mae": entry.mae,
-                "rmse": entry.rmse,
-            }
-            for entry in entries
-        ),
+        entries,
         {
-            "id": "Forecast",
-            "issued_at": "Issued (UTC)",
-            "trigger": "Trigger",
-            "horizon": "Horizon",
-            "publication": "Orion",
-            "known": "Actuals",
-            "mae": "MAE",
-            "rmse": "RMSE",
+            "Forecast": "id",
+            "Issued (UTC)": "issued_at",
+            "Trigger": "trigger",
+            "Horizon": "horizon",
+            "Orion": "publication_status",
+            "Actuals": lambda entry: f"{entry.known}/{len(entry.points)}",
+            "MAE": "mae",
+            "RMSE": "rmse",
         },
         title=f"Forecasts of model {model_id}",
         empty="No stored forecasts.",
     )
-    notes = {entry.note for entry in entries if entry.note}
-    for note in sorted(notes):
+    for note in sorted({entry.note for entry in entries if entry.note}):
         typer.echo(f"Note: {note}", err=True)

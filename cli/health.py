@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
 
 import typer
 
-from cli.output import print_json, print_table
-
-#: Exit codes, as monitoring plugins use them.
-EXIT_UP, EXIT_DEGRADED, EXIT_DOWN = 0, 1, 2
+from cli.output import JsonOption, print_json, print_table
 
 
-def health(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> None:
+def health(as_json: JsonOption = False) -> None:
     """Check MongoDB, STH-Comet, Orion and the IoT Agent.
 
     Also checks the Prefect API when PREFECT_API_URL is set. Exit code: 0 up, 1 degraded,
@@ -42,18 +36,15 @@ def health(
         print_table(
             report.rows(),
             {
-                "service": "Service",
-                "status": "Status",
-                "latency_ms": "Latency (ms)",
-                "version": "Version",
-                "target": "Target",
-                "detail": "Detail",
+                "Service": "service",
+                "Status": "status",
+                "Latency (ms)": "latency_ms",
+                "Version": "version",
+                "Target": "target",
+                "Detail": "detail",
             },
             title=f"Chronos health: {report.status.value}",
         )
-    code = {
-        ServiceStatus.UP: EXIT_UP,
-        ServiceStatus.DEGRADED: EXIT_DEGRADED,
-        ServiceStatus.DOWN: EXIT_DOWN,
-    }[report.status]
-    raise typer.Exit(code)
+    # The exit codes of monitoring plugins.
+    codes = {ServiceStatus.UP: 0, ServiceStatus.DEGRADED: 1, ServiceStatus.DOWN: 2}
+    raise typer.Exit(codes[report.status])

@@ -12,20 +12,15 @@ from chronos_core.errors import InvalidInput
 
 def read_json_object(source: str) -> dict[str, Any]:
     """The JSON object in file ``source`` (``-``: standard input)."""
-    if source == "-":
-        text = sys.stdin.read()
-        where = "standard input"
-    else:
-        path = Path(source).expanduser()
-        where = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InvalidInput(f"{where}: no such file") from None
-        except IsADirectoryError:
-            raise InvalidInput(f"{where}: is a directory, expected a JSON file") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise InvalidInput(f"{where}: cannot read it ({error})") from None
+    where = "standard input" if source == "-" else str(Path(source).expanduser())
+    try:
+        text = sys.stdin.read() if source == "-" else Path(where).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(f"{where}: no such file") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{where}: is a directory, expected a JSON file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidInput(f"{where}: cannot read it ({error})") from None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:

@@ -7,37 +7,24 @@ from typing import Annotated, Any
 import typer
 
 from chronos_core.domain.enums import TrainingStatus
-from cli.output import print_fields, print_json, print_table
+from cli.output import (
+    JobIdArgument,
+    JsonOption,
+    VerboseOption,
+    console,
+    id_parameter,
+    print_fields,
+    print_json,
+    print_table,
+)
 
 app = typer.Typer(help="Training jobs: list, inspect, cancel, reconcile.", no_args_is_help=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-JobIdArgument = Annotated[str, typer.Argument(metavar="JOB_ID", help="The training job's id.")]
-VerboseOption = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Show Prefect's log lines as the flow runs.")
-]
-
-#: ``jobs list`` without a model reads at most this many jobs to find the newest.
-
-
-def _row(job: Any) -> dict[str, Any]:
-    metrics = job.metrics
-    return {
-        "id": job.id,
-        "model_id": job.model_id,
-        "status": job.status,
-        "last_n": job.last_n,
-        "progress": f"{job.progress_percent:g}%" if job.total_data_points_requested else "",
-        "created_at": job.created_at,
-        "rmse": metrics.rmse if metrics else None,
-        "forecasts": "on" if job.prediction_config.enabled else "",
-    }
 
 
 @app.command("list")
 def list_jobs(
     model: Annotated[
-        str | None, typer.Option("--model", metavar="MODEL_ID", help="Only this model's jobs.")
+        str | None, id_parameter("MODEL_ID", "Only this model's jobs.", "--model")
     ] = None,
     status: Annotated[
         list[TrainingStatus] | None,
@@ -47,30 +34,31 @@ def list_jobs(
     as_json: JsonOption = False,
 ) -> None:
     """List training jobs, newest first."""
-    from chronos_core.domain.identifiers import parse_id
     from chronos_core.storage.training_job_repository import TrainingJobRepository
     from cli.context import open_database
 
     jobs = TrainingJobRepository(open_database())
     statuses = list(status) if status else list(TrainingStatus)
     if model is not None:
-        found = jobs.list_for_model(parse_id(model, "model id"), status=statuses, limit=limit)
+        found = jobs.list_for_model(model, status=statuses, limit=limit)
     else:
         found = jobs.list_by_status(statuses, limit=limit, newest_first=True)
     if as_json:
         print_json(found)
         return
     print_table(
-        (_row(job) for job in found),
+        found,
         {
-            "id": "Training job",
-            "model_id": "Model",
-            "status": "Status",
+            "Training job": "id",
+            "Model": "model_id",
+            "Status": "status",
             "last_n": "last_n",
-            "progress": "Collected",
-            "created_at": "Created (UTC)",
-            "rmse": "RMSE",
-            "forecasts": "Recurring",
+            "Collected": lambda job: (
+                f"{job.progress_percent:g}%" if job.total_data_points_requested else ""
+            ),
+            "Created (UTC)": "created_at",
+            "RMSE": lambda job: job.metrics.rmse if job.metrics else None,
+            "Recurring": lambda job: "on" if job.prediction_config.enabled else "",
         },
         title="Training jobs",
         empty="No training jobs.",
@@ -79,13 +67,14 @@ def list_jobs(
 
 @app.command("show")
 def show(job_id: JobIdArgument, as_json: JsonOption = False) -> None:
-    """Show one training job: status, timings, data collection, metrics, recurring forecasts."""
-    from chronos_core.domain.identifiers import parse_id
+    """Show one training job: status, timings, data collection, report, recurring forecasts."""
+    from chronos_core.storage.model_repository import ModelRepository
     from chronos_core.storage.training_job_repository import TrainingJobRepository
     from chronos_core.training.report import anchor_text, seasons_text
     from cli.context import open_database
 
-    job = TrainingJobRepository(open_database()).get(parse_id(job_id, "training job id"))
+    db = open_database()
+    job = TrainingJobRepository(db).get(job_id)
     if as_json:
         print_json(job)
         return
@@ -114,22 +103,22 @@ def show(job_id: JobIdArgument, as_json: JsonOption = False) -> None:
     )
     if job.data_collection_jobs:
         print_table(
-            (chunk.model_dump() for chunk in job.data_collection_jobs),
+            job.data_collection_jobs,
             {
-                "index": "#",
-                "h_offset": "hOffset",
-                "h_limit": "Points",
-                "pages": "Pages",
-                "status": "Status",
-                "data_points_collected": "Collected",
-                "dropped_values": "Dropped",
-                "duplicate_timestamps": "Duplicates",
-                "error": "Error",
+                "#": "index",
+                "hOffset": "h_offset",
+                "Points": "h_limit",
+                "Pages": "pages",
+                "Status": "status",
+                "Collected": "data_points_collected",
+                "Dropped": "dropped_values",
+                "Duplicates": "duplicate_timestamps",
+                "Error": "error",
             },
             title="Data collection",
         )
     if job.metrics is not None:
-        _print_metrics(job)
+        print_report(job, ModelRepository(db).get(job.model_id))
     config = job.prediction_config
     print_fields(
         {
@@ -145,60 +134,16 @@ def show(job_id: JobIdArgument, as_json: JsonOption = False) -> None:
     )
 
 
-def _print_metrics(job: Any) -> None:
-    """The backtest: the model's errors, its verdict, every forecaster, the intervals."""
-    from chronos_core.training.report import intervals_rows, metrics_table, rounded, verdict
+def print_report(job: Any, model: Any) -> None:
+    """The training report, as in the job's Prefect artifact: the backtest of the model against
+    every baseline, its verdict and the prediction intervals."""
+    from rich.markdown import Markdown
 
-    metrics = job.metrics.model_dump(
-        exclude={
-            "baselines",
-            "per_step_mae",
-            "per_step_rmse",
-            "loss_history",
-            "backtest",
-            "intervals",
-            "skipped_baselines",
-        },
-        exclude_none=True,
-    )
-    print_fields(rounded(metrics), title="Backtest metrics of the model (original units)")
-    backtest = job.metrics.backtest or {}
-    fields: dict[str, Any] = {"verdict": verdict(job)}
-    if backtest:
-        fields |= {
-            "best forecaster": backtest.get("best_forecaster"),
-            "best baseline": backtest.get("best_baseline"),
-            "skill vs best baseline": rounded(backtest.get("skill")),
-            "test origins": f"{backtest.get('origins')} (stride {backtest.get('stride')} over "
-            f"{backtest.get('test_windows')} test windows)",
-            "seasons": ", ".join(
-                f"{s.get('name')} ({s.get('steps')} points)" for s in backtest.get("seasons", [])
-            )
-            or "none detected",
-        }
-    print_fields(fields, title="Backtest")
-    rows = metrics_table(job)
-    print_table(
-        rows,
-        {
-            "forecaster": "Forecaster",
-            "mae": "MAE",
-            "rmse": "RMSE",
-            "mase": "MASE",
-            "model skill vs this": "Model skill vs this",
-        },
-        title="Forecasters on the same test origins",
-    )
-    skipped = (job.metrics.model_dump().get("skipped_baselines")) or {}
-    if skipped:
-        print_fields(dict(sorted(skipped.items())), title="Baselines not computed")
-    interval_rows = intervals_rows(job)
-    if interval_rows:
-        print_table(
-            interval_rows,
-            {"level": "Level", "bounds": "Forecast fields", "test coverage": "Test coverage"},
-            title="Prediction intervals (split-conformal)",
-        )
+    from chronos_core.training.report import summary_markdown
+
+    out = console()
+    out.rule("Backtest")
+    out.print(Markdown(summary_markdown(job, model)))
 
 
 @app.command("cancel")
@@ -206,14 +151,9 @@ def cancel(
     job_id: JobIdArgument, verbose: VerboseOption = False, as_json: JsonOption = False
 ) -> None:
     """Cancel a training job (runs the cancel-training flow) and print its new status."""
-    from chronos_core.domain.identifiers import parse_id
-    from cli.prefect_runtime import announce
+    from cli.prefect_runtime import run_flow
 
-    job_id = parse_id(job_id, "training job id")
-    announce("Running cancel-training", verbose=verbose)
-    from flows.training import cancel_training
-
-    status = cancel_training(job_id)
+    status = run_flow("flows.training:cancel_training", job_id, verbose=verbose)
     if as_json:
         print_json({"id": job_id, "status": status})
         return
@@ -228,11 +168,11 @@ def reconcile(
     ] = 10,
     dead: Annotated[
         list[str] | None,
-        typer.Option(
+        id_parameter(
+            "JOB_ID",
+            "End this active job even though Prefect still shows its run (a process that was "
+            "killed outright, without a server to notice). Repeatable.",
             "--dead",
-            metavar="JOB_ID",
-            help="End this active job even though Prefect still shows its run (a process that "
-            "was killed outright, without a server to notice). Repeatable.",
         ),
     ] = None,
     as_json: JsonOption = False,
@@ -244,7 +184,6 @@ def reconcile(
     scheduled, pending, running, paused or cancelling ends failed (cancelled if cancellation
     was asked), its partial artifacts are removed and its model gets its status back.
     """
-    from chronos_core.domain.identifiers import parse_id
     from chronos_core.errors import Conflict
     from chronos_core.services.training_jobs import (
         finish_job_cancelled,
@@ -255,10 +194,9 @@ def reconcile(
     from cli.context import open_database
     from cli.prefect_runtime import prepare
 
-    forced = sorted({parse_id(job_id, "training job id") for job_id in dead or ()})
     db = open_database()
     repository = TrainingJobRepository(db)
-    forced_jobs = [repository.get(job_id) for job_id in forced]
+    forced_jobs = [repository.get(job_id) for job_id in sorted(set(dead or ()))]
     for job in forced_jobs:
         if not job.status.is_active:
             raise Conflict(f"training job {job.id} already ended ({job.status.value})")
@@ -283,9 +221,9 @@ def reconcile(
     if as_json:
         print_json({"ended": ended})
         return
-    if ended:
-        typer.echo(f"Ended {len(ended)} training job(s) whose run was gone:")
-        for job_id in ended:
-            typer.echo(f"  {job_id}")
-    else:
+    if not ended:
         typer.echo("No dead training runs.")
+        return
+    typer.echo(f"Ended {len(ended)} training job(s) whose run was gone:")
+    for job_id in ended:
+        typer.echo(f"  {job_id}")

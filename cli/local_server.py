@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
 
 from chronos_core.errors import ExternalServiceError
 
@@ -16,6 +15,15 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4200
 #: A fresh server migrates its database first; on a busy 2-core machine that takes a while.
 STARTUP_TIMEOUT_SECONDS = 240.0
+
+
+def prefect_api_healthy(api_url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{api_url}/health", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 class LocalPrefectServer:
@@ -73,13 +81,7 @@ class LocalPrefectServer:
             return None
 
     def is_healthy(self) -> bool:
-        import httpx
-
-        try:
-            response = httpx.get(f"{self.api_url}/health", timeout=2.0)
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200
+        return prefect_api_healthy(self.api_url)
 
     def start(self) -> None:
         if self.is_healthy():
@@ -91,18 +93,9 @@ class LocalPrefectServer:
         env = {**os.environ, **self.server_environment()}
         env.pop("PREFECT_API_URL", None)
         with self.log_path.open("ab") as log:
+            command = [sys.executable, "-m", "prefect", "server", "start"]
             self._process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "prefect",
-                    "server",
-                    "start",
-                    "--host",
-                    self.host,
-                    "--port",
-                    str(self.port),
-                ],
+                [*command, "--host", self.host, "--port", str(self.port)],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -143,10 +136,5 @@ class LocalPrefectServer:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()

@@ -29,7 +29,6 @@ from cli.errors import ChronosGroup
 app = typer.Typer(
     cls=ChronosGroup,
     name="chronos",
-    help="Chronos: LSTM/GRU forecasts for FIWARE entities, orchestrated by Prefect.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",

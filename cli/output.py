@@ -1,6 +1,7 @@
-"""What the CLI prints: rich tables for people, JSON (``--json``) for scripts.
+"""What the CLI prints and the arguments every command shares.
 
-JSON documents use the stored field names; datetimes are ISO-8601 in UTC (``...Z``).
+Tables for people, JSON (``--json``) for scripts: JSON documents use the stored field names,
+datetimes are ISO-8601 in UTC (``...Z``).
 """
 
 from __future__ import annotations
@@ -8,12 +9,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+import typer
+from pydantic_core import to_jsonable_python
 from rich.console import Console
 from rich.table import Table
 
@@ -21,6 +23,32 @@ from chronos_core.clock import as_utc
 
 #: Width used when stdout is not a terminal, so ids are never cut in pipes and files.
 PIPE_WIDTH = 200
+
+
+def id_parameter(metavar: str, help: str, option: str | None = None) -> Any:
+    """An argument (or ``option``) taking a model's or training job's id, checked by typer."""
+    what = {"MODEL_ID": "model id", "JOB_ID": "training job id"}[metavar]
+
+    def parse(value: str) -> str:
+        from chronos_core.domain.identifiers import parse_id
+        from chronos_core.errors import InvalidInput
+
+        try:
+            return parse_id(value, what)
+        except InvalidInput as error:
+            raise typer.BadParameter(str(error)) from None
+
+    if option is None:
+        return typer.Argument(metavar=metavar, parser=parse, help=help)
+    return typer.Option(option, metavar=metavar, parser=parse, help=help)
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Show Prefect's log lines as the flow runs.")
+]
+ModelIdArgument = Annotated[str, id_parameter("MODEL_ID", "The model's id.")]
+JobIdArgument = Annotated[str, id_parameter("JOB_ID", "The training job's id.")]
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -32,30 +60,9 @@ def console(*, stderr: bool = False) -> Console:
     return Console(file=stream, width=width, soft_wrap=False, highlight=False)
 
 
-def _iso(value: datetime) -> str:
-    text = as_utc(value).astimezone(UTC).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
-
-
-def jsonable(value: Any) -> Any:
-    """Entities, enums and datetimes (recursively) as plain JSON values."""
-    if isinstance(value, BaseModel):
-        return jsonable(value.model_dump())
-    if isinstance(value, datetime):
-        return _iso(value)
-    if isinstance(value, Enum):
-        return jsonable(value.value)
-    if isinstance(value, Mapping):
-        return {str(key): jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(item) for item in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
-
-
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(jsonable(value), indent=2, ensure_ascii=False) + "\n")
+    data = to_jsonable_python(value, serialize_unknown=True)
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def text(value: Any) -> str:
@@ -73,26 +80,35 @@ def text(value: Any) -> str:
     return str(value)
 
 
+#: A column of :func:`print_table`: a key (of a mapping) or attribute name, or a function.
+Column = str | Callable[[Any], Any]
+
+
+def _cell(item: Any, column: Column) -> Any:
+    if callable(column):
+        return column(item)
+    return item.get(column) if isinstance(item, Mapping) else getattr(item, column, None)
+
+
 def print_table(
-    rows: Iterable[Mapping[str, Any]],
-    columns: Sequence[str] | Mapping[str, str],
+    items: Iterable[Any],
+    columns: Sequence[str] | Mapping[str, Column],
     *,
     title: str | None = None,
     empty: str = "Nothing to show.",
 ) -> None:
-    """``columns``: the keys to show, or ``{key: header}``."""
+    """One row per item; ``columns``: ``{header: column}``, or keys shown under their name."""
     headers = dict(columns) if isinstance(columns, Mapping) else {c: c for c in columns}
-    rows = list(rows)
-    out = console()
-    if not rows:
-        out.print(empty)
+    items = list(items)
+    if not items:
+        console().print(empty)
         return
-    table = Table(title=title, title_justify="left", show_lines=False)
-    for header in headers.values():
+    table = Table(title=title, title_justify="left")
+    for header in headers:
         table.add_column(header, overflow="fold")
-    for row in rows:
-        table.add_row(*(text(row.get(key)) for key in headers))
-    out.print(table)
+    for item in items:
+        table.add_row(*(text(_cell(item, column)) for column in headers.values()))
+    console().print(table)
 
 
 def print_fields(fields: Mapping[str, Any], *, title: str | None = None) -> None:
@@ -105,18 +121,13 @@ def print_fields(fields: Mapping[str, Any], *, title: str | None = None) -> None
     console().print(table)
 
 
-def print_created(kind: str, identifier: str, *, as_json: bool, **extra: Any) -> None:
-    """Every command that creates something prints its id (alone on a line, or as JSON)."""
+def print_result(result: Any, *, as_json: bool = False, title: str | None = None) -> None:
+    """A flow's result as JSON, or: scalar fields (and lists of scalars) as a two-column table,
+    nested objects and lists of objects as tables of their own."""
     if as_json:
-        print_json({"id": identifier, **extra})
-    else:
-        console().print(f"Created {kind} {identifier}")
-
-
-def print_result(result: Any, *, title: str | None = None) -> None:
-    """A flow's result: scalar fields (and lists of scalars) as a two-column table, nested
-    objects and lists of objects as tables of their own."""
-    data = jsonable(result)
+        print_json(result)
+        return
+    data = to_jsonable_python(result, serialize_unknown=True)
     if not isinstance(data, dict):
         console().print(text(data))
         return
@@ -131,5 +142,4 @@ def print_result(result: Any, *, title: str | None = None) -> None:
         if isinstance(value, dict):
             print_result(value, title=key)
         elif is_table(value):
-            columns = list(dict.fromkeys(k for row in value for k in row))
-            print_table(value, columns, title=key)
+            print_table(value, list(dict.fromkeys(k for row in value for k in row)), title=key)

@@ -6,20 +6,13 @@ from typing import Annotated
 
 import typer
 
-from cli.output import print_json, print_result
+from cli.output import JobIdArgument, JsonOption, VerboseOption, print_result
+from cli.prefect_runtime import run_flow
 
 app = typer.Typer(
     help="Recurring forecasts: turn them on or off for a training job, or run a sweep now.",
     no_args_is_help=True,
 )
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-JobIdArgument = Annotated[
-    str, typer.Argument(metavar="JOB_ID", help="A completed training job's id.")
-]
-VerboseOption = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Show Prefect's log lines as the flow runs.")
-]
 
 
 @app.command("enable")
@@ -37,18 +30,13 @@ def enable(
     as_json: JsonOption = False,
 ) -> None:
     """Forecast every interval with this training job's model and publish to Orion."""
-    from chronos_core.domain.identifiers import parse_id
-    from cli.prefect_runtime import announce
-
-    job_id = parse_id(job_id, "training job id")
-    announce("Running enable-forecasts", verbose=verbose)
-    from flows.predictions import enable_forecasts
-
-    result = enable_forecasts(job_id, interval_seconds=interval_seconds)
-    if as_json:
-        print_json(result)
-    else:
-        print_result(result, title=f"Recurring forecasts of training job {job_id}")
+    result = run_flow(
+        "flows.predictions:enable_forecasts",
+        job_id,
+        interval_seconds=interval_seconds,
+        verbose=verbose,
+    )
+    print_result(result, as_json=as_json, title=f"Recurring forecasts of training job {job_id}")
 
 
 @app.command("disable")
@@ -56,18 +44,8 @@ def disable(
     job_id: JobIdArgument, verbose: VerboseOption = False, as_json: JsonOption = False
 ) -> None:
     """Stop the recurring forecasts of this training job."""
-    from chronos_core.domain.identifiers import parse_id
-    from cli.prefect_runtime import announce
-
-    job_id = parse_id(job_id, "training job id")
-    announce("Running disable-forecasts", verbose=verbose)
-    from flows.predictions import disable_forecasts
-
-    result = disable_forecasts(job_id)
-    if as_json:
-        print_json(result)
-    else:
-        print_result(result, title=f"Recurring forecasts of training job {job_id}")
+    result = run_flow("flows.predictions:disable_forecasts", job_id, verbose=verbose)
+    print_result(result, as_json=as_json, title=f"Recurring forecasts of training job {job_id}")
 
 
 @app.command("run-due")
@@ -79,13 +57,5 @@ def run_due(
     as_json: JsonOption = False,
 ) -> None:
     """Run every recurring forecast that is due now (one scheduler sweep)."""
-    from cli.prefect_runtime import announce
-
-    announce("Running run-due-forecasts", verbose=verbose)
-    from flows.predictions import run_due_forecasts
-
-    result = run_due_forecasts(limit=limit)
-    if as_json:
-        print_json(result)
-    else:
-        print_result(result, title="Scheduler sweep")
+    result = run_flow("flows.predictions:run_due_forecasts", limit=limit, verbose=verbose)
+    print_result(result, as_json=as_json, title="Scheduler sweep")

@@ -6,6 +6,7 @@ report to and keeps Prefect's console logging out of the way of the command's ow
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from pathlib import Path
@@ -44,7 +45,7 @@ def forget_local_server() -> None:
 
 def running_local_server() -> str | None:
     """The API URL of a server started by ``chronos serve`` that is still up, else ``None``."""
-    import httpx
+    from cli.local_server import prefect_api_healthy
 
     try:
         state: dict[str, Any] = json.loads(serve_state_file().read_text("utf-8"))
@@ -52,13 +53,7 @@ def running_local_server() -> str | None:
         pid = int(state["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not process_alive(pid):
-        return None
-    try:
-        healthy = httpx.get(f"{api_url}/health", timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return None
-    return api_url if healthy else None
+    return api_url if process_alive(pid) and prefect_api_healthy(api_url) else None
 
 
 def prepare(*, verbose: bool = False) -> str:
@@ -91,3 +86,13 @@ def announce(action: str, *, verbose: bool = False) -> None:
     """Prepare Prefect and say on stderr what is about to run where."""
     where = prepare(verbose=verbose)
     typer.echo(f"{action} (flow runs report to {where}) ...", err=True)
+
+
+def run_flow(
+    entrypoint: str, *args: Any, verbose: bool, action: str | None = None, **kwargs: Any
+) -> Any:
+    """Announce ``action`` (default: ``Running flow-name``), then run the flow
+    ``module:function`` in this process, imported only once :func:`prepare` chose the API."""
+    module, function = entrypoint.split(":")
+    announce(action or f"Running {function.replace('_', '-')}", verbose=verbose)
+    return getattr(importlib.import_module(module), function)(*args, **kwargs)

@@ -1,15 +1,62 @@
 """``chronos sandbox``: the local FIWARE emulation (STH-Comet, Orion, IoT Agent; with
-``--ngsi-ld`` also Orion-LD and the NGSI-LD temporal API)."""
+``--ngsi-ld`` also Orion-LD and the NGSI-LD temporal API), and the demo's buoy series."""
 
 from __future__ import annotations
 
+import gzip
+import io
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 if TYPE_CHECKING:
+    from chronos_core.fiware.tenant import Tenant
+    from chronos_core.settings import Settings
     from fiware_sandbox import FiwareSandbox
+
+DEMO_SEED = "demo"
+#: The shipped series: the NERACOOS B01 buoy's sea-surface temperature, every 30 minutes.
+DEMO_DATA_FILE = "sea_surface_temperature.csv.gz"
+DEMO_ENTITY_TYPE = "Buoy"
+DEMO_ENTITY_ID = "NERACOOS-B01"
+DEMO_FEATURE = "temperature"
+
+
+def load_demo_series() -> Any:
+    """The shipped buoy series as a float Series on a UTC index."""
+    import pandas as pd
+
+    raw = resources.files("chronos_core.data").joinpath(DEMO_DATA_FILE).read_bytes()
+    frame = pd.read_csv(io.StringIO(gzip.decompress(raw).decode("utf-8")))
+    index = pd.DatetimeIndex(pd.to_datetime(frame.iloc[:, 0], utc=True), name="timestamp")
+    return pd.Series(frame.iloc[:, 1].to_numpy(dtype="float64"), index=index)
+
+
+def seed_series(
+    box: FiwareSandbox,
+    settings: Settings,
+    tenant: Tenant,
+    entity: tuple[str, str, str],
+    pairs: list[tuple[Any, Any]],
+) -> int:
+    """Store ``(time, value)`` pairs of ``entity`` = (type, id, attribute) in the sandbox
+    STH-Comet and the newest value in its Orion entity; returns the number stored."""
+    from chronos_core.fiware.orion import OrionClient
+
+    entity_type, entity_id, attribute = entity
+    stored = int(box.sth.seed(tenant, entity_type, entity_id, attribute, pairs))
+    value = pairs[-1][1]
+    newest = (
+        {"type": "Number", "value": float(value)}
+        if isinstance(value, int | float)
+        else {"type": "Text", "value": value}
+    )
+    orion_settings = settings.model_copy(update={"orion_url": box.orion_url})
+    with OrionClient(settings=orion_settings) as orion:
+        orion.upsert_entity(tenant, {"id": entity_id, "type": entity_type, attribute: newest})
+    return stored
 
 
 def serve_chronos_context(sandbox: FiwareSandbox) -> None:
@@ -17,6 +64,13 @@ def serve_chronos_context(sandbox: FiwareSandbox) -> None:
     from chronos_core.forecasting.ld_publication import chronos_context_document
 
     sandbox.orion_ld.serve_chronos_context(chronos_context_document())
+
+
+def sandbox_environment(urls: dict[str, str], ngsi_ld: bool) -> dict[str, str]:
+    """The ``CHRONOS_*`` variables that point Chronos at a sandbox serving ``urls``."""
+    v2 = ("sth_url", "orion_url", "iot_agent_url")
+    exports = {f"CHRONOS_{key.upper()}": urls[key] for key in v2 if key in urls}
+    return exports | (ld_environment(urls) if ngsi_ld else {})
 
 
 def ld_environment(urls: dict[str, str]) -> dict[str, str]:
@@ -29,9 +83,6 @@ def ld_environment(urls: dict[str, str]) -> dict[str, str]:
         "CHRONOS_NGSI_LD_TEMPORAL_URL": urls["ngsi_ld_temporal_url"],
         "CHRONOS_NGSI_LD_CONTEXT_URL": urls["orion_ld_url"] + CHRONOS_CONTEXT_PATH,
     }
-
-
-DEMO_SEED = "demo"
 
 
 def sandbox(
@@ -98,20 +149,15 @@ def sandbox(
 
     def on_ready(urls: dict[str, str]) -> None:
         typer.echo("FIWARE sandbox ready. Point Chronos at it with:")
-        for key, url in urls.items():
-            if key in ("orion_ld_url", "ngsi_ld_temporal_url"):
-                continue
-            typer.echo(f"  export CHRONOS_{key.upper()}={url}")
-        if ngsi_ld:
-            for name, value in ld_environment(urls).items():
-                typer.echo(f"  export {name}={value}")
+        for name, value in sandbox_environment(urls, ngsi_ld).items():
+            typer.echo(f"  export {name}={value}")
         typer.echo("Stop it with Ctrl-C.")
 
     def setup(box: FiwareSandbox) -> None:
         if ngsi_ld:
             serve_chronos_context(box)
         if seeding is not None:
-            typer.echo(_seed(box, seeding))
+            typer.echo(_seed(box, *seeding))
 
     run_sandbox(
         host,
@@ -133,84 +179,53 @@ def _seed_plan(
     attribute: str | None,
     service: str | None,
     service_path: str | None,
-) -> dict[str, Any] | None:
-    """Validate the seeding options before anything starts (one clear error otherwise)."""
-    from chronos_core.domain.identifiers import (
-        check_fiware_service,
-        check_fiware_servicepath,
-        check_ngsi_name,
-    )
+) -> tuple[str, Tenant, tuple[str, str, str]] | None:
+    """The source, tenant and entity to seed, checked before anything starts."""
+    from chronos_core.domain.identifiers import check_ngsi_name
     from chronos_core.errors import InvalidInput
+    from chronos_core.fiware.tenant import Tenant
     from cli.context import load_settings
 
-    given = [entity_type, entity_id, attribute, service, service_path]
     if seed is None:
-        if any(value is not None for value in given):
-            raise InvalidInput("--entity-type, --entity-id, --attribute, --service and "
-                               "--service-path only apply with --seed")  # fmt: skip
+        if any(v is not None for v in (entity_type, entity_id, attribute, service, service_path)):
+            raise InvalidInput(
+                "--entity-type, --entity-id, --attribute, --service and --service-path only "
+                "apply with --seed"
+            )
         return None
-    from cli import demo
-
     if seed != DEMO_SEED and not Path(seed).expanduser().is_file():
         raise InvalidInput(f"--seed must be 'demo' or a CSV file; {seed!r} is neither")
     settings = load_settings()
     try:
-        plan = {
-            "source": seed,
-            "entity_type": check_ngsi_name(entity_type or demo.ENTITY_TYPE, "entity type"),
-            "entity_id": check_ngsi_name(entity_id or demo.ENTITY_ID, "entity id"),
-            "attribute": check_ngsi_name(attribute or demo.FEATURE, "attribute"),
-            "service": check_fiware_service(service or settings.fiware_service),
-            "service_path": check_fiware_servicepath(service_path or settings.fiware_servicepath),
-        }
+        entity = (
+            check_ngsi_name(entity_type or DEMO_ENTITY_TYPE, "entity type"),
+            check_ngsi_name(entity_id or DEMO_ENTITY_ID, "entity id"),
+            check_ngsi_name(attribute or DEMO_FEATURE, "attribute"),
+        )
     except ValueError as error:
         raise InvalidInput(str(error)) from None
-    return plan
+    tenant = Tenant(service or settings.fiware_service, service_path or settings.fiware_servicepath)
+    return seed, tenant, entity
 
 
-def _seed(box: FiwareSandbox, plan: dict[str, Any]) -> str:
-    """Store the history in STH-Comet and its newest value in Orion; say what was seeded."""
-    from chronos_core.fiware.tenant import Tenant
-    from cli import demo
+def _seed(box: FiwareSandbox, source: str, tenant: Tenant, entity: tuple[str, str, str]) -> str:
+    """Seed the history from ``source``; say what was seeded."""
+    from chronos_core.errors import InvalidInput
+    from cli.context import load_settings
     from fiware_sandbox.seeding import read_series_csv
 
-    tenant = Tenant(plan["service"], plan["service_path"])
-    if plan["source"] == DEMO_SEED:
-        series = demo.load_demo_series()
+    if source == DEMO_SEED:
+        series = load_demo_series()
         pairs = list(zip(series.index.to_pydatetime(), series.to_numpy(), strict=True))
         where = "the demo buoy series"
     else:
-        pairs = read_series_csv(Path(plan["source"]).expanduser())
-        where = plan["source"]
+        pairs = read_series_csv(Path(source).expanduser())
+        where = source
     if not pairs:
-        from chronos_core.errors import InvalidInput
-
         raise InvalidInput(f"{where} holds no values to seed")
-    stored = box.sth.seed(tenant, plan["entity_type"], plan["entity_id"], plan["attribute"], pairs)
-    _upsert_source_entity(box, tenant, plan, pairs[-1][1])
+    stored = seed_series(box, load_settings(), tenant, entity, pairs)
     first, last = min(p[0] for p in pairs), max(p[0] for p in pairs)
     return (
-        f"Seeded {stored} points of {plan['entity_type']} {plan['entity_id']} "
-        f"{plan['attribute']} (service {plan['service']}, path {plan['service_path']}) from "
-        f"{where}, {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC."
+        f"Seeded {stored} points of {' '.join(entity)} (service {tenant.service}, path "
+        f"{tenant.servicepath}) from {where}, {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC."
     )
-
-
-def _upsert_source_entity(
-    box: FiwareSandbox, tenant: Any, plan: dict[str, Any], value: Any
-) -> None:
-    from chronos_core.fiware.orion import OrionClient
-    from cli.context import load_settings
-
-    settings = load_settings().model_copy(update={"orion_url": box.urls["orion_url"]})
-    attr_type = "Number" if isinstance(value, int | float) else "Text"
-    plain = float(value) if attr_type == "Number" else value
-    with OrionClient(settings=settings) as orion:
-        orion.upsert_entity(
-            tenant,
-            {
-                "id": plan["entity_id"],
-                "type": plan["entity_type"],
-                plan["attribute"]: {"type": attr_type, "value": plain},
-            },
-        )

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.output import console, print_json
+from cli.output import ModelIdArgument, VerboseOption, console, print_json
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
+    from rich.progress import Progress
 
 #: How often the progress display reads the job from the database.
 POLL_SECONDS = 1.0
@@ -21,12 +21,12 @@ class JobWatcher:
     """Follows the newest training job of a model (created after ``since``) in a thread and
     shows its phase and data-collection progress."""
 
-    def __init__(self, db: Any, model_id: str, since: datetime, progress: Progress | None) -> None:
+    def __init__(self, db: Any, model_id: str, since: datetime, progress: Progress) -> None:
         self._db = db
         self._model_id = model_id
         self._since = since
         self._progress = progress
-        self._task: TaskID | None = None
+        self._task = progress.add_task("starting", total=None)
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name="chronos-train-progress", daemon=True
@@ -34,9 +34,7 @@ class JobWatcher:
         self.job_id: str | None = None
 
     def __enter__(self) -> JobWatcher:
-        if self._progress is not None:
-            self._progress.start()
-            self._task = self._progress.add_task("starting", total=None)
+        self._progress.start()
         self._thread.start()
         return self
 
@@ -45,8 +43,7 @@ class JobWatcher:
         self._thread.join(timeout=2)
         if exc_info[0] is None:
             self.poll()  # the last state (after a failure the caller reads the job itself)
-        if self._progress is not None:
-            self._progress.stop()
+        self._progress.stop()
 
     def _run(self) -> None:
         while not self._stop.wait(POLL_SECONDS):
@@ -63,19 +60,16 @@ class JobWatcher:
             return
         job = jobs[0]
         self.job_id = job.id
-        if self._progress is None or self._task is None:
-            return
-        requested = job.total_data_points_requested or None
         self._progress.update(
             self._task,
             description=f"{job.status.value.replace('_', ' ')} (job {job.id[:8]})",
-            total=requested,
+            total=job.total_data_points_requested or None,
             completed=job.total_data_points_collected,
         )
 
 
 def train(
-    model_id: Annotated[str, typer.Argument(metavar="MODEL_ID", help="The model to train.")],
+    model_id: ModelIdArgument,
     last_n: Annotated[
         int | None,
         typer.Option(
@@ -85,9 +79,7 @@ def train(
             "data, enough for several cycles of its longest season).",
         ),
     ] = None,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show Prefect's log lines as the flow runs.")
-    ] = False,
+    verbose: VerboseOption = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the finished job as JSON.")
     ] = False,
@@ -100,17 +92,15 @@ def train(
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from chronos_core.clock import utc_now
-    from chronos_core.domain.identifiers import parse_id
     from chronos_core.errors import InvalidInput
     from chronos_core.services.models import get_model
     from chronos_core.storage.training_job_repository import TrainingJobRepository
     from cli.context import load_settings, open_database
     from cli.prefect_runtime import announce
 
-    model_id = parse_id(model_id, "model id")
-    settings = load_settings()
-    if last_n is not None and last_n > settings.max_last_n:
-        raise InvalidInput(f"--last-n must be at most {settings.max_last_n}, got {last_n}")
+    max_last_n = load_settings().max_last_n
+    if last_n is not None and last_n > max_last_n:
+        raise InvalidInput(f"--last-n must be at most {max_last_n}, got {last_n}")
     db = open_database()
     model = get_model(db, model_id)  # a wrong id fails here, before Prefect starts
     announce(
@@ -121,17 +111,16 @@ def train(
     from flows.training import train_model
 
     err = console(stderr=True)
-    progress = None
-    if err.is_terminal and not as_json:
-        progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} points"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        )
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} points"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=as_json or not err.is_terminal,  # a live display only for a person watching
+    )
     watcher = JobWatcher(db, model_id, utc_now().replace(microsecond=0), progress)
     try:
         with watcher:

@@ -31,11 +31,11 @@ class DeploymentSpec:
 
     flow_name: str
     """The Prefect flow name (``@flow(name=...)``), e.g. ``train-model``."""
-    name: str
-    """The deployment name: says how or when the flow runs (``on-demand``, ``hourly``)."""
     entrypoint: str
     """``path/to/file.py:function``, relative to the project root."""
     description: str
+    name: str = "on-demand"
+    """The deployment name: says how or when the flow runs (``on-demand``, ``hourly``)."""
     tags: tuple[str, ...] = ()
     interval_seconds: int | None = None
     cron: str | None = None
@@ -122,21 +122,18 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
     # --- model management ---
     DeploymentSpec(
         flow_name="register-model",
-        name="on-demand",
         entrypoint="flows/models.py:register_model",
         description="Register a forecasting model (a draft) and return its id.",
         tags=("models",),
     ),
     DeploymentSpec(
         flow_name="update-model",
-        name="on-demand",
         entrypoint="flows/models.py:update_model",
         description="Change fields of a draft model.",
         tags=("models",),
     ),
     DeploymentSpec(
         flow_name="delete-model",
-        name="on-demand",
         entrypoint="flows/models.py:delete_model",
         description=(
             "Delete a model with its training jobs and artifacts, optionally also its forecast "
@@ -147,7 +144,6 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
     # --- training ---
     DeploymentSpec(
         flow_name="train-model",
-        name="on-demand",
         entrypoint="flows/training.py:train_model",
         description=(
             "Collect a model's history from STH-Comet, train the network and store it. "
@@ -156,11 +152,9 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
         ),
         tags=("training",),
         concurrency_limit=2,
-        collision_strategy="ENQUEUE",
     ),
     DeploymentSpec(
         flow_name="cancel-training",
-        name="on-demand",
         entrypoint="flows/training.py:cancel_training",
         description="Cancel a training job and its Prefect flow run.",
         tags=("training",),
@@ -168,21 +162,18 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
     # --- forecasting ---
     DeploymentSpec(
         flow_name="forecast",
-        name="on-demand",
         entrypoint="flows/forecast.py:forecast",
         description="Forecast with a trained model and (by default) publish it to Orion.",
         tags=("forecasting",),
     ),
     DeploymentSpec(
         flow_name="enable-forecasts",
-        name="on-demand",
         entrypoint="flows/predictions.py:enable_forecasts",
         description="Turn on recurring forecasts for a completed training job.",
         tags=("forecasting",),
     ),
     DeploymentSpec(
         flow_name="disable-forecasts",
-        name="on-demand",
         entrypoint="flows/predictions.py:disable_forecasts",
         description="Turn off recurring forecasts for a training job.",
         tags=("forecasting",),
@@ -200,14 +191,12 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
     # --- operations ---
     DeploymentSpec(
         flow_name="discover-devices",
-        name="on-demand",
         entrypoint="flows/devices.py:discover_devices",
         description="List the IoT Agent's devices grouped by entity type and attribute.",
         tags=("operations",),
     ),
     DeploymentSpec(
         flow_name="chronos-health",
-        name="on-demand",
         entrypoint="flows/health.py:chronos_health",
         description="Check MongoDB, STH-Comet, Orion and the IoT Agent (reachability, latency).",
         tags=("operations",),

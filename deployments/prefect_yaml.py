@@ -34,16 +34,6 @@ HEADER = f"""\
 """
 
 
-def _schedules(spec: DeploymentSpec) -> list[dict[str, Any]]:
-    if spec.interval_seconds is not None:
-        when: dict[str, Any] = {"interval": spec.interval_seconds}
-    elif spec.cron is not None:
-        when = {"cron": spec.cron}
-    else:
-        return []
-    return [{**when, "timezone": SCHEDULE_TIMEZONE, "slug": spec.name, "active": True}]
-
-
 def deployment_entry(spec: DeploymentSpec) -> dict[str, Any]:
     """One ``deployments:`` entry of ``prefect.yaml``."""
     entry: dict[str, Any] = {
@@ -53,9 +43,13 @@ def deployment_entry(spec: DeploymentSpec) -> dict[str, Any]:
         "tags": list(spec.tags),
         "parameters": dict(spec.parameters),
     }
-    schedules = _schedules(spec)
-    if schedules:
-        entry["schedules"] = schedules
+    if spec.is_scheduled:
+        when: dict[str, Any] = (
+            {"interval": spec.interval_seconds} if spec.cron is None else {"cron": spec.cron}
+        )
+        entry["schedules"] = [
+            {**when, "timezone": SCHEDULE_TIMEZONE, "slug": spec.name, "active": True}
+        ]
     if spec.concurrency_limit is not None:
         entry["concurrency_limit"] = {
             "limit": spec.concurrency_limit,

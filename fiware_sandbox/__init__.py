@@ -1,8 +1,8 @@
 """A local, in-memory emulation of the FIWARE services Chronos talks to.
 
-STH-Comet, Orion (NGSI v2) and the IoT Agent northbound API, reproducing the recorded behaviour of
-the real services byte for byte where the recordings say so. For demos, CI and fault-injection
-tests; not for production data.
+STH-Comet, Orion (NGSI v2), Orion-LD (NGSI-LD) with the NGSI-LD temporal API, and the IoT Agent
+northbound API, reproducing the recorded behaviour of the real services byte for byte where the
+recordings say so. For demos, CI and fault-injection tests; not for production data.
 """
 
 from fiware_sandbox.faults import Fault

@@ -9,28 +9,36 @@ headers mandatory, ``{name, message}`` errors, 500 on invalid JSON and Express' 
 from __future__ import annotations
 
 import html
-import json
 import re
-from typing import Any, Literal
+from collections.abc import Iterator
+from typing import Any, Literal, NamedTuple
 
 import httpx
 
 from fiware_sandbox.faults import Fault
+from fiware_sandbox.routing import Router
 from fiware_sandbox.service import EmulatedService
 from fiware_sandbox.wire import (
+    Headers,
     InvalidJSON,
     encode_json,
     json_bytes,
     new_object_id,
     now_ms,
     parse_json,
-    path_segments,
     random_correlator,
     raw_path,
     respond,
 )
 
 Registry = Literal["mongodb", "memory"]
+
+
+class _Call(NamedTuple):
+    body: Any  # the parsed JSON body, or None
+    headers: Headers
+
+
 JSON_TYPE = "application/json; charset=utf-8"
 LIB_VERSION = "4.14.0"
 
@@ -106,6 +114,7 @@ _ATTRIBUTE_KEYS = (
 _MONGO_GROUP_HEAD = ("commands", "lazy", "_id", "attributes", "resource", "apikey")
 _MONGO_GROUP_TAIL = ("service", "subservice", "__v", "static_attributes", "internal_attributes")
 _MONGO_GROUP_DROPPED = {"cbroker", "timezone"}
+_MONGO_GROUP_LISTS = ("commands", "lazy", "attributes", "static_attributes", "internal_attributes")
 
 
 class _IotaError(Exception):
@@ -116,8 +125,28 @@ class _IotaError(Exception):
         self.message = message
 
 
-def _compact(value: Any) -> str:
-    return encode_json(value)
+def _wrong_syntax() -> _IotaError:
+    return _IotaError(
+        400, "WRONG_SYNTAX", "Wrong syntax in request: Errors found validating request."
+    )
+
+
+def _body_items(body: Any, key: str) -> Iterator[dict[str, Any]]:
+    """The objects listed under ``key`` of a JSON object body (400 WRONG_SYNTAX at the first
+    thing that is not)."""
+    if not isinstance(body, dict) or not isinstance(body.get(key), list):
+        raise _wrong_syntax()
+    for item in body[key]:
+        if not isinstance(item, dict):
+            raise _wrong_syntax()
+        yield item
+
+
+def _missing_attributes(names: list[str], item: Any = None) -> _IotaError:
+    text = f"The request was not well formed:Missing attributes: {encode_json(names)}"
+    if item is not None:
+        text += f" with: {encode_json(item)}"
+    return _IotaError(400, "MISSING_ATTRIBUTES", text)
 
 
 def _node_syntax_error(body: bytes, error: InvalidJSON) -> str:
@@ -146,6 +175,7 @@ class IoTAgentEmulator(EmulatedService):
         self._devices: list[dict[str, Any]] = []
         self._groups: list[dict[str, Any]] = []
         self._group_counter = 0
+        self._router = self._routes()
 
     def clear(self) -> None:
         with self._lock:
@@ -164,18 +194,55 @@ class IoTAgentEmulator(EmulatedService):
 
     # ------------------------------------------------------------------ dispatch
 
+    def _routes(self) -> Router[_Call]:
+        router: Router[_Call] = Router()
+        device = "/iot/devices/{device_id}"
+        router.add("GET", "/iot/about", self._about)
+        router.add("GET", "/version", self._about)
+        for methods, template, handler in (
+            ("GET", "/iot/devices", self._list_devices),
+            ("POST", "/iot/devices", self._provision_devices),
+            ("GET", device, self._get_device),
+            ("PUT", device, self._update_device),
+            ("DELETE", device, self._delete_device),
+            ("GET", "/iot/services", self._list_groups),
+            ("POST", "/iot/services", self._create_groups),
+            ("PUT DELETE", "/iot/services", self._change_groups),
+            ("POST", "/iot/op/delete", self._delete_devices),
+        ):
+            router.add(methods, template, handler)
+        return router
+
     def _dispatch(self, request: httpx.Request, fault: Fault | None) -> httpx.Response:
         correlator = request.headers.get("fiware-correlator") or random_correlator()
         headers = [("Fiware-Correlator", correlator)]
         try:
             body = self._body(request)
             with self._lock:
-                return self._route(request, body, headers)
+                routed = self._router.dispatch(request, _Call(body, headers))
         except _IotaError as exc:
             return self._json(exc.status, {"name": exc.name, "message": exc.message}, headers)
+        if routed is not None:
+            return routed
+        page = (
+            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            "<title>Error</title>\n</head>\n<body>\n"
+            f"<pre>Cannot {request.method} {html.escape(raw_path(request), quote=False)}</pre>\n"
+            "</body>\n</html>\n"
+        )
+        return respond(
+            404,
+            [
+                *headers,
+                ("Content-Security-Policy", "default-src 'none'"),
+                ("X-Content-Type-Options", "nosniff"),
+                ("Content-Type", "text/html; charset=utf-8"),
+            ],
+            page.encode("utf-8"),
+        )
 
     @staticmethod
-    def _json(status: int, body: Any, headers: list[tuple[str, str]]) -> httpx.Response:
+    def _json(status: int, body: Any, headers: Headers) -> httpx.Response:
         return respond(status, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(body))
 
     @staticmethod
@@ -188,47 +255,10 @@ class IoTAgentEmulator(EmulatedService):
         except InvalidJSON as exc:
             raise _IotaError(500, "SyntaxError", _node_syntax_error(request.content, exc)) from None
 
-    def _route(
-        self, request: httpx.Request, body: Any, headers: list[tuple[str, str]]
-    ) -> httpx.Response:
-        method, s = request.method, path_segments(request)
-        if method == "GET" and (s == ["iot", "about"] or s == ["version"]):
-            port = self.about_port if self.about_port is not None else self.bound_port
-            return self._json(
-                200, {"libVersion": LIB_VERSION, "port": port, "baseRoot": "/"}, headers
-            )
-        if s[:2] == ["iot", "devices"] and len(s) <= 3:
-            if len(s) == 2 and method in ("GET", "POST"):
-                service, servicepath = self._tenant(request)
-                if method == "GET":
-                    return self._list_devices(request, service, servicepath, headers)
-                return self._provision_devices(body, service, servicepath, headers)
-            if len(s) == 3 and method in ("GET", "PUT", "DELETE"):
-                service, servicepath = self._tenant(request)
-                return self._device(request, body, service, servicepath, s[2], headers)
-        if s == ["iot", "services"] and method in ("GET", "POST", "PUT", "DELETE"):
-            service, servicepath = self._tenant(request)
-            return self._services(request, body, service, servicepath, headers)
-        if s == ["iot", "op", "delete"] and method == "POST":
-            service, servicepath = self._tenant(request)
-            for item in (body or {}).get("devices", []):
-                self._remove_device(str(item.get("deviceId")), service, servicepath)
-            return respond(204, headers)
-        page = (
-            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            "<title>Error</title>\n</head>\n<body>\n"
-            f"<pre>Cannot {method} {html.escape(raw_path(request), quote=False)}</pre>\n"
-            "</body>\n</html>\n"
-        )
-        return respond(
-            404,
-            [
-                *headers,
-                ("Content-Security-Policy", "default-src 'none'"),
-                ("X-Content-Type-Options", "nosniff"),
-                ("Content-Type", "text/html; charset=utf-8"),
-            ],
-            page.encode("utf-8"),
+    def _about(self, request: httpx.Request, call: _Call) -> httpx.Response:
+        port = self.about_port if self.about_port is not None else self.bound_port
+        return self._json(
+            200, {"libVersion": LIB_VERSION, "port": port, "baseRoot": "/"}, call.headers
         )
 
     @staticmethod
@@ -244,8 +274,7 @@ class IoTAgentEmulator(EmulatedService):
             raise _IotaError(
                 400,
                 "MISSING_HEADERS",
-                "Some headers were missing from the request: "
-                + json.dumps(missing, separators=(",", ":")),
+                "Some headers were missing from the request: " + encode_json(missing),
             )
         assert service is not None and servicepath is not None
         return service, servicepath
@@ -281,9 +310,8 @@ class IoTAgentEmulator(EmulatedService):
             rendered[api] = value
         return rendered
 
-    def _list_devices(
-        self, request: httpx.Request, service: str, servicepath: str, headers: list[tuple[str, str]]
-    ) -> httpx.Response:
+    def _list_devices(self, request: httpx.Request, call: _Call) -> httpx.Response:
+        service, servicepath = self._tenant(request)
         limit, offset = self._paging(request)
         matching = [
             d for d in self._devices if d["service"] == service and d["subservice"] == servicepath
@@ -292,7 +320,7 @@ class IoTAgentEmulator(EmulatedService):
         return self._json(
             200,
             {"count": len(matching), "devices": [self._render_device(d) for d in page]},
-            headers,
+            call.headers,
         )
 
     def _find_device(self, device_id: str, service: str, servicepath: str) -> dict[str, Any] | None:
@@ -303,35 +331,24 @@ class IoTAgentEmulator(EmulatedService):
                 return device
         return None
 
-    def _not_found(self, device_id: str, service: str, servicepath: str) -> _IotaError:
+    def _not_found(
+        self, device_id: str, service: str, servicepath: str, *, with_id: bool = True
+    ) -> _IotaError:
         if self.registry == "memory":
             detail = "undefined"
         else:
-            detail = _compact({"id": device_id, "service": service, "subservice": servicepath})
+            fields = {"id": device_id} if with_id else {}
+            detail = encode_json({**fields, "service": service, "subservice": servicepath})
         return _IotaError(
             404, "DEVICE_NOT_FOUND", f"No device was found with id:{device_id} and {detail}"
         )
 
-    def _provision_devices(
-        self, body: Any, service: str, servicepath: str, headers: list[tuple[str, str]]
-    ) -> httpx.Response:
-        if not isinstance(body, dict) or not isinstance(body.get("devices"), list):
-            raise _IotaError(
-                400, "WRONG_SYNTAX", "Wrong syntax in request: Errors found validating request."
-            )
+    def _provision_devices(self, request: httpx.Request, call: _Call) -> httpx.Response:
+        service, servicepath = self._tenant(request)
         new_devices: list[dict[str, Any]] = []
-        for raw in body["devices"]:
-            if not isinstance(raw, dict):
-                raise _IotaError(
-                    400, "WRONG_SYNTAX", "Wrong syntax in request: Errors found validating request."
-                )
+        for raw in _body_items(call.body, "devices"):
             if not raw.get("device_id"):
-                raise _IotaError(
-                    400,
-                    "MISSING_ATTRIBUTES",
-                    'The request was not well formed:Missing attributes: ["device_id"] with: '
-                    + _compact(raw),
-                )
+                raise _missing_attributes(["device_id"], raw)
             device: dict[str, Any] = {}
             for api, internal in _DEVICE_FIELDS:
                 if api == "service":
@@ -355,7 +372,7 @@ class IoTAgentEmulator(EmulatedService):
                     409,
                     "DUPLICATE_DEVICE_ID",
                     "A device with the same info (DeviceId, ApiKey, Service, Subservice) "
-                    f"was found:{device['id']} and {_compact(device)}",
+                    f"was found:{device['id']} and {encode_json(device)}",
                 )
             new_devices.append(device)
         for device in new_devices:
@@ -368,43 +385,39 @@ class IoTAgentEmulator(EmulatedService):
                 not stored.get("endpoint") and stored.get("transport", "HTTP") == "HTTP"
             )
             self._devices.append(stored)
-        return self._json(201, {}, headers)
+        return self._json(201, {}, call.headers)
 
-    def _device(
-        self,
-        request: httpx.Request,
-        body: Any,
-        service: str,
-        servicepath: str,
-        device_id: str,
-        headers: list[tuple[str, str]],
-    ) -> httpx.Response:
-        method = request.method
-        if method == "DELETE":
-            if not self._remove_device(device_id, service, servicepath):
-                detail = (
-                    "undefined"
-                    if self.registry == "memory"
-                    else _compact({"service": service, "subservice": servicepath})
-                )
-                raise _IotaError(
-                    404, "DEVICE_NOT_FOUND", f"No device was found with id:{device_id} and {detail}"
-                )
-            return respond(204, headers)
-        if method == "PUT" and isinstance(body, dict) and "device_id" in body:
+    def _get_device(self, request: httpx.Request, call: _Call, device_id: str) -> httpx.Response:
+        service, servicepath = self._tenant(request)
+        device = self._find_device(device_id, service, servicepath)
+        if device is None:
+            raise self._not_found(device_id, service, servicepath)
+        return self._json(200, self._render_device(device), call.headers)
+
+    def _update_device(self, request: httpx.Request, call: _Call, device_id: str) -> httpx.Response:
+        service, servicepath = self._tenant(request)
+        if isinstance(call.body, dict) and "device_id" in call.body:
             raise _IotaError(400, "BAD_REQUEST", "Can't change the ID of a preprovisioned device")
         device = self._find_device(device_id, service, servicepath)
         if device is None:
             raise self._not_found(device_id, service, servicepath)
-        if method == "GET":
-            return self._json(200, self._render_device(device), headers)
-        if not isinstance(body, dict):
-            raise _IotaError(
-                400, "WRONG_SYNTAX", "Wrong syntax in request: Errors found validating request."
-            )
-        for api, value in body.items():
+        if not isinstance(call.body, dict):
+            raise _wrong_syntax()
+        for api, value in call.body.items():
             device[_API_TO_INTERNAL.get(api) or api] = value
-        return respond(204, headers)
+        return respond(204, call.headers)
+
+    def _delete_device(self, request: httpx.Request, call: _Call, device_id: str) -> httpx.Response:
+        service, servicepath = self._tenant(request)
+        if not self._remove_device(device_id, service, servicepath):
+            raise self._not_found(device_id, service, servicepath, with_id=False)
+        return respond(204, call.headers)
+
+    def _delete_devices(self, request: httpx.Request, call: _Call) -> httpx.Response:
+        service, servicepath = self._tenant(request)
+        for item in (call.body or {}).get("devices", []):
+            self._remove_device(str(item.get("deviceId")), service, servicepath)
+        return respond(204, call.headers)
 
     def _remove_device(self, device_id: str, service: str, servicepath: str) -> bool:
         device = self._find_device(device_id, service, servicepath)
@@ -438,91 +451,65 @@ class IoTAgentEmulator(EmulatedService):
             rendered["entity_type"] = group["type"]
         return rendered
 
-    def _services(
-        self,
-        request: httpx.Request,
-        body: Any,
-        service: str,
-        servicepath: str,
-        headers: list[tuple[str, str]],
-    ) -> httpx.Response:
-        method = request.method
-        mine = [
-            g for g in self._groups if g["service"] == service and g["subservice"] == servicepath
-        ]
+    def _selected_groups(
+        self, request: httpx.Request, service: str, servicepath: str
+    ) -> list[dict[str, Any]]:
         resource = request.url.params.get("resource")
         apikey = request.url.params.get("apikey")
-        selected = [
+        return [
             g
-            for g in mine
-            if (resource is None or g.get("resource") == resource)
+            for g in self._groups
+            if g["service"] == service
+            and g["subservice"] == servicepath
+            and (resource is None or g.get("resource") == resource)
             and (apikey is None or g.get("apikey") == apikey)
         ]
-        if method == "GET":
-            if not selected and self.registry == "memory":
-                raise _IotaError(
-                    404,
-                    "DEVICE_GROUP_NOT_FOUND",
-                    f'Couldn\t find device group for fields: "{service}" and values: '
-                    f'"{servicepath}"',
-                )
-            limit, offset = self._paging(request)
-            page = selected[offset : offset + limit if limit else None]
-            return self._json(
-                200,
-                {"count": len(selected), "services": [self._render_group(g) for g in page]},
-                headers,
-            )
-        if method == "POST":
-            return self._create_groups(body, service, servicepath, headers)
+
+    @staticmethod
+    def _group_not_found(service: str, servicepath: str) -> _IotaError:
+        return _IotaError(
+            404,
+            "DEVICE_GROUP_NOT_FOUND",
+            f'Couldn\t find device group for fields: "{service}" and values: "{servicepath}"',
+        )
+
+    def _list_groups(self, request: httpx.Request, call: _Call) -> httpx.Response:
+        service, servicepath = self._tenant(request)
+        selected = self._selected_groups(request, service, servicepath)
+        if not selected and self.registry == "memory":
+            raise self._group_not_found(service, servicepath)
+        limit, offset = self._paging(request)
+        page = selected[offset : offset + limit if limit else None]
+        rendered = [self._render_group(g) for g in page]
+        return self._json(200, {"count": len(selected), "services": rendered}, call.headers)
+
+    def _change_groups(self, request: httpx.Request, call: _Call) -> httpx.Response:
+        """PUT (update) or DELETE the groups named by ``resource`` and ``apikey``."""
+        service, servicepath = self._tenant(request)
         missing = [name for name in ("resource", "apikey") if request.url.params.get(name) is None]
         if missing:
-            raise _IotaError(
-                400,
-                "MISSING_ATTRIBUTES",
-                "The request was not well formed:Missing attributes: "
-                + json.dumps(missing, separators=(",", ":")),
-            )
+            raise _missing_attributes(missing)
+        selected = self._selected_groups(request, service, servicepath)
         if not selected:
-            raise _IotaError(
-                404,
-                "DEVICE_GROUP_NOT_FOUND",
-                f'Couldn\t find device group for fields: "{service}" and values: "{servicepath}"',
-            )
-        if method == "DELETE":
+            raise self._group_not_found(service, servicepath)
+        if request.method == "DELETE":
             for group in selected:
                 self._groups.remove(group)
-            return respond(204, headers)
-        if not isinstance(body, dict):
-            raise _IotaError(
-                400, "WRONG_SYNTAX", "Wrong syntax in request: Errors found validating request."
-            )
+            return respond(204, call.headers)
+        if not isinstance(call.body, dict):
+            raise _wrong_syntax()
         for group in selected:
-            for key, value in body.items():
+            for key, value in call.body.items():
                 group["type" if key == "entity_type" else key] = value
-        return respond(204, headers)
+        return respond(204, call.headers)
 
-    def _create_groups(
-        self, body: Any, service: str, servicepath: str, headers: list[tuple[str, str]]
-    ) -> httpx.Response:
-        if not isinstance(body, dict) or not isinstance(body.get("services"), list):
-            raise _IotaError(
-                400, "WRONG_SYNTAX", "Wrong syntax in request: Errors found validating request."
-            )
+    def _create_groups(self, request: httpx.Request, call: _Call) -> httpx.Response:
+        service, servicepath = self._tenant(request)
         created: list[dict[str, Any]] = []
-        for raw in body["services"]:
-            if not isinstance(raw, dict):
-                raise _IotaError(
-                    400, "WRONG_SYNTAX", "Wrong syntax in request: Errors found validating request."
-                )
+        for raw in _body_items(call.body, "services"):
             missing = [key for key in ("apikey", "resource") if key not in raw]
             if missing:
-                raise _IotaError(
-                    400,
-                    "MISSING_ATTRIBUTES",
-                    f"The request was not well formed:Missing attributes: "
-                    f"{json.dumps(missing, separators=(',', ':'))} with: {_compact(raw)}",
-                )
+                raise _missing_attributes(missing, raw)
             group = {k: v for k, v in raw.items() if k != "entity_type"}
             if "entity_type" in raw:
                 group["type"] = raw["entity_type"]
@@ -539,7 +526,7 @@ class IoTAgentEmulator(EmulatedService):
                     409,
                     "DUPLICATE_GROUP",
                     f"A device configuration already exists for resource {group.get('resource')} "
-                    f"and API Key {group.get('apikey')} and {_compact(group)}",
+                    f"and API Key {group.get('apikey')} and {encode_json(group)}",
                 )
             created.append(group)
         for group in created:
@@ -551,13 +538,7 @@ class IoTAgentEmulator(EmulatedService):
                 if "type" in group:
                     stored["type"] = group["type"]
             else:
-                stored = dict(group)
-                stored.setdefault("commands", [])
-                stored.setdefault("lazy", [])
-                stored.setdefault("attributes", [])
-                stored["_id"] = new_object_id()
-                stored["__v"] = 0
-                stored.setdefault("static_attributes", [])
-                stored.setdefault("internal_attributes", [])
+                lists: dict[str, Any] = {key: [] for key in _MONGO_GROUP_LISTS}
+                stored = {**lists, **group, "_id": new_object_id(), "__v": 0}
             self._groups.append(stored)
-        return self._json(201, {}, headers)
+        return self._json(201, {}, call.headers)

@@ -33,8 +33,9 @@ from fiware_sandbox.ngsi_ld_model import (
     not_found,
 )
 from fiware_sandbox.orion_ld import OrionLdEmulator
+from fiware_sandbox.routing import Router
 from fiware_sandbox.service import EmulatedService
-from fiware_sandbox.wire import iso_ms, json_bytes, parse_date_ms, path_segments, respond
+from fiware_sandbox.wire import iso_ms, json_bytes, parse_date_ms, respond
 
 _DURATION = re.compile(
     r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
@@ -61,27 +62,24 @@ class TemporalEmulator(EmulatedService):
             raise ValueError("max_instances must be >= 1")
         self.broker = broker
         self.max_instances = max_instances
+        self._router: Router[None] = Router()
+        self._router.add("GET", "/ngsi-ld/v1/temporal/entities/{entity_id}", self._entity)
 
     def clear(self) -> None:
         self.clear_faults()
 
     def _dispatch(self, request: httpx.Request, fault: Fault | None) -> httpx.Response:
         try:
-            return self._route(request)
+            routed = self._router.dispatch(request, None)
+            if routed is None:
+                raise LdError(
+                    501, "OperationNotSupported", "Not implemented in the sandbox", request.url.path
+                )
+            return routed
         except LdError as error:
             return error.response()
 
-    def _route(self, request: httpx.Request) -> httpx.Response:
-        segments = path_segments(request)
-        if (
-            request.method != "GET"
-            or segments[:4] != ["ngsi-ld", "v1", "temporal", "entities"]
-            or len(segments) != 5
-        ):
-            raise LdError(
-                501, "OperationNotSupported", "Not implemented in the sandbox", request.url.path
-            )
-        entity_id = segments[4]
+    def _entity(self, request: httpx.Request, _: None, entity_id: str) -> httpx.Response:
         ctx = self.broker.contexts.resolve(link_url(request.headers.get("Link")))
         tenant = request.headers.get("NGSILD-Tenant")
         data = self.broker.tenant_data(tenant)

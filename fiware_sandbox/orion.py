@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple, NoReturn
 
 import httpx
 
@@ -48,14 +48,17 @@ from fiware_sandbox.orion_query import QueryError, parse_q, sort_key
 from fiware_sandbox.orion_subscriptions import (
     NotificationDelivery,
     Outgoing,
+    Subscription,
     build_notification,
     parse_subscription,
     render_subscription,
     subject_matches,
     subscription_request,
 )
+from fiware_sandbox.routing import Router
 from fiware_sandbox.service import EmulatedService
 from fiware_sandbox.wire import (
+    Headers,
     InvalidJSON,
     json_bytes,
     new_object_id,
@@ -63,6 +66,7 @@ from fiware_sandbox.wire import (
     path_segments,
     respond,
     time_correlator,
+    uptime_text,
 )
 
 logger = logging.getLogger("chronos.sandbox")
@@ -91,6 +95,35 @@ _LIBVERSIONS = (
 )
 
 
+class _Call(NamedTuple):
+    """What every route of one request shares: the tenant, the answer's headers, and the
+    changes the request made (their notifications go out once it is answered)."""
+
+    service: str
+    headers: Headers
+    changes: list[Change]
+
+
+def _check_entity_id(entity_id: Any) -> str:
+    return check_name(entity_id, "entity id", FORBIDDEN_ID_CHARS)
+
+
+def _check_subscription_id(sub_id: str) -> str:
+    if len(sub_id) != 24:
+        raise bad_request("Invalid subscription ID: bad length - 24 chars expected")
+    if not re.fullmatch(r"[0-9a-fA-F]{24}", sub_id):
+        raise bad_request("Invalid subscription ID: invalid character - hex chars expected")
+    return sub_id
+
+
+def _method_not_allowed(request: httpx.Request, *_: Any, **__: Any) -> NoReturn:
+    raise OrionError(405, "MethodNotAllowed", "method not allowed")
+
+
+def _service_not_found(request: httpx.Request, *_: Any, **__: Any) -> NoReturn:
+    raise bad_request(f"service '{request.url.path}' not found")
+
+
 class OrionEmulator(EmulatedService):
     """Orion's NGSI v2 API in memory. ``version`` picks the 3.10.1 or 4.1.0 behaviour."""
 
@@ -114,6 +147,7 @@ class OrionEmulator(EmulatedService):
         self._deliverer: threading.Thread | None = None
         self._tenants: dict[str, TenantData] = {}
         self._started = time.time()
+        self._router = self._routes()
 
     # ------------------------------------------------------------------ public API
 
@@ -154,9 +188,52 @@ class OrionEmulator(EmulatedService):
     def _tenant(self, service: str) -> TenantData:
         return self._tenants.setdefault(service, TenantData())
 
+    def _routes(self) -> Router[_Call]:
+        entity = "/v2/entities/{entity_id}"
+        attribute = entity + "/attrs/{attr_name}"
+        router: Router[_Call] = Router(
+            convert={"entity_id": _check_entity_id, "sub_id": _check_subscription_id}
+        )
+        router.add("GET", "/v2", self._root)
+        router.add("GET", "/v2/entities", self._list_entities)
+        router.add("POST", "/v2/entities", self._create_entity)
+        router.add("GET", entity, self._get_entity)
+        router.add("DELETE", entity, self._delete_entity)
+        router.add("GET", entity + "/attrs", self._get_entity_attrs)
+        router.add("POST PATCH PUT", entity + "/attrs", self._write_entity_attrs)
+        router.add("GET", attribute, self._get_attribute)
+        router.add("DELETE", attribute, self._delete_attribute)
+        router.add("PUT", attribute, self._put_attribute)
+        router.add("GET", attribute + "/value", self._get_attribute_value)
+        router.add("PUT", attribute + "/value", self._put_attribute_value)
+        router.add("POST", "/v2/op/update", self._batch)
+        router.add("GET", "/v2/types", self._types)
+        router.add("GET", "/v2/types/{type_name}", self._types)
+        router.add("GET", "/v2/subscriptions", self._list_subscriptions)
+        router.add("POST", "/v2/subscriptions", self._create_subscription)
+        sub = "/v2/subscriptions/{sub_id}"
+        router.add("GET", sub, self._get_subscription)
+        router.add("DELETE", sub, self._delete_subscription)
+        router.add("PATCH", sub, self._patch_subscription)
+        # Another method on a known resource is a 405; an unknown path below an entity is a
+        # 400 "service not found", and anywhere else below these four resources a 405.
+        for template in (
+            "/v2/entities",
+            entity,
+            entity + "/attrs",
+            attribute,
+            attribute + "/value",
+            sub,
+        ):
+            router.add("*", template, _method_not_allowed)
+        router.add("*", entity + "/*", _service_not_found)
+        for family in ("types", "subscriptions", "op"):
+            router.add("*", f"/v2/{family}/*", _method_not_allowed)
+        return router
+
     def _dispatch(self, request: httpx.Request, fault: Fault | None) -> httpx.Response:
         correlator = request.headers.get("fiware-correlator") or time_correlator()
-        base_headers = [("Fiware-Correlator", correlator)]
+        headers = [("Fiware-Correlator", correlator)]
         try:
             if (
                 request.method in ("GET", "DELETE")
@@ -167,22 +244,20 @@ class OrionEmulator(EmulatedService):
                     "HTTP header Content-Type is thus forbidden"
                 )
             if request.method == "GET" and request.url.path == "/version":
-                return respond(
-                    200,
-                    [*base_headers, ("Content-Type", JSON_TYPE)],
-                    self._version_text().encode("utf-8"),
-                )
-            segments = path_segments(request)
-            if not segments or segments[0] != "v2":
-                raise bad_request(f"service '{request.url.path}' not found")
+                text = self._version_text().encode("utf-8")
+                return respond(200, [*headers, ("Content-Type", JSON_TYPE)], text)
+            if path_segments(request)[0] != "v2":  # the tenant is not read outside /v2
+                _service_not_found(request)
         except OrionError as exc:
-            return self._error(exc, base_headers)
+            return self._error(exc, headers)
+        changes: list[Change] = []
         with self._lock:
             try:
-                response, changes = self._route(request, segments[1:], base_headers)
+                service = self._service(request)
+                routed = self._router.dispatch(request, _Call(service, headers, changes))
+                response = routed or _service_not_found(request)
             except OrionError as exc:
-                response = self._error(exc, base_headers)
-                changes = getattr(exc, "changes", [])
+                response = self._error(exc, headers)
             outgoing = self._notifications(changes, correlator)
         if outgoing:
             if self.delivery_delay_seconds > 0:
@@ -222,45 +297,25 @@ class OrionEmulator(EmulatedService):
             time.sleep(0.01)
         return True
 
-    def _error(self, exc: OrionError, headers: list[tuple[str, str]]) -> httpx.Response:
+    def _error(self, exc: OrionError, headers: Headers) -> httpx.Response:
         body = {"error": exc.error, "description": exc.description}
         return respond(exc.status, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(body))
 
     @staticmethod
-    def _ok_json(
-        body: Any, headers: list[tuple[str, str]], total: int | None = None
-    ) -> httpx.Response:
+    def _ok_json(body: Any, headers: Headers, total: int | None = None) -> httpx.Response:
         extra = [("Fiware-Total-Count", str(total))] if total is not None else []
         return respond(200, [*headers, *extra, ("Content-Type", JSON_TYPE)], json_bytes(body))
 
-    def _route(
-        self, request: httpx.Request, s: list[str], headers: list[tuple[str, str]]
-    ) -> tuple[httpx.Response, list[Change]]:
-        method = request.method
-        service = self._service(request)
-        if s == [] and method == "GET":
-            return self._ok_json(
-                {
-                    "entities_url": "/v2/entities",
-                    "types_url": "/v2/types",
-                    "subscriptions_url": "/v2/subscriptions",
-                    "registrations_url": "/v2/registrations",
-                },
-                headers,
-            ), []
-        if s and s[0] == "entities":
-            return self._route_entities(request, service, s[1:], headers)
-        if s == ["op", "update"] and method == "POST":
-            servicepath = self._servicepath(request, query=False)
-            body = self._json_body(request)
-            return respond(204, headers), self._batch(service, servicepath, body)
-        if s and s[0] == "types" and method == "GET":
-            return self._types(request, service, s[1:], headers), []
-        if s and s[0] == "subscriptions":
-            return self._route_subscriptions(request, service, s[1:], headers), []
-        if s and s[0] in ("entities", "types", "subscriptions", "op"):
-            raise OrionError(405, "MethodNotAllowed", "method not allowed")
-        raise bad_request(f"service '{request.url.path}' not found")
+    def _root(self, request: httpx.Request, call: _Call) -> httpx.Response:
+        return self._ok_json(
+            {
+                "entities_url": "/v2/entities",
+                "types_url": "/v2/types",
+                "subscriptions_url": "/v2/subscriptions",
+                "registrations_url": "/v2/registrations",
+            },
+            call.headers,
+        )
 
     # ------------------------------------------------------------------ headers and bodies
 
@@ -328,6 +383,15 @@ class OrionEmulator(EmulatedService):
             return parse_json(request.content)
         except InvalidJSON:
             raise OrionError(400, "ParseError", "Errors found in incoming JSON buffer") from None
+
+    def _write_request(self, request: httpx.Request) -> tuple[str, dict[str, Any], set[str]]:
+        """The servicepath, the JSON object body and the options of an entity write."""
+        servicepath = self._servicepath(request, query=False)
+        body = self._json_body(request)
+        options = self._options(request)
+        if not isinstance(body, dict):
+            raise bad_request("Errors found in incoming JSON buffer")
+        return servicepath, body, options
 
     @staticmethod
     def _options(request: httpx.Request) -> set[str]:
@@ -438,10 +502,8 @@ class OrionEmulator(EmulatedService):
             and path_matches(scope, e.servicepath)
         ]
 
-    def _find_one(
-        self, service: str, scope: str, entity_id: str, entity_type: str | None
-    ) -> Entity:
-        found = self._find(service, scope, entity_id, entity_type)
+    def _find_one(self, service: str, scope: str, entity_id: str, request: httpx.Request) -> Entity:
+        found = self._find(service, scope, entity_id, request.url.params.get("type"))
         if not found:
             raise not_found()
         if len(found) > 1:
@@ -509,69 +571,37 @@ class OrionEmulator(EmulatedService):
 
     # ------------------------------------------------------------------ entities
 
-    def _route_entities(
-        self, request: httpx.Request, service: str, s: list[str], headers: list[tuple[str, str]]
-    ) -> tuple[httpx.Response, list[Change]]:
-        method = request.method
-        if not s:
-            if method == "GET":
-                return self._list_entities(request, service, headers), []
-            if method == "POST":
-                return self._create_entity(request, service, headers)
-            raise OrionError(405, "MethodNotAllowed", "method not allowed")
-        entity_id = check_name(s[0], "entity id", FORBIDDEN_ID_CHARS)
-        entity_type = request.url.params.get("type")
-        if len(s) == 1:
-            if method == "GET":
-                scope = self._servicepath(request, query=True)
-                entity = self._find_one(service, scope, entity_id, entity_type)
-                options = self._options(request)
-                body = self._render_entity(entity, self._attrs_param(request), self._mode(options))
-                return self._ok_json(body, headers), []
-            if method == "DELETE":
-                scope = self._servicepath(request, query=False)
-                entity = self._find_one(service, scope, entity_id, entity_type)
-                self._tenant(service).entities.remove(entity)
-                return respond(204, headers), []
-            raise OrionError(405, "MethodNotAllowed", "method not allowed")
-        if s[1] != "attrs":
-            raise bad_request(f"service '{request.url.path}' not found")
-        if len(s) == 2:
-            return self._entity_attrs(request, service, entity_id, entity_type, headers)
-        attr_name = s[2]
-        if len(s) == 3:
-            return self._single_attribute(
-                request, service, entity_id, entity_type, attr_name, headers
-            )
-        if len(s) == 4 and s[3] == "value":
-            return self._attribute_value(
-                request, service, entity_id, entity_type, attr_name, headers
-            )
-        raise bad_request(f"service '{request.url.path}' not found")
-
-    def _create_entity(
-        self, request: httpx.Request, service: str, headers: list[tuple[str, str]]
-    ) -> tuple[httpx.Response, list[Change]]:
-        servicepath = self._servicepath(request, query=False)
-        body = self._json_body(request)
+    def _get_entity(self, request: httpx.Request, call: _Call, entity_id: str) -> httpx.Response:
+        entity = self._find_one(
+            call.service, self._servicepath(request, query=True), entity_id, request
+        )
         options = self._options(request)
-        if not isinstance(body, dict):
-            raise bad_request("Errors found in incoming JSON buffer")
+        body = self._render_entity(entity, self._attrs_param(request), self._mode(options))
+        return self._ok_json(body, call.headers)
+
+    def _delete_entity(self, request: httpx.Request, call: _Call, entity_id: str) -> httpx.Response:
+        scope = self._servicepath(request, query=False)
+        entity = self._find_one(call.service, scope, entity_id, request)
+        self._tenant(call.service).entities.remove(entity)
+        return respond(204, call.headers)
+
+    def _create_entity(self, request: httpx.Request, call: _Call) -> httpx.Response:
+        servicepath, body, options = self._write_request(request)
         if "id" not in body:
             raise bad_request("entity id length: 0, min length supported: 1")
-        entity_id = check_name(body["id"], "entity id", FORBIDDEN_ID_CHARS)
+        entity_id = _check_entity_id(body["id"])
         entity_type = check_name(body.get("type", "Thing"), "entity type", FORBIDDEN_ID_CHARS)
         attributes = self._parse_attributes(body, "keyValues" in options)
         location = [("Location", f"/v2/entities/{entity_id}?type={entity_type}")]
-        existing = self._find(service, servicepath, entity_id, entity_type)
+        existing = self._find(call.service, servicepath, entity_id, entity_type)
         if existing:
             if "upsert" not in options:
                 raise unprocessable("Already Exists")
-            change = self._apply(service, existing[0], attributes, mode="append")
-            return respond(204, [*headers, *location]), [change]
-        entity = self._new_entity(service, servicepath, entity_id, entity_type, attributes)
-        status = 204 if "upsert" in options else 201
-        return respond(status, [*headers, *location]), [Change(service, entity, set(entity.attrs))]
+            self._apply(call.service, existing[0], attributes, call.changes, mode="append")
+            return respond(204, [*call.headers, *location])
+        entity = self._new_entity(call.service, servicepath, entity_id, entity_type, attributes)
+        call.changes.append(Change(call.service, entity, set(entity.attrs)))
+        return respond(204 if "upsert" in options else 201, [*call.headers, *location])
 
     def _new_entity(
         self,
@@ -593,11 +623,13 @@ class OrionEmulator(EmulatedService):
         service: str,
         entity: Entity,
         attributes: Mapping[str, dict[str, Any]],
+        changes: list[Change],
         *,
         mode: Literal["append", "appendStrict", "update", "replace"],
         forced: bool = False,
-    ) -> Change:
-        """Write attributes into an existing entity; raises 422 listing offending names."""
+    ) -> None:
+        """Write attributes into an existing entity and record the change; raises 422 listing
+        offending names (after writing the others, as Orion does)."""
         offending: list[str] = []
         finished: dict[str, Attribute] = {}
         for name, attr in attributes.items():
@@ -621,7 +653,7 @@ class OrionEmulator(EmulatedService):
                 entity.attrs[name] = attribute
         if finished or mode == "replace":
             entity.modified = time.time()
-        change = Change(service, entity, changed)
+        changes.append(Change(service, entity, changed))
         if offending:
             names = ", ".join(offending)
             prefix = f"{entity.id} - " if self.version == "4.1.0" else ""
@@ -634,127 +666,94 @@ class OrionEmulator(EmulatedService):
                 text = f"do not exist: {prefix}[ {names} ]"
             else:
                 text = f"one or more of the attributes in the request do not exist: [ {names} ]"
-            error = unprocessable(text)
-            error.change = change  # type: ignore[attr-defined]
-            raise error
-        return change
+            raise unprocessable(text)
 
-    def _apply_reporting(
-        self, service: str, entity: Entity, attributes: Mapping[str, dict[str, Any]], **kwargs: Any
-    ) -> tuple[list[Change], OrionError | None]:
-        try:
-            return [self._apply(service, entity, attributes, **kwargs)], None
-        except OrionError as exc:
-            partial = getattr(exc, "change", None)
-            return ([partial] if partial is not None and partial.changed else []), exc
-
-    def _entity_attrs(
-        self,
-        request: httpx.Request,
-        service: str,
-        entity_id: str,
-        entity_type: str | None,
-        headers: list[tuple[str, str]],
-    ) -> tuple[httpx.Response, list[Change]]:
-        method = request.method
-        if method == "GET":
-            scope = self._servicepath(request, query=True)
-            entity = self._find_one(service, scope, entity_id, entity_type)
-            rendered = self._render_entity(
-                entity, self._attrs_param(request), self._mode(self._options(request))
-            )
-            if isinstance(rendered, dict):
-                rendered.pop("id", None)
-                rendered.pop("type", None)
-            return self._ok_json(rendered, headers), []
-        if method not in ("POST", "PATCH", "PUT"):
-            raise OrionError(405, "MethodNotAllowed", "method not allowed")
-        servicepath = self._servicepath(request, query=False)
-        body = self._json_body(request)
-        options = self._options(request)
-        if not isinstance(body, dict):
-            raise bad_request("Errors found in incoming JSON buffer")
-        attributes = self._parse_attributes(body, "keyValues" in options, skip=())
-        entity = self._find_one(service, servicepath, entity_id, entity_type)
-        mode: Literal["append", "appendStrict", "update", "replace"]
-        if method == "POST":
-            mode = "appendStrict" if "append" in options else "append"
-        elif method == "PATCH":
-            mode = "update"
-        else:
-            mode = "replace"
-        changes, error = self._apply_reporting(
-            service, entity, attributes, mode=mode, forced="forcedUpdate" in options
+    def _get_entity_attrs(
+        self, request: httpx.Request, call: _Call, entity_id: str
+    ) -> httpx.Response:
+        entity = self._find_one(
+            call.service, self._servicepath(request, query=True), entity_id, request
         )
-        if error is not None:
-            error.changes = changes  # type: ignore[attr-defined]
-            raise error
-        return respond(204, headers), changes
+        rendered = self._render_entity(
+            entity, self._attrs_param(request), self._mode(self._options(request))
+        )
+        if isinstance(rendered, dict):
+            rendered.pop("id", None)
+            rendered.pop("type", None)
+        return self._ok_json(rendered, call.headers)
 
-    def _single_attribute(
-        self,
-        request: httpx.Request,
-        service: str,
-        entity_id: str,
-        entity_type: str | None,
-        attr_name: str,
-        headers: list[tuple[str, str]],
-    ) -> tuple[httpx.Response, list[Change]]:
-        method = request.method
-        if method == "GET":
-            scope = self._servicepath(request, query=True)
-            entity = self._find_one(service, scope, entity_id, entity_type)
-            if attr_name not in entity.attrs:
-                raise not_found(ATTRIBUTE_NOT_FOUND)
-            return self._ok_json(self._render_attribute(entity.attrs[attr_name]), headers), []
+    def _write_entity_attrs(
+        self, request: httpx.Request, call: _Call, entity_id: str
+    ) -> httpx.Response:
+        servicepath, body, options = self._write_request(request)
+        attributes = self._parse_attributes(body, "keyValues" in options, skip=())
+        entity = self._find_one(call.service, servicepath, entity_id, request)
+        mode: Literal["append", "appendStrict", "update", "replace"]
+        if request.method == "POST":
+            mode = "appendStrict" if "append" in options else "append"
+        else:
+            mode = "update" if request.method == "PATCH" else "replace"
+        forced = "forcedUpdate" in options
+        self._apply(call.service, entity, attributes, call.changes, mode=mode, forced=forced)
+        return respond(204, call.headers)
+
+    def _attribute(
+        self, request: httpx.Request, service: str, entity_id: str, attr_name: str, *, query: bool
+    ) -> Entity:
+        """The entity, which must have ``attr_name`` (else 404)."""
+        scope = self._servicepath(request, query=query)
+        entity = self._find_one(service, scope, entity_id, request)
+        if attr_name not in entity.attrs:
+            raise not_found(ATTRIBUTE_NOT_FOUND)
+        return entity
+
+    def _get_attribute(
+        self, request: httpx.Request, call: _Call, entity_id: str, attr_name: str
+    ) -> httpx.Response:
+        entity = self._attribute(request, call.service, entity_id, attr_name, query=True)
+        return self._ok_json(self._render_attribute(entity.attrs[attr_name]), call.headers)
+
+    def _delete_attribute(
+        self, request: httpx.Request, call: _Call, entity_id: str, attr_name: str
+    ) -> httpx.Response:
+        entity = self._attribute(request, call.service, entity_id, attr_name, query=False)
+        del entity.attrs[attr_name]
+        entity.modified = time.time()
+        return respond(204, call.headers)
+
+    def _put_attribute(
+        self, request: httpx.Request, call: _Call, entity_id: str, attr_name: str
+    ) -> httpx.Response:
         servicepath = self._servicepath(request, query=False)
-        entity = self._find_one(service, servicepath, entity_id, entity_type)
-        if method == "DELETE":
-            if attr_name not in entity.attrs:
-                raise not_found(ATTRIBUTE_NOT_FOUND)
-            del entity.attrs[attr_name]
-            entity.modified = time.time()
-            return respond(204, headers), []
-        if method == "PUT":
-            body = self._json_body(request)
-            if not isinstance(body, dict):
-                raise bad_request("attribute must be a JSON object")
-            if attr_name not in entity.attrs:
-                raise not_found(ATTRIBUTE_NOT_FOUND)
-            parsed = self._parse_attribute_object(body)
-            change = self._apply(service, entity, {attr_name: parsed}, mode="update")
-            return respond(204, headers), [change]
-        raise OrionError(405, "MethodNotAllowed", "method not allowed")
+        entity = self._find_one(call.service, servicepath, entity_id, request)
+        body = self._json_body(request)
+        if not isinstance(body, dict):
+            raise bad_request("attribute must be a JSON object")
+        if attr_name not in entity.attrs:
+            raise not_found(ATTRIBUTE_NOT_FOUND)
+        parsed = self._parse_attribute_object(body)
+        self._apply(call.service, entity, {attr_name: parsed}, call.changes, mode="update")
+        return respond(204, call.headers)
 
-    def _attribute_value(
-        self,
-        request: httpx.Request,
-        service: str,
-        entity_id: str,
-        entity_type: str | None,
-        attr_name: str,
-        headers: list[tuple[str, str]],
-    ) -> tuple[httpx.Response, list[Change]]:
-        method = request.method
-        if method == "GET":
-            scope = self._servicepath(request, query=True)
-            entity = self._find_one(service, scope, entity_id, entity_type)
-            if attr_name not in entity.attrs:
-                raise not_found(ATTRIBUTE_NOT_FOUND)
-            value = entity.attrs[attr_name].value
-            accept = (request.headers.get("accept") or "*/*").lower()
-            value = rendered_numbers(value)
-            if isinstance(value, dict | list):
-                if not any(m in accept for m in ("application/json", "*/*", "text/plain")):
-                    raise OrionError(
-                        406, "NotAcceptable", "accepted MIME types: application/json, text/plain"
-                    )
-                return self._ok_json(value, headers), []
-            if not any(m in accept for m in ("text/plain", "*/*")):
-                raise OrionError(406, "NotAcceptable", "accepted MIME types: text/plain")
-            return respond(200, [*headers, ("Content-Type", "text/plain")], json_bytes(value)), []
-        if method != "PUT":
-            raise OrionError(405, "MethodNotAllowed", "method not allowed")
+    def _get_attribute_value(
+        self, request: httpx.Request, call: _Call, entity_id: str, attr_name: str
+    ) -> httpx.Response:
+        entity = self._attribute(request, call.service, entity_id, attr_name, query=True)
+        value = rendered_numbers(entity.attrs[attr_name].value)
+        accept = (request.headers.get("accept") or "*/*").lower()
+        if isinstance(value, dict | list):
+            if not any(m in accept for m in ("application/json", "*/*", "text/plain")):
+                raise OrionError(
+                    406, "NotAcceptable", "accepted MIME types: application/json, text/plain"
+                )
+            return self._ok_json(value, call.headers)
+        if not any(m in accept for m in ("text/plain", "*/*")):
+            raise OrionError(406, "NotAcceptable", "accepted MIME types: text/plain")
+        return respond(200, [*call.headers, ("Content-Type", "text/plain")], json_bytes(value))
+
+    def _put_attribute_value(
+        self, request: httpx.Request, call: _Call, entity_id: str, attr_name: str
+    ) -> httpx.Response:
         servicepath = self._servicepath(request, query=False)
         content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         if content_type == "text/plain":
@@ -767,16 +766,12 @@ class OrionEmulator(EmulatedService):
                 raise bad_request("invalid text/plain value")
         else:
             value = self._json_body(request)
-        entity = self._find_one(service, servicepath, entity_id, entity_type)
+        entity = self._find_one(call.service, servicepath, entity_id, request)
         if attr_name not in entity.attrs:
             raise not_found(ATTRIBUTE_NOT_FOUND)
-        change = self._apply(
-            service,
-            entity,
-            {attr_name: {"type": None, "value": value, "metadata": None}},
-            mode="update",
-        )
-        return respond(204, headers), [change]
+        attributes = {attr_name: {"type": None, "value": value, "metadata": None}}
+        self._apply(call.service, entity, attributes, call.changes, mode="update")
+        return respond(204, call.headers)
 
     # ------------------------------------------------------------------ lists
 
@@ -800,9 +795,7 @@ class OrionEmulator(EmulatedService):
             offset = int(raw_offset)
         return limit, offset
 
-    def _list_entities(
-        self, request: httpx.Request, service: str, headers: list[tuple[str, str]]
-    ) -> httpx.Response:
+    def _list_entities(self, request: httpx.Request, call: _Call) -> httpx.Response:
         scope = self._servicepath(request, query=True)
         options = self._options(request)
         limit, offset = self._paging(request)
@@ -819,7 +812,7 @@ class OrionEmulator(EmulatedService):
         except QueryError:
             raise bad_request("invalid character found in URI param /q/") from None
         selected = []
-        for entity in self._tenant(service).entities:
+        for entity in self._tenant(call.service).entities:
             if not path_matches(scope, entity.servicepath):
                 continue
             if ids is not None and entity.id not in ids:
@@ -846,7 +839,7 @@ class OrionEmulator(EmulatedService):
         mode = self._mode(options)
         attrs = self._attrs_param(request)
         body = [self._render_entity(e, attrs, mode) for e in page]
-        return self._ok_json(body, headers, total if "count" in options else None)
+        return self._ok_json(body, call.headers, total if "count" in options else None)
 
     @classmethod
     def _order_key(cls, name: str) -> Callable[[Entity], tuple[int, Any]]:
@@ -866,12 +859,12 @@ class OrionEmulator(EmulatedService):
         return None if attribute is None else attribute.value
 
     def _types(
-        self, request: httpx.Request, service: str, s: list[str], headers: list[tuple[str, str]]
+        self, request: httpx.Request, call: _Call, type_name: str | None = None
     ) -> httpx.Response:
         scope = self._servicepath(request, query=True)
         options = self._options(request)
         summary: dict[str, dict[str, Any]] = {}
-        for entity in self._tenant(service).entities:
+        for entity in self._tenant(call.service).entities:
             if not path_matches(scope, entity.servicepath):
                 continue
             info = summary.setdefault(entity.type, {"attrs": {}, "count": 0})
@@ -889,21 +882,23 @@ class OrionEmulator(EmulatedService):
                 "count": info["count"],
             }
 
-        if s:
-            if s[0] not in summary:
+        if type_name is not None:
+            if type_name not in summary:
                 raise not_found("Entity type not found")
-            body = render(s[0])
+            body = render(type_name)
             body.pop("type")
-            return self._ok_json(body, headers)
+            return self._ok_json(body, call.headers)
         limit, offset = self._paging(request)
         names = sorted(summary)
         page = names[offset : offset + limit] if limit > 0 else []
         rendered: list[Any] = page if "values" in options else [render(n) for n in page]
-        return self._ok_json(rendered, headers, len(names) if "count" in options else None)
+        return self._ok_json(rendered, call.headers, len(names) if "count" in options else None)
 
     # ------------------------------------------------------------------ batch
 
-    def _batch(self, service: str, servicepath: str, body: Any) -> list[Change]:
+    def _batch(self, request: httpx.Request, call: _Call) -> httpx.Response:
+        servicepath = self._servicepath(request, query=False)
+        body = self._json_body(request)
         if not isinstance(body, dict):
             raise bad_request("Errors found in incoming JSON buffer")
         action = body.get("actionType")
@@ -926,22 +921,18 @@ class OrionEmulator(EmulatedService):
             if entity_type is not None:
                 check_name(entity_type, "entity type", FORBIDDEN_ID_CHARS)
             prepared.append((entity_id, entity_type, self._parse_attributes(raw, False)))
-        changes: list[Change] = []
         first_error: OrionError | None = None
         for entity_id, entity_type, attributes in prepared:
-            found = self._find(service, servicepath, entity_id, entity_type)
+            found = self._find(call.service, servicepath, entity_id, entity_type)
             try:
                 if action in ("append", "appendStrict"):
-                    if not found:
+                    if found:
+                        self._apply(call.service, found[0], attributes, call.changes, mode=action)
+                    else:
                         entity = self._new_entity(
-                            service, servicepath, entity_id, entity_type or "Thing", attributes
+                            call.service, servicepath, entity_id, entity_type or "Thing", attributes
                         )
-                        changes.append(Change(service, entity, set(entity.attrs)))
-                        continue
-                    more, error = self._apply_reporting(service, found[0], attributes, mode=action)
-                    changes += more
-                    if error is not None:
-                        raise error
+                        call.changes.append(Change(call.service, entity, set(entity.attrs)))
                     continue
                 if not found:
                     if self.version == "4.1.0":
@@ -961,88 +952,83 @@ class OrionEmulator(EmulatedService):
                                 f"[ {', '.join(missing)} ]"
                             )
                     else:
-                        self._tenant(service).entities.remove(entity)
+                        self._tenant(call.service).entities.remove(entity)
                     continue
-                more, error = self._apply_reporting(
-                    service, entity, attributes, mode="update" if action == "update" else "replace"
-                )
-                changes += more
-                if error is not None:
-                    raise error
+                mode: Literal["update", "replace"] = "update" if action == "update" else "replace"
+                self._apply(call.service, entity, attributes, call.changes, mode=mode)
             except OrionError as exc:
                 first_error = first_error or exc
         if first_error is not None:
-            first_error.changes = changes  # type: ignore[attr-defined]
             raise first_error
-        return changes
+        return respond(204, call.headers)
 
     # ------------------------------------------------------------------ subscriptions
 
-    def _route_subscriptions(
-        self, request: httpx.Request, service: str, s: list[str], headers: list[tuple[str, str]]
-    ) -> httpx.Response:
-        method = request.method
-        subscriptions = self._tenant(service).subscriptions
-        if not s:
-            if method == "POST":
-                servicepath = self._servicepath(request, query=False)
-                body = self._json_body(request)
-                subscription = parse_subscription(
-                    body, servicepath, version=self.version, new_id=new_object_id
-                )
-                subscriptions[subscription.id] = subscription
-                return respond(
-                    201, [*headers, ("Location", f"/v2/subscriptions/{subscription.id}")]
-                )
-            if method == "GET":
-                scope = self._servicepath(request, query=True)
-                options = self._options(request)
-                limit, offset = self._paging(request)
-                visible = [
-                    sub
-                    for sub in subscriptions.values()
-                    if request.headers.get("fiware-servicepath") is None
-                    or path_matches(scope, sub.servicepath)
-                ]
-                page = visible[offset : offset + limit] if limit > 0 else []
-                body = [render_subscription(sub) for sub in page]
-                return self._ok_json(body, headers, len(visible) if "count" in options else None)
-            raise OrionError(405, "MethodNotAllowed", "method not allowed")
-        sub_id = s[0]
-        if len(sub_id) != 24:
-            raise bad_request("Invalid subscription ID: bad length - 24 chars expected")
-        if not re.fullmatch(r"[0-9a-fA-F]{24}", sub_id):
-            raise bad_request("Invalid subscription ID: invalid character - hex chars expected")
-        found = subscriptions.get(sub_id)
+    def _create_subscription(self, request: httpx.Request, call: _Call) -> httpx.Response:
+        servicepath = self._servicepath(request, query=False)
+        body = self._json_body(request)
+        subscription = parse_subscription(
+            body, servicepath, version=self.version, new_id=new_object_id
+        )
+        self._tenant(call.service).subscriptions[subscription.id] = subscription
+        return respond(201, [*call.headers, ("Location", f"/v2/subscriptions/{subscription.id}")])
+
+    def _list_subscriptions(self, request: httpx.Request, call: _Call) -> httpx.Response:
+        scope = self._servicepath(request, query=True)
+        options = self._options(request)
+        limit, offset = self._paging(request)
+        visible = [
+            sub
+            for sub in self._tenant(call.service).subscriptions.values()
+            if request.headers.get("fiware-servicepath") is None
+            or path_matches(scope, sub.servicepath)
+        ]
+        page = visible[offset : offset + limit] if limit > 0 else []
+        body = [render_subscription(sub) for sub in page]
+        return self._ok_json(body, call.headers, len(visible) if "count" in options else None)
+
+    def _subscription(self, service: str, sub_id: str) -> Subscription:
+        found = self._tenant(service).subscriptions.get(sub_id)
         if found is None:
             raise not_found(SUBSCRIPTION_NOT_FOUND)
-        if method == "GET":
-            return self._ok_json(render_subscription(found), headers)
-        if method == "DELETE":
-            del subscriptions[sub_id]
-            return respond(204, headers)
-        if method == "PATCH":
-            body = self._json_body(request)
-            if not isinstance(body, dict):
-                raise bad_request("Errors found in incoming JSON buffer")
-            merged = subscription_request(found)
-            merged.update(body)
-            updated = parse_subscription(
-                merged, found.servicepath, version=self.version, new_id=new_object_id, sub_id=sub_id
-            )
-            for name in (
-                "times_sent",
-                "last_notification",
-                "last_success",
-                "last_success_code",
-                "last_failure",
-                "last_failure_reason",
-                "fails_counter",
-            ):
-                setattr(updated, name, getattr(found, name))
-            subscriptions[sub_id] = updated
-            return respond(204, headers)
-        raise OrionError(405, "MethodNotAllowed", "method not allowed")
+        return found
+
+    def _get_subscription(self, request: httpx.Request, call: _Call, sub_id: str) -> httpx.Response:
+        return self._ok_json(
+            render_subscription(self._subscription(call.service, sub_id)), call.headers
+        )
+
+    def _delete_subscription(
+        self, request: httpx.Request, call: _Call, sub_id: str
+    ) -> httpx.Response:
+        self._subscription(call.service, sub_id)
+        del self._tenant(call.service).subscriptions[sub_id]
+        return respond(204, call.headers)
+
+    def _patch_subscription(
+        self, request: httpx.Request, call: _Call, sub_id: str
+    ) -> httpx.Response:
+        found = self._subscription(call.service, sub_id)
+        body = self._json_body(request)
+        if not isinstance(body, dict):
+            raise bad_request("Errors found in incoming JSON buffer")
+        merged = subscription_request(found)
+        merged.update(body)
+        updated = parse_subscription(
+            merged, found.servicepath, version=self.version, new_id=new_object_id, sub_id=sub_id
+        )
+        for name in (
+            "times_sent",
+            "last_notification",
+            "last_success",
+            "last_success_code",
+            "last_failure",
+            "last_failure_reason",
+            "fails_counter",
+        ):
+            setattr(updated, name, getattr(found, name))
+        self._tenant(call.service).subscriptions[sub_id] = updated
+        return respond(204, call.headers)
 
     # ------------------------------------------------------------------ notifications
 
@@ -1113,16 +1099,12 @@ class OrionEmulator(EmulatedService):
     # ------------------------------------------------------------------ version
 
     def _version_text(self) -> str:
-        uptime = int(time.time() - self._started)
-        days, rest = divmod(uptime, 86_400)
-        hours, rest = divmod(rest, 3_600)
-        minutes, seconds = divmod(rest, 60)
         build = datetime.fromtimestamp(self._started, tz=UTC).strftime("%a %b %d %H:%M:%S UTC %Y")
         text = (
             "{\n"
             '"orion" : {\n'
             f'  "version" : "{self.version}",\n'
-            f'  "uptime" : "{days} d, {hours} h, {minutes} m, {seconds} s",\n'
+            f'  "uptime" : "{uptime_text(time.time() - self._started)}",\n'
             '  "git_hash" : "nogitversion",\n'
             f'  "compile_time" : "{build}",\n'
             '  "compiled_by" : "chronos",\n'

@@ -12,11 +12,12 @@ also records attribute instances, which the sandbox's NGSI-LD temporal API
 from __future__ import annotations
 
 import copy
+import json
 import re
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
@@ -41,15 +42,16 @@ from fiware_sandbox.ngsi_ld_model import (
     render_attribute,
 )
 from fiware_sandbox.orion_subscriptions import NotificationDelivery, Outgoing
+from fiware_sandbox.routing import Router
 from fiware_sandbox.service import EmulatedService
 from fiware_sandbox.wire import (
     iso_ms,
     json_bytes,
     now_ms,
     parse_date_ms,
-    path_segments,
     respond,
     time_correlator,
+    uptime_text,
 )
 
 MAX_LIMIT = 1000
@@ -90,21 +92,15 @@ _LD_VERSION = {
     "openssl version": "OpenSSL 3.0.22 25 Aug 2026",
     "branch": "1.6.0",
 }
+_TROE_VERSIONS = {"postgres libpq version": "15.0.20", "postgres server version": "15.0.20"}
 
 
-def _pretty(value: Any) -> str:
-    """Two-space indented JSON, as Orion-LD's /ngsi-ld/ex/v1/version is written."""
-    import json
-
-    return json.dumps(value, indent=2, ensure_ascii=False)
+def _check_entity_id(entity_id: str) -> str:
+    return check_uri(entity_id, "Entity ID in URL PATH")
 
 
-def _uptime(seconds: float) -> str:
-    total = int(seconds)
-    days, rest = divmod(total, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{days} d, {hours} h, {minutes} m, {secs} s"
+def _method_not_allowed(request: httpx.Request, *_: Any, **__: Any) -> NoReturn:
+    raise LdError(405, "BadRequestData", "Method not allowed", request.url.path)
 
 
 class OrionLdEmulator(EmulatedService):
@@ -122,6 +118,7 @@ class OrionLdEmulator(EmulatedService):
         self._tenants: dict[str | None, LdTenant] = {None: LdTenant()}
         self._started = time.time()
         self.chronos_context: dict[str, Any] | None = None
+        self._router = self._routes()
 
     # ------------------------------------------------------------------ public API
 
@@ -202,62 +199,70 @@ class OrionLdEmulator(EmulatedService):
 
     # ------------------------------------------------------------------ dispatch
 
+    def _routes(self) -> Router[str | None]:
+        entity = BASE + "/entities/{entity_id}"
+        router: Router[str | None] = Router(convert={"entity_id": _check_entity_id})
+        router.add("GET", "/version", self._version)
+        router.add("GET", "/ngsi-ld/ex/v1/version", self._ld_version)
+        router.add("GET", CHRONOS_CONTEXT_PATH, self._chronos_context)
+        router.add("POST", BASE + "/entities", self._create)
+        router.add("GET", BASE + "/entities", self._list)
+        router.add("GET", entity, self._get)
+        router.add("DELETE", entity, self._delete)
+        router.add("PATCH POST", entity + "/attrs", self._update_attrs)
+        router.add("PATCH", entity + "/attrs/{name}", self._patch_attr)
+        router.add("DELETE", entity + "/attrs/{name}", self._delete_attr)
+        router.add("POST", BASE + "/entityOperations/{operation}", self._batch)
+        router.add("GET", BASE + "/types", self._types)
+        router.add("POST", BASE + "/subscriptions", self._create_subscription)
+        router.add("GET", BASE + "/subscriptions", self._list_subscriptions)
+        router.add("GET", BASE + "/subscriptions/{subscription_id}", self._get_subscription)
+        router.add("DELETE", BASE + "/subscriptions/{subscription_id}", self._delete_subscription)
+        for template in (BASE + "/entities", entity + "/*", BASE + "/subscriptions/*"):
+            router.add("*", template, _method_not_allowed)
+        return router
+
     def _dispatch(self, request: httpx.Request, fault: Fault | None) -> httpx.Response:
+        tenant = request.headers.get("NGSILD-Tenant")
         try:
             with self._lock:
-                return self._route(request)
+                routed = self._router.dispatch(request, tenant)
+            if routed is not None:
+                return routed
+            path = request.url.path
+            if path.startswith(f"{BASE}/temporal/entities"):
+                detail = f"{BASE}/temporal/entities" + ("/*" if path.count("/") > 4 else "")
+                raise LdError(
+                    501,
+                    "OperationNotSupported",
+                    "Not Implemented in Orion-LD, please use Mintaka for this operation",
+                    detail,
+                )
+            raise not_found("Service Not Found", path)
         except LdError as error:
             return error.response()
 
-    def _route(self, request: httpx.Request) -> httpx.Response:
-        path, method = request.url.path, request.method
-        if path == "/version" and method == "GET":
-            text = _VERSION.format(uptime=_uptime(time.time() - self._started))
-            return respond(
-                200,
-                [("Fiware-Correlator", time_correlator()), ("Content-Type", JSON_TYPE)],
-                text.encode(),
-            )
-        if path == "/ngsi-ld/ex/v1/version" and method == "GET":
-            versions = dict(_LD_VERSION)
-            if self.troe:
-                versions = {}
-                for key, value in _LD_VERSION.items():
-                    versions[key] = value
-                    if key == "openssl version":
-                        versions["postgres libpq version"] = "15.0.20"
-                        versions["postgres server version"] = "15.0.20"
-            body = {
-                **versions,
-                "cached subscriptions": sum(len(t.subscriptions) for t in self._tenants.values()),
-                "Core Context": CORE_CONTEXT,
-                "Next File Descriptor": 23,
-            }
-            return respond(200, [("Content-Type", JSON_TYPE)], (_pretty(body) + "\n").encode())
-        if path == CHRONOS_CONTEXT_PATH and method == "GET" and self.chronos_context is not None:
-            return respond(200, [("Content-Type", LD_JSON)], json_bytes(self.chronos_context))
-        if path.startswith(f"{BASE}/temporal/entities"):
-            detail = f"{BASE}/temporal/entities" + ("/*" if path.count("/") > 4 else "")
-            raise LdError(
-                501,
-                "OperationNotSupported",
-                "Not Implemented in Orion-LD, please use Mintaka for this operation",
-                detail,
-            )
-        segments = path_segments(request)
-        if segments[:2] != ["ngsi-ld", "v1"] or len(segments) < 3:
-            raise not_found("Service Not Found", path)
-        resource, rest = segments[2], segments[3:]
-        tenant = request.headers.get("NGSILD-Tenant")
-        if resource == "entities":
-            return self._entities(request, tenant, rest)
-        if resource == "entityOperations" and len(rest) == 1 and method == "POST":
-            return self._batch(request, tenant, rest[0])
-        if resource == "types" and not rest and method == "GET":
-            return self._types(request, tenant)
-        if resource == "subscriptions":
-            return self._subscriptions(request, tenant, rest)
-        raise not_found("Service Not Found", path)
+    def _version(self, request: httpx.Request, *_: Any) -> httpx.Response:
+        text = _VERSION.format(uptime=uptime_text(time.time() - self._started))
+        headers = [("Fiware-Correlator", time_correlator()), ("Content-Type", JSON_TYPE)]
+        return respond(200, headers, text.encode())
+
+    def _ld_version(self, request: httpx.Request, *_: Any) -> httpx.Response:
+        versions = {**_LD_VERSION, **(_TROE_VERSIONS if self.troe else {})}
+        versions["branch"] = versions.pop("branch")  # the last line, as Orion-LD prints it
+        body = {
+            **versions,
+            "cached subscriptions": sum(len(t.subscriptions) for t in self._tenants.values()),
+            "Core Context": CORE_CONTEXT,
+            "Next File Descriptor": 23,
+        }
+        text = json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+        return respond(200, [("Content-Type", JSON_TYPE)], text.encode())
+
+    def _chronos_context(self, request: httpx.Request, *_: Any) -> httpx.Response:
+        if self.chronos_context is None:
+            raise not_found("Service Not Found", request.url.path)
+        return respond(200, [("Content-Type", LD_JSON)], json_bytes(self.chronos_context))
 
     # ------------------------------------------------------------------ helpers
 
@@ -297,6 +302,16 @@ class OrionLdEmulator(EmulatedService):
             data = self._tenants[tenant] = LdTenant()
         return data
 
+    def _stored(
+        self, tenant: str | None, entity_id: str, missing: str
+    ) -> tuple[LdTenant, LdEntity]:
+        """The tenant's data and the entity (404 ``missing`` when there is none)."""
+        data = self._tenant(tenant)
+        entity = data.entities.get(entity_id)
+        if entity is None:
+            raise not_found(missing, entity_id)
+        return data, entity
+
     @staticmethod
     def _tenant_header(tenant: str | None) -> list[tuple[str, str]]:
         return [("NGSILD-Tenant", tenant)] if tenant is not None else []
@@ -327,42 +342,20 @@ class OrionLdEmulator(EmulatedService):
 
     # ------------------------------------------------------------------ entities
 
-    def _entities(
-        self, request: httpx.Request, tenant: str | None, rest: list[str]
+    def _delete(self, request: httpx.Request, tenant: str | None, entity_id: str) -> httpx.Response:
+        if self._tenant(tenant).entities.pop(entity_id, None) is None:
+            raise not_found("Entity not found", entity_id)
+        return respond(204)
+
+    def _delete_attr(
+        self, request: httpx.Request, tenant: str | None, entity_id: str, name: str
     ) -> httpx.Response:
-        method = request.method
-        if not rest:
-            if method == "POST":
-                return self._create(request, tenant)
-            if method == "GET":
-                return self._list(request, tenant)
-            raise LdError(405, "BadRequestData", "Method not allowed", request.url.path)
-        entity_id = rest[0]
-        check_uri(entity_id, "Entity ID in URL PATH")
-        if len(rest) == 1:
-            if method == "GET":
-                return self._get(request, tenant, entity_id)
-            if method == "DELETE":
-                data = self._tenant(tenant)
-                if data.entities.pop(entity_id, None) is None:
-                    raise not_found("Entity not found", entity_id)
-                return respond(204)
-        elif rest[1] == "attrs":
-            if len(rest) == 2 and method in ("PATCH", "POST"):
-                return self._update_attrs(request, tenant, entity_id, append=method == "POST")
-            if len(rest) == 3 and method == "PATCH":
-                return self._patch_attr(request, tenant, entity_id, rest[2])
-            if len(rest) == 3 and method == "DELETE":
-                ctx = self._read_context(request)
-                data = self._tenant(tenant)
-                entity = data.entities.get(entity_id)
-                if entity is None:
-                    raise not_found("Entity not found", entity_id)
-                if entity.attrs.pop(ctx.expand(rest[2]), None) is None:
-                    raise not_found("Attribute not found", rest[2])
-                entity.modified_at = now_ms()
-                return respond(204)
-        raise LdError(405, "BadRequestData", "Method not allowed", request.url.path)
+        ctx = self._read_context(request)
+        _, entity = self._stored(tenant, entity_id, "Entity not found")
+        if entity.attrs.pop(ctx.expand(name), None) is None:
+            raise not_found("Attribute not found", name)
+        entity.modified_at = now_ms()
+        return respond(204)
 
     def _new_entity(self, body: Any, ctx: Context, detail: str = "id") -> LdEntity:
         if not isinstance(body, dict):
@@ -386,33 +379,27 @@ class OrionLdEmulator(EmulatedService):
         if entity.id in data.entities:
             raise LdError(409, "AlreadyExists", "Entity already exists", entity.id)
         data.entities[entity.id] = entity
-        self._record(data, entity, entity.attrs)
-        self._notify(tenant, data, entity, set(entity.attrs))
+        self._written(tenant, data, entity, entity.attrs)
         return respond(
             201, [("Location", f"{BASE}/entities/{entity.id}"), *self._tenant_header(tenant)]
         )
 
     def _get(self, request: httpx.Request, tenant: str | None, entity_id: str) -> httpx.Response:
         ctx = self._read_context(request)
-        data = self._tenant(tenant)
-        entity = data.entities.get(entity_id)
-        if entity is None:
-            raise not_found("Entity Not Found", entity_id)
+        _, entity = self._stored(tenant, entity_id, "Entity Not Found")
         representation, sys_attrs = _options(request)
         attrs = _attrs_param(request, ctx)
         body = _render(entity, ctx, representation, sys_attrs, attrs)
         return self._json(200, body, request, ctx, self._tenant_header(tenant))
 
     def _update_attrs(
-        self, request: httpx.Request, tenant: str | None, entity_id: str, *, append: bool
+        self, request: httpx.Request, tenant: str | None, entity_id: str
     ) -> httpx.Response:
+        append = request.method == "POST"
         body, ctx = self._write_body(request)
         if not isinstance(body, dict) or not body:
             raise bad_request("Invalid payload", "an object with attributes is needed")
-        data = self._tenant(tenant)
-        entity = data.entities.get(entity_id)
-        if entity is None:
-            raise not_found("Entity does not exist", entity_id)
+        data, entity = self._stored(tenant, entity_id, "Entity does not exist")
         now = now_ms()
         changes = {ctx.expand(name): _attribute(value, name, now) for name, value in body.items()}
         if not append:
@@ -425,14 +412,8 @@ class OrionLdEmulator(EmulatedService):
                     body={"title": "Attribute Not Found", "attributes": missing},
                     headers=[("Link", link_value(ctx.url))],
                 )
-        for iri, value in changes.items():
-            old = entity.attrs.get(iri)
-            if old is not None:
-                value["createdAt"] = old["createdAt"]
-            entity.attrs[iri] = value
-        entity.modified_at = now
-        self._record(data, entity, changes)
-        self._notify(tenant, data, entity, set(changes))
+        _merge(entity, changes, now)
+        self._written(tenant, data, entity, changes)
         return respond(204)
 
     def _patch_attr(
@@ -441,10 +422,7 @@ class OrionLdEmulator(EmulatedService):
         body, ctx = self._write_body(request)
         if not isinstance(body, dict) or not body:
             raise bad_request("Invalid payload", "an attribute fragment is needed")
-        data = self._tenant(tenant)
-        entity = data.entities.get(entity_id)
-        if entity is None:
-            raise not_found("Entity does not exist", entity_id)
+        data, entity = self._stored(tenant, entity_id, "Entity does not exist")
         iri = ctx.expand(name)
         stored = entity.attrs.get(iri)
         if stored is None:
@@ -456,8 +434,7 @@ class OrionLdEmulator(EmulatedService):
             stored[key] = value
         stored["modifiedAt"] = now
         entity.modified_at = now
-        self._record(data, entity, {iri: stored})
-        self._notify(tenant, data, entity, {iri})
+        self._written(tenant, data, entity, {iri: stored})
         return respond(204)
 
     def _list(self, request: httpx.Request, tenant: str | None) -> httpx.Response:
@@ -528,7 +505,6 @@ class OrionLdEmulator(EmulatedService):
             raise bad_request("Invalid payload", "Not a JSON Array")
         data = self._tenant(tenant, create=True)
         merge = "update" in request.url.params.get("options", "").split(",")
-        success: list[str] = []
         created: list[str] = []
         errors: list[dict[str, Any]] = []
         for item in body:
@@ -543,54 +519,34 @@ class OrionLdEmulator(EmulatedService):
                 )
                 continue
             existing = data.entities.get(entity.id)
-            if operation == "create":
-                if existing is not None:
-                    errors.append(
-                        {
-                            "entityId": entity.id,
-                            "error": {
-                                "type": "https://uri.etsi.org/ngsi-ld/errors/AlreadyExists",
-                                "title": "Entity already exists",
-                                "detail": "Cannot create an existing entity",
-                                "status": 409,
-                            },
-                        }
-                    )
-                    continue
-                data.entities[entity.id] = entity
-                success.append(entity.id)
-                changed = set(entity.attrs)
-            elif existing is None:
-                data.entities[entity.id] = entity
-                created.append(entity.id)
-                changed = set(entity.attrs)
-            elif merge:
-                for iri, value in entity.attrs.items():
-                    old = existing.attrs.get(iri)
-                    if old is not None:
-                        value["createdAt"] = old["createdAt"]
-                    existing.attrs[iri] = value
-                existing.modified_at = entity.modified_at
-                changed = set(entity.attrs)
+            if operation == "create" and existing is not None:
+                errors.append(
+                    {
+                        "entityId": entity.id,
+                        "error": {
+                            "type": "https://uri.etsi.org/ngsi-ld/errors/AlreadyExists",
+                            "title": "Entity already exists",
+                            "detail": "Cannot create an existing entity",
+                            "status": 409,
+                        },
+                    }
+                )
+                continue
+            changes = entity.attrs
+            if existing is not None and merge:
+                _merge(existing, changes, entity.modified_at)
                 entity = existing
             else:
-                entity.created_at = existing.created_at
+                if existing is None:
+                    created.append(entity.id)
+                else:
+                    entity.created_at = existing.created_at
                 data.entities[entity.id] = entity
-                changed = set(entity.attrs)
-            self._record(data, entity, {iri: entity.attrs[iri] for iri in changed})
-            self._notify(tenant, data, entity, changed)
-        headers = self._tenant_header(tenant)
-        if operation == "create":
-            if errors:
-                out = {"success": success, "errors": errors}
-                return respond(207, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(out))
-            return respond(201, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(success))
+            self._written(tenant, data, entity, changes)
+        headers = [*self._tenant_header(tenant), ("Content-Type", JSON_TYPE)]
         if errors:
-            out = {"success": created, "errors": errors}
-            return respond(207, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(out))
-        if created:
-            return respond(201, [*headers, ("Content-Type", JSON_TYPE)], json_bytes(created))
-        return respond(204)
+            return respond(207, headers, json_bytes({"success": created, "errors": errors}))
+        return respond(201, headers, json_bytes(created)) if created else respond(204)
 
     # ------------------------------------------------------------------ history (TRoE)
 
@@ -615,51 +571,51 @@ class OrionLdEmulator(EmulatedService):
 
     # ------------------------------------------------------------------ subscriptions
 
-    def _subscriptions(
-        self, request: httpx.Request, tenant: str | None, rest: list[str]
-    ) -> httpx.Response:
-        method = request.method
-        if not rest and method == "POST":
-            body, ctx = self._write_body(request)
-            subscription = _parse_subscription(body)
-            data = self._tenant(tenant, create=True)
-            if subscription["id"] in data.subscriptions:
-                raise LdError(
-                    409, "AlreadyExists", "Subscription already exists", subscription["id"]
-                )
-            subscription["_context"] = ctx
-            data.subscriptions[subscription["id"]] = subscription
-            return respond(
-                201,
-                [
-                    ("Location", f"{BASE}/subscriptions/{subscription['id']}"),
-                    *self._tenant_header(tenant),
-                ],
-            )
-        if not rest and method == "GET":
-            ctx = self._read_context(request)
-            data = self._tenant(tenant)
-            offset = _int_param(request.url.params, "offset", 0)
-            limit = _int_param(request.url.params, "limit", DEFAULT_LIMIT)
-            items = list(data.subscriptions.values())[offset : offset + limit]
-            return self._json(200, [_render_subscription(s) for s in items], request, ctx)
-        if len(rest) == 1:
-            data = self._tenant(tenant)
-            found = data.subscriptions.get(rest[0])
-            if method == "GET":
-                ctx = self._read_context(request)
-                if found is None:
-                    raise not_found("subscription not found", rest[0])
-                return self._json(200, _render_subscription(found), request, ctx)
-            if method == "DELETE":
-                if data.subscriptions.pop(rest[0], None) is None:
-                    raise not_found("subscription not found", rest[0])
-                return respond(204)
-        raise LdError(405, "BadRequestData", "Method not allowed", request.url.path)
+    def _create_subscription(self, request: httpx.Request, tenant: str | None) -> httpx.Response:
+        body, ctx = self._write_body(request)
+        subscription = _parse_subscription(body)
+        data = self._tenant(tenant, create=True)
+        if subscription["id"] in data.subscriptions:
+            raise LdError(409, "AlreadyExists", "Subscription already exists", subscription["id"])
+        subscription["_context"] = ctx
+        data.subscriptions[subscription["id"]] = subscription
+        location = ("Location", f"{BASE}/subscriptions/{subscription['id']}")
+        return respond(201, [location, *self._tenant_header(tenant)])
 
-    def _notify(
-        self, tenant: str | None, data: LdTenant, entity: LdEntity, changed: set[str]
+    def _list_subscriptions(self, request: httpx.Request, tenant: str | None) -> httpx.Response:
+        ctx = self._read_context(request)
+        data = self._tenant(tenant)
+        offset = _int_param(request.url.params, "offset", 0)
+        limit = _int_param(request.url.params, "limit", DEFAULT_LIMIT)
+        items = list(data.subscriptions.values())[offset : offset + limit]
+        return self._json(200, [_render_subscription(s) for s in items], request, ctx)
+
+    def _get_subscription(
+        self, request: httpx.Request, tenant: str | None, subscription_id: str
+    ) -> httpx.Response:
+        found = self._tenant(tenant).subscriptions.get(subscription_id)
+        ctx = self._read_context(request)
+        if found is None:
+            raise not_found("subscription not found", subscription_id)
+        return self._json(200, _render_subscription(found), request, ctx)
+
+    def _delete_subscription(
+        self, request: httpx.Request, tenant: str | None, subscription_id: str
+    ) -> httpx.Response:
+        if self._tenant(tenant).subscriptions.pop(subscription_id, None) is None:
+            raise not_found("subscription not found", subscription_id)
+        return respond(204)
+
+    def _written(
+        self,
+        tenant: str | None,
+        data: LdTenant,
+        entity: LdEntity,
+        changes: Mapping[str, dict[str, Any]],
     ) -> None:
+        """Record the written attributes as history (TRoE) and notify the subscriptions."""
+        self._record(data, entity, changes)
+        changed = set(changes)
         for subscription in list(data.subscriptions.values()):
             ctx: Context = subscription["_context"]
             types = {ctx.expand(e.get("type", "")) for e in subscription["entities"]}
@@ -711,6 +667,16 @@ class OrionLdEmulator(EmulatedService):
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def _merge(entity: LdEntity, changes: Mapping[str, dict[str, Any]], now: int) -> None:
+    """Write attributes into an entity; one it already had keeps its createdAt."""
+    for iri, value in changes.items():
+        old = entity.attrs.get(iri)
+        if old is not None:
+            value["createdAt"] = old["createdAt"]
+        entity.attrs[iri] = value
+    entity.modified_at = now
 
 
 def _attribute(value: Any, name: str, now: int) -> dict[str, Any]:

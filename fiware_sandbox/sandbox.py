@@ -59,13 +59,14 @@ class FiwareSandbox:
         temporal_max_instances: int = 1000,
         orion_delivery_delay_seconds: float = 0.0,
     ) -> None:
-        for label, port in (
-            ("sth_port", sth_port),
-            ("orion_port", orion_port),
-            ("iot_agent_port", iot_agent_port),
-            ("orion_ld_port", orion_ld_port),
-            ("temporal_port", temporal_port),
-        ):
+        ports = {
+            "sth_port": sth_port,
+            "orion_port": orion_port,
+            "iot_agent_port": iot_agent_port,
+            "orion_ld_port": orion_ld_port,
+            "temporal_port": temporal_port,
+        }
+        for label, port in ports.items():
             if port is not None and not 0 <= port <= 65535:
                 raise SandboxStartError(f"{label} must be between 0 and 65535, got {port}")
         self.host = host
@@ -78,13 +79,14 @@ class FiwareSandbox:
         #: ``orion_ld.py``, ``ngsi_ld_temporal.py``); served only when given a port.
         self.orion_ld = OrionLdEmulator(troe=orion_ld_troe)
         self.temporal = TemporalEmulator(self.orion_ld, max_instances=temporal_max_instances)
-        self._ports = {
-            "sth": sth_port,
-            "orion": orion_port,
-            "iot_agent": iot_agent_port,
-            "orion_ld": orion_ld_port,
-            "ngsi_ld_temporal": temporal_port,
+        self._services: dict[str, EmulatedService] = {
+            "sth": self.sth,
+            "orion": self.orion,
+            "iot_agent": self.iot_agent,
+            "orion_ld": self.orion_ld,
+            "ngsi_ld_temporal": self.temporal,
         }
+        self._ports = dict(zip(self._services, ports.values(), strict=True))
         self._servers: dict[str, ServiceServer] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -92,13 +94,7 @@ class FiwareSandbox:
     def start(self) -> FiwareSandbox:
         if self._servers:
             return self
-        services: dict[str, EmulatedService] = {
-            "sth": self.sth,
-            "orion": self.orion,
-            "iot_agent": self.iot_agent,
-            "orion_ld": self.orion_ld,
-            "ngsi_ld_temporal": self.temporal,
-        }
+        services = self._services
         try:
             for key, port in self._ports.items():
                 if port is None:
@@ -140,12 +136,9 @@ class FiwareSandbox:
         self.stop()
 
     def clear(self) -> None:
-        """Empty all three services (data, subscriptions, devices, pending faults)."""
-        self.sth.clear()
-        self.orion.clear()
-        self.iot_agent.clear()
-        self.orion_ld.clear()
-        self.temporal.clear()
+        """Empty every service (data, subscriptions, devices, pending faults)."""
+        for service in self._services.values():
+            service.clear()
 
     # ------------------------------------------------------------------ URLs
 

@@ -17,14 +17,16 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Any
 
-from fiware_sandbox.wire import iso_ms, to_epoch_ms
+from fiware_sandbox.wire import EPOCH, iso_ms, to_epoch_ms
 
 AGGREGATION_METHODS = ("min", "max", "sum", "sum2", "occur")
 RESOLUTIONS = ("month", "day", "hour", "minute", "second")
 COMPUTED_RESOLUTIONS = ("day", "hour", "minute")
+_FIELDS = (*RESOLUTIONS, "microsecond")
+_FIELD_MINIMUM = {"month": 1, "day": 1}
 
 _DECIMAL = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _HEX = re.compile(r"^0[xX][0-9a-fA-F]+$")
@@ -65,41 +67,19 @@ def classify(value: Any) -> tuple[str, float | str | None]:
 
 
 def bucket_of(epoch_ms: int, resolution: str) -> tuple[int, int]:
-    """(origin epoch ms, offset) of the bucket that holds ``epoch_ms``."""
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
-    if resolution == "second":
-        origin = moment.replace(second=0, microsecond=0)
-        offset = moment.second
-    elif resolution == "minute":
-        origin = moment.replace(minute=0, second=0, microsecond=0)
-        offset = moment.minute
-    elif resolution == "hour":
-        origin = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-        offset = moment.hour
-    elif resolution == "day":
-        origin = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        offset = moment.day
-    elif resolution == "month":
-        origin = moment.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
-        offset = moment.month - 1
-    else:
-        raise ValueError(f"unknown resolution {resolution!r}")
-    return to_epoch_ms(origin), offset
+    """(origin epoch ms, offset) of the bucket that holds ``epoch_ms``: a minute bucket is the
+    minute within its hour, a month bucket the month (from 0) within its year."""
+    moment = EPOCH + timedelta(milliseconds=epoch_ms)
+    finer = _FIELDS[_FIELDS.index(resolution) :]
+    start: dict[str, Any] = {field: _FIELD_MINIMUM.get(field, 0) for field in finer}
+    origin = moment.replace(**start)
+    return to_epoch_ms(origin), getattr(moment, resolution) - (resolution == "month")
 
 
 def bucket_start(origin_ms: int, offset: int, resolution: str) -> int:
-    origin = datetime.fromtimestamp(origin_ms / 1000, tz=UTC)
-    if resolution == "second":
-        start = origin.replace(second=offset)
-    elif resolution == "minute":
-        start = origin.replace(minute=offset)
-    elif resolution == "hour":
-        start = origin.replace(hour=offset)
-    elif resolution == "day":
-        start = origin.replace(day=offset)
-    else:
-        start = origin.replace(month=offset + 1)
-    return to_epoch_ms(start)
+    origin = EPOCH + timedelta(milliseconds=origin_ms)
+    field: dict[str, Any] = {resolution: offset + (resolution == "month")}
+    return to_epoch_ms(origin.replace(**field))
 
 
 @dataclass

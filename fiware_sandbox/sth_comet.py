@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -82,12 +83,7 @@ def _js_date_string(epoch_ms: int) -> str:
 
 
 def _csv_cell(value: Any) -> str:
-    if isinstance(value, str):
-        text = value
-    elif isinstance(value, bool | int | float) or value is None:
-        text = encode_json(value)
-    else:
-        text = encode_json(value)
+    text = value if isinstance(value, str) else encode_json(value)
     if any(c in text for c in ',"\r\n'):
         return '"' + text.replace('"', '""') + '"'
     return text
@@ -107,9 +103,7 @@ def _to_epoch_ms(moment: Any) -> int:
         if parsed is None:
             raise ValueError(f"not a date: {moment!r}")
         return parsed
-    if hasattr(moment, "to_pydatetime"):
-        moment = moment.to_pydatetime()
-    if isinstance(moment, datetime):
+    if isinstance(moment, datetime):  # pandas Timestamps too
         return to_epoch_ms(moment)
     raise ValueError(f"not a timestamp: {moment!r}")
 
@@ -278,17 +272,18 @@ class SthCometEmulator(EmulatedService):
 
     # ================================================================ HTTP
 
-    def _routes(self) -> Router:
+    def _routes(self) -> Router[Fault | None]:
         v1 = "/STH/v1/contextEntities"
         v1_attribute = v1 + "/type/{entity_type}/id/{entity_id}/attributes/{attribute}"
         v2 = "/STH/v2/entities"
-        router = Router()
+        router: Router[Fault | None] = Router()
         router.add("GET", "/version", lambda request, fault: self._version())
         router.add("POST", "/notify", lambda request, fault: self._notify(request))
-        router.add("GET", v1_attribute, self._read_v1)
-        router.add("DELETE", v1_attribute, self._delete_v1)
-        router.add("DELETE", v1 + "/type/{entity_type}/id/{entity_id}", self._delete_v1)
-        router.add("DELETE", v1, self._delete_v1)
+        read_v1, delete_v1 = partial(self._read, version="v1"), partial(self._delete, version="v1")
+        router.add("GET", v1_attribute, read_v1)
+        router.add("DELETE", v1_attribute, delete_v1)
+        router.add("DELETE", v1 + "/type/{entity_type}/id/{entity_id}", delete_v1)
+        router.add("DELETE", v1, delete_v1)
         router.add("GET", v2 + "/{entity_id}/attrs/{attribute}", self._read_v2)
         router.add("DELETE", v2 + "/{entity_id}/{part}/{attribute}", self._delete_v2)
         router.add("DELETE", v2 + "/{entity_id}", self._delete_v2)
@@ -296,7 +291,7 @@ class SthCometEmulator(EmulatedService):
         return router
 
     def _dispatch(self, request: httpx.Request, fault: Fault | None) -> httpx.Response:
-        routed = self._router.dispatch(request, fault=fault)
+        routed = self._router.dispatch(request, fault)
         if routed is not None:
             return routed
         correlator = self._correlator(request)
@@ -427,39 +422,19 @@ class SthCometEmulator(EmulatedService):
 
     # ---------------------------------------------------------------- reads
 
-    def _read_v1(
-        self,
-        request: httpx.Request,
-        entity_type: str,
-        entity_id: str,
-        attribute: str,
-        fault: Fault | None,
-    ) -> httpx.Response:
-        return self._read(request, "v1", entity_type, entity_id, attribute, fault)
-
-    def _delete_v1(
-        self,
-        request: httpx.Request,
-        entity_type: str | None = None,
-        entity_id: str | None = None,
-        attribute: str | None = None,
-        fault: Fault | None = None,
-    ) -> httpx.Response:
-        return self._delete(request, "v1", entity_type, entity_id, attribute)
-
     def _read_v2(
-        self, request: httpx.Request, entity_id: str, attribute: str, fault: Fault | None
+        self, request: httpx.Request, fault: Fault | None, entity_id: str, attribute: str
     ) -> httpx.Response:
         entity_type = request.url.params.get("type") or ""
-        return self._read(request, "v2", entity_type, entity_id, attribute, fault)
+        return self._read(request, fault, entity_type, entity_id, attribute, version="v2")
 
     def _delete_v2(
         self,
         request: httpx.Request,
+        fault: Fault | None,
         entity_id: str | None = None,
         part: str = "attrs",
         attribute: str | None = None,
-        fault: Fault | None = None,
     ) -> httpx.Response:
         entity_type = request.url.params.get("type")
         if entity_id is not None and not entity_type:
@@ -468,16 +443,17 @@ class SthCometEmulator(EmulatedService):
         if part != "attrs":
             body = {"error": "NotFound", "description": "invalid path"}
             return self._json(404, body, correlator=self._correlator(request))
-        return self._delete(request, "v2", entity_type, entity_id, attribute)
+        return self._delete(request, fault, entity_type, entity_id, attribute, version="v2")
 
     def _read(
         self,
         request: httpx.Request,
-        version: str,
+        fault: Fault | None,
         entity_type: str,
         entity_id: str,
         attribute: str,
-        fault: Fault | None,
+        *,
+        version: str,
     ) -> httpx.Response:
         try:
             service, servicepath = self._check_headers(request)
@@ -597,10 +573,12 @@ class SthCometEmulator(EmulatedService):
     def _delete(
         self,
         request: httpx.Request,
+        fault: Fault | None,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        attribute: str | None = None,
+        *,
         version: str,
-        entity_type: str | None,
-        entity_id: str | None,
-        attribute: str | None,
     ) -> httpx.Response:
         try:
             service, servicepath = self._check_headers(request)

@@ -12,11 +12,10 @@ import json
 import math
 import os
 import re
-import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import quote, unquote
@@ -25,9 +24,11 @@ import httpx
 from bson import ObjectId
 
 ResponseAction = Literal["respond", "hang", "drop", "truncate"]
+Headers = list[tuple[str, str]]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")  # the extended form; no week or ordinal dates
 _PROCESS_RANDOM = os.urandom(5)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 _SANDBOX = httpx.URL("http://sandbox")
@@ -239,15 +240,15 @@ def now_ms() -> int:
 
 def iso_ms(epoch_ms: int) -> str:
     """``2024-01-01T00:00:00.000Z`` (JavaScript ``Date.prototype.toISOString``)."""
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+    moment = EPOCH + timedelta(milliseconds=epoch_ms)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def to_epoch_ms(moment: datetime) -> int:
+    """Epoch milliseconds (floored) of ``moment``; naive means UTC."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
 def parse_date_ms(text: str) -> int | None:
@@ -261,6 +262,14 @@ def parse_date_ms(text: str) -> int | None:
         return to_epoch_ms(datetime.fromisoformat(stripped))
     except ValueError:
         return None
+
+
+def uptime_text(seconds: float) -> str:
+    """``1 d, 2 h, 3 m, 4 s``, as Orion and Orion-LD report their uptime."""
+    days, rest = divmod(int(seconds), 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    return f"{days} d, {hours} h, {minutes} m, {secs} s"
 
 
 def new_object_id() -> str:
@@ -279,18 +288,3 @@ def random_correlator() -> str:
 
 def time_correlator() -> str:
     return str(uuid.uuid1())
-
-
-def random_hex(length: int) -> str:
-    return secrets.token_hex((length + 1) // 2)[:length]
-
-
-def json_response(
-    status: int,
-    body: Any,
-    *,
-    content_type: str,
-    headers: Iterable[tuple[str, str]] = (),
-) -> httpx.Response:
-    response_headers = [*headers, ("Content-Type", content_type)]
-    return respond(status, response_headers, json_bytes(body))

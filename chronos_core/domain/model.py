@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -27,34 +29,9 @@ from chronos_core.domain.identifiers import (
 
 # The activations Keras 3 accepts by name for a Dense layer.
 KERAS_ACTIVATIONS = frozenset(
-    {
-        "celu",
-        "elu",
-        "exponential",
-        "gelu",
-        "hard_sigmoid",
-        "hard_silu",
-        "hard_swish",
-        "leaky_relu",
-        "linear",
-        "log_sigmoid",
-        "log_softmax",
-        "mish",
-        "relu",
-        "relu6",
-        "selu",
-        "sigmoid",
-        "silu",
-        "softmax",
-        "softplus",
-        "softsign",
-        "sparse_plus",
-        "sparsemax",
-        "squareplus",
-        "swish",
-        "tanh",
-        "tanh_shrink",
-    }
+    "celu elu exponential gelu hard_sigmoid hard_silu hard_swish leaky_relu linear "  # noqa: SIM905
+    "log_sigmoid log_softmax mish relu relu6 selu sigmoid silu softmax softplus softsign "
+    "sparse_plus sparsemax squareplus swish tanh tanh_shrink".split()
 )
 
 MAX_WINDOW = 8760
@@ -73,6 +50,19 @@ _SERVICE_SCHEMA: dict[str, Any] = {"pattern": "^[a-z0-9_]{1,50}$"}
 _SERVICEPATH_SCHEMA: dict[str, Any] = {
     "pattern": "^/([A-Za-z0-9_]{1,50}(/[A-Za-z0-9_]{1,50}){0,9})?$"
 }
+
+
+def _ngsi_name(value: str, info: ValidationInfo) -> str:
+    return check_ngsi_name(value, info.field_name or "name")
+
+
+NgsiName = Annotated[str, AfterValidator(_ngsi_name), Field(json_schema_extra=_NGSI_SCHEMA)]
+FiwareService = Annotated[str, AfterValidator(check_fiware_service)]
+FiwareServicePath = Annotated[str, AfterValidator(check_fiware_servicepath)]
+DisplayName = Annotated[
+    str, StringConstraints(min_length=1, max_length=100), AfterValidator(check_display_name)
+]
+
 #: The register-model form lists what to forecast first, then how to build and train.
 DEFINITION_FORM_ORDER = (
     "entity_type",
@@ -263,10 +253,8 @@ class ModelDefinition(TrainingParameters):
 
     model_config = ConfigDict(json_schema_extra=_form_order)
 
-    name: str | None = Field(
+    name: DisplayName | None = Field(
         default=None,
-        min_length=1,
-        max_length=100,
         title="Name",
         description="Default: the network type and the attribute, e.g. 'LSTM - temperature'.",
     )
@@ -276,29 +264,20 @@ class ModelDefinition(TrainingParameters):
         title="Description",
         description="Default: e.g. 'LSTM model for temperature forecasting'.",
     )
-    feature: str = Field(
+    feature: NgsiName = Field(
         title="Attribute",
         description="The entity attribute to forecast, e.g. temperature (its STH-Comet history "
         "is the training data).",
-        json_schema_extra=_NGSI_SCHEMA,
     )
-    entity_type: str = Field(
-        title="Entity type",
-        description="NGSI entity type, e.g. Room.",
-        json_schema_extra=_NGSI_SCHEMA,
-    )
-    entity_id: str = Field(
-        title="Entity id",
-        description="NGSI entity id, e.g. Room1.",
-        json_schema_extra=_NGSI_SCHEMA,
-    )
-    service: str | None = Field(
+    entity_type: NgsiName = Field(title="Entity type", description="NGSI entity type, e.g. Room.")
+    entity_id: NgsiName = Field(title="Entity id", description="NGSI entity id, e.g. Room1.")
+    service: FiwareService | None = Field(
         default=None,
         title="FIWARE service",
         description="Tenant (Fiware-Service); empty for CHRONOS_FIWARE_SERVICE.",
         json_schema_extra=_SERVICE_SCHEMA,
     )
-    service_path: str | None = Field(
+    service_path: FiwareServicePath | None = Field(
         default=None,
         title="FIWARE service path",
         description="Fiware-ServicePath such as /rooms; empty for CHRONOS_FIWARE_SERVICEPATH.",
@@ -316,41 +295,11 @@ class ModelDefinition(TrainingParameters):
         "CHRONOS_NGSI_FLAVOUR.",
     )
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        return None if value is None else check_display_name(value)
-
-    @field_validator("feature")
-    @classmethod
-    def _feature(cls, value: str) -> str:
-        return check_ngsi_name(value, "feature")
-
-    @field_validator("entity_type")
-    @classmethod
-    def _entity_type(cls, value: str) -> str:
-        return check_ngsi_name(value, "entity_type")
-
-    @field_validator("entity_id")
-    @classmethod
-    def _entity_id(cls, value: str) -> str:
-        return check_ngsi_name(value, "entity_id")
-
-    @field_validator("service")
-    @classmethod
-    def _service(cls, value: str | None) -> str | None:
-        return None if value is None else check_fiware_service(value)
-
-    @field_validator("service_path")
-    @classmethod
-    def _service_path(cls, value: str | None) -> str | None:
-        return None if value is None else check_fiware_servicepath(value)
-
 
 class ModelUpdate(_Strict):
     """A partial update of a draft model: only the fields that are set change."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=100, title="Name")
+    name: DisplayName | None = Field(default=None, title="Name")
     description: str | None = Field(default=None, max_length=1000, title="Description")
     model_type: ModelType | None = Field(default=None, title="Network type")
     batch_size: int | None = Field(default=None, ge=1, le=1024, title="Batch size")
@@ -388,11 +337,6 @@ class ModelUpdate(_Strict):
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        return None if value is None else check_display_name(value)
-
 
 class Model(ModelDefinition):
     """A registered model, as stored in the ``models`` collection."""
@@ -400,10 +344,10 @@ class Model(ModelDefinition):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     id: str = Field(default_factory=new_id)
-    name: str = Field(min_length=1, max_length=100)
+    name: DisplayName
     description: str | None = Field(default=None, max_length=1000)
-    service: str = Field(min_length=1)
-    service_path: str = Field(min_length=1)
+    service: FiwareService = Field(min_length=1)
+    service_path: FiwareServicePath = Field(min_length=1)
     status: ModelStatus = ModelStatus.DRAFT
     has_successful_training: bool = False
     created_at: datetime = Field(default_factory=utc_now)

@@ -7,6 +7,9 @@ current status, so two processes can never both move the same document.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from chronos_core.domain.enums import ModelStatus, TrainingStatus
 from chronos_core.errors import IllegalTransition
 
@@ -39,28 +42,23 @@ def can_transition_training(current: TrainingStatus, target: TrainingStatus) -> 
     return target in TRAINING_TRANSITIONS[current]
 
 
-def check_training_transition(current: TrainingStatus, target: TrainingStatus) -> None:
-    if not can_transition_training(current, target):
-        allowed = ", ".join(sorted(s.value for s in TRAINING_TRANSITIONS[current])) or "none"
+def _check(machine: Mapping[Any, frozenset[Any]], what: str, current: Any, target: Any) -> None:
+    if target not in machine[current]:
+        allowed = ", ".join(sorted(s.value for s in machine[current])) or "none"
         raise IllegalTransition(
-            f"a training job cannot go from {current.value} to {target.value} "
+            f"{what} cannot go from {current.value} to {target.value} "
             f"(allowed from {current.value}: {allowed})"
         )
+
+
+def check_training_transition(current: TrainingStatus, target: TrainingStatus) -> None:
+    _check(TRAINING_TRANSITIONS, "a training job", current, target)
+
+
+def check_model_transition(current: ModelStatus, target: ModelStatus) -> None:
+    _check(MODEL_TRANSITIONS, "a model", current, target)
 
 
 def sources_for_training(target: TrainingStatus) -> list[TrainingStatus]:
     """Every status from which ``target`` may be reached (for conditional updates)."""
     return [s for s, targets in TRAINING_TRANSITIONS.items() if target in targets]
-
-
-def check_model_transition(current: ModelStatus, target: ModelStatus) -> None:
-    if target not in MODEL_TRANSITIONS[current]:
-        allowed = ", ".join(sorted(s.value for s in MODEL_TRANSITIONS[current])) or "none"
-        raise IllegalTransition(
-            f"a model cannot go from {current.value} to {target.value} "
-            f"(allowed from {current.value}: {allowed})"
-        )
-
-
-def sources_for_model(target: ModelStatus) -> list[ModelStatus]:
-    return [s for s, targets in MODEL_TRANSITIONS.items() if target in targets]

@@ -1,7 +1,10 @@
-"""Turn pydantic validation errors into one clear ``InvalidInput`` message."""
+"""Turn pydantic validation errors into one clear ``InvalidInput`` message; check the scalar
+arguments of functions called with plain values."""
 
 from __future__ import annotations
 
+from math import nan
+from numbers import Integral, Real
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -35,3 +38,26 @@ def parse_input(model: type[M], data: Any) -> M:
         return model.model_validate(data)
     except ValidationError as error:
         raise InvalidInput(describe_validation_error(error)) from None
+
+
+def check_int(value: Any, what: str, low: int = 1, high: int | None = None) -> int:
+    """``value`` as an ``int`` in ``[low, high]`` (NumPy integers too, never a bool), else
+    ``InvalidInput`` saying what is allowed."""
+    number = int(value) if isinstance(value, Integral) and not isinstance(value, bool) else None
+    if number is None or number < low or (high is not None and number > high):
+        rule = f">= {low}" if high is None else f"from {low} to {high}"
+        raise InvalidInput(f"{what} must be an integer {rule}, got {value!r}")
+    return number
+
+
+def check_number(value: Any, what: str, interval: str) -> float:
+    """``value`` as a ``float`` inside ``interval``, written ``"(0, 1]"`` (open or closed ends),
+    else ``InvalidInput``; booleans are refused."""
+    low, high = (float(end) for end in interval[1:-1].split(","))
+    number = float(value) if isinstance(value, Real) and not isinstance(value, bool) else nan
+    if not (
+        (low < number if interval[0] == "(" else low <= number)
+        and (number < high if interval[-1] == ")" else number <= high)
+    ):
+        raise InvalidInput(f"{what} must be a number in {interval}, got {value!r}")
+    return number

@@ -8,10 +8,9 @@ clients are thread-safe, so one per configuration and process serves every forec
 from __future__ import annotations
 
 import atexit
-import os
-import threading
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from chronos_core import runtime
 from chronos_core.fiware.connection import service_url
 from chronos_core.fiware.ngsi_ld_temporal import NgsiLdTemporalClient
 from chronos_core.fiware.orion import OrionClient
@@ -19,16 +18,12 @@ from chronos_core.fiware.orion_ld import OrionLdClient
 from chronos_core.fiware.sth_comet import SthCometClient
 from chronos_core.settings import Settings
 
-_lock = threading.Lock()
-_clients: dict[tuple[object, ...], Any] = {}
-
 C = TypeVar("C", SthCometClient, OrionClient, OrionLdClient, NgsiLdTemporalClient)
 
 
 def _key(kind: str, url: str, settings: Settings) -> tuple[object, ...]:
     token = settings.fiware_auth_token
     return (
-        os.getpid(),
         kind,
         url,
         settings.http_timeout_seconds,
@@ -44,11 +39,11 @@ def _key(kind: str, url: str, settings: Settings) -> tuple[object, ...]:
 
 def _shared(kind: type[C], settings: Settings) -> C:
     key = _key(kind.__name__, service_url(settings, kind.service_key), settings)
-    with _lock:
-        client = _clients.get(key)
+    state = runtime.current()
+    with state.lock:
+        client = state.fiware_clients.get(key)
         if client is None:
-            client = kind(settings=settings)
-            _clients[key] = client
+            client = state.fiware_clients[key] = kind(settings=settings)
     assert isinstance(client, kind)
     return client
 
@@ -78,8 +73,4 @@ def orion_client(settings: Settings) -> OrionClient:
 @atexit.register
 def close_clients() -> None:
     """Close this process's shared clients."""
-    with _lock:
-        clients = [c for key, c in _clients.items() if key[0] == os.getpid()]
-        _clients.clear()
-    for client in clients:
-        client.close()
+    runtime.current().close_fiware_clients()

@@ -440,22 +440,18 @@ def _check_size(max_size: Any, what: str = "model cache size") -> int:
     return max_size
 
 
-_default: ModelCache | None = None
-_default_lock = threading.Lock()
-
-
 def default_model_cache(settings: Settings | None = None) -> ModelCache:
-    """This process's cache, bounded by ``CHRONOS_MODEL_CACHE_SIZE`` entries and
-    ``CHRONOS_MODEL_CACHE_MB`` (resized if those changed)."""
-    global _default
+    """This process's cache (held by its runtime), bounded by ``CHRONOS_MODEL_CACHE_SIZE``
+    entries and ``CHRONOS_MODEL_CACHE_MB`` (resized if those changed)."""
+    from chronos_core import runtime
     from chronos_core.settings import get_settings
 
     configured = settings or get_settings()
     size = configured.model_cache_size
     max_bytes = configured.model_cache_mb * 2**20
-    with _default_lock:
-        if _default is None:
-            _default = ModelCache(size, max_bytes=max_bytes)
-        elif _default.max_size != size or _default.max_bytes != max_bytes:
-            _default.resize(size, max_bytes)
-        return _default
+    state = runtime.current()
+    with state.lock:
+        cache: ModelCache = state.part("model_cache", lambda: ModelCache(size, max_bytes=max_bytes))
+        if cache.max_size != size or cache.max_bytes != max_bytes:
+            cache.resize(size, max_bytes)
+        return cache

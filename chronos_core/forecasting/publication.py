@@ -40,6 +40,7 @@ from typing import Any
 
 from pymongo.database import Database
 
+from chronos_core import runtime
 from chronos_core.clock import utc_now
 from chronos_core.domain.forecast import ForecastRecord, Publication, PublicationStatus
 from chronos_core.domain.identifiers import check_ngsi_name
@@ -220,7 +221,9 @@ def _subscribed_entities(subscriptions: Sequence[Any], notify_url: str) -> set[s
     return found
 
 
-_memo = _SubscriptionMemo()
+def _memo() -> _SubscriptionMemo:
+    memo: _SubscriptionMemo = runtime.current().part("subscription_memo", _SubscriptionMemo)
+    return memo
 
 
 def remove_history_subscriptions(orion: OrionClient, tenant: Tenant, entity_id: str) -> int:
@@ -235,13 +238,13 @@ def remove_history_subscriptions(orion: OrionClient, tenant: Tenant, entity_id: 
             continue
         if orion.delete_subscription(tenant, str(subscription["id"]), missing_ok=True):
             removed += 1
-    _memo.forget()
+    _memo().forget()
     return removed
 
 
 def forget_history_subscriptions() -> None:
     """Make this process look up the history subscriptions again (after Orion was reset)."""
-    _memo.forget()
+    _memo().forget()
 
 
 def history_notify_url(settings: Settings) -> str:
@@ -332,7 +335,7 @@ def _upsert_v2(
     """Upsert the entity in Orion, first making sure its history subscription exists."""
     tenant = Tenant(record.service, record.service_path)
     if settings.forecast_history_subscription:
-        _memo.ensure(
+        _memo().ensure(
             client,
             tenant,
             orion_url=settings.orion_url,

@@ -14,8 +14,7 @@ window), so a season longer than the lookback never removes one:
   It is fitted once on the history before the first origin and applied at each origin with
   ``forward`` (same parameters, state updated with the data up to that origin only).
 
-The older window-only helpers (:func:`naive_forecast`, :func:`seasonal_naive_forecast`,
-:func:`choose_season`) remain for the MASE scale and for callers holding windows only.
+:func:`choose_season` picks the calendar season of the MASE scale.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from chronos_core.domain.validation import check_int
 from chronos_core.errors import InvalidInput
 
 DAY_SECONDS = 86_400
@@ -89,43 +89,6 @@ def choose_season(sampling_interval_seconds: int, lookback_window: int) -> Seaso
             f"({steps} points)",
         )
     return SeasonChoice(steps=steps, period_name=name)
-
-
-def _inputs(inputs: ArrayLike, horizon: int) -> NDArray[np.float64]:
-    x = np.asarray(inputs, dtype=np.float64)
-    if x.ndim == 3 and x.shape[-1] == 1:
-        x = x[..., 0]
-    if x.ndim != 2 or x.shape[1] == 0:
-        raise InvalidInput(f"baseline inputs must be (windows, lookback), got shape {x.shape}")
-    _check_horizon(horizon)
-    return x
-
-
-def _check_horizon(horizon: int) -> None:
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise InvalidInput(f"horizon must be an integer >= 1, got {horizon!r}")
-
-
-def naive_forecast(inputs: ArrayLike, horizon: int) -> NDArray[np.float64]:
-    """Persistence: ``(windows, horizon)`` copies of each window's last input value."""
-    x = _inputs(inputs, horizon)
-    return np.repeat(x[:, -1:], horizon, axis=1)
-
-
-def seasonal_naive_forecast(inputs: ArrayLike, horizon: int, season: int) -> NDArray[np.float64]:
-    """Each step takes the value one (or more) whole seasons earlier from the input window."""
-    x = _inputs(inputs, horizon)
-    lookback = x.shape[1]
-    if (
-        isinstance(season, bool)
-        or not isinstance(season, (int, np.integer))
-        or not 1 <= season <= lookback
-    ):
-        raise InvalidInput(f"season must be an integer in [1, lookback={lookback}], got {season!r}")
-    steps = np.arange(1, horizon + 1)
-    # Position of y_{T+h-m(⌊(h-1)/m⌋+1)} in the window, whose last input y_T sits at lookback-1.
-    source = lookback - 1 + steps - season * ((steps - 1) // season + 1)
-    return x[:, source]
 
 
 # ---------------------------------------------------------------------------- full history
@@ -199,7 +162,7 @@ def seasonal_periods(
 
 def history_naive(history: History, origins: ArrayLike, horizon: int) -> NDArray[np.float64]:
     """Persistence from the full history: the last value before each origin, ``(n, horizon)``."""
-    _check_horizon(horizon)
+    check_int(horizon, "horizon")
     positions = history.check_origins(origins)
     return np.repeat(history.values[positions - 1][:, np.newaxis], horizon, axis=1)
 
@@ -214,7 +177,7 @@ def history_seasonal_naive(
     """The value one season before each target, looked up by timestamp in the full history
     (so it works across long gaps); a value lost in a gap is taken up to
     ``MAX_EXTRA_SEASONS`` seasons further back. Raises :class:`BaselineUnavailable`."""
-    _check_horizon(horizon)
+    check_int(horizon, "horizon")
     positions = history.check_origins(origins)
     m = period.steps
     step = history.step_ns
@@ -268,7 +231,7 @@ def statistical_forecast(
 ) -> StatisticalResult:
     """MSTL at the seasons that fit twice into the history before every origin (AutoETS on
     its trend), else AutoETS; fitted before the first origin, applied with ``forward``."""
-    _check_horizon(horizon)
+    check_int(horizon, "horizon")
     positions = history.check_origins(origins)
     seasons = sorted({int(s) for s in season_steps if int(s) >= 2})
     longest = max(seasons) if seasons else 0

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from chronos_core.domain.validation import check_int
 from chronos_core.errors import InvalidInput
 from chronos_core.ml import intervals as conformal
 from chronos_core.ml.baselines import (
@@ -179,9 +180,7 @@ def _skill(model_mae: float | None, baseline_mae: float | None, level: float) ->
 
 def backtest_stride(test_windows: int, max_origins: int) -> int:
     """``⌈test_windows / max_origins⌉`` (at least 1)."""
-    if isinstance(max_origins, bool) or not isinstance(max_origins, int) or max_origins < 1:
-        raise InvalidInput(f"max_origins must be an integer >= 1, got {max_origins!r}")
-    return max(1, math.ceil(test_windows / max_origins))
+    return max(1, math.ceil(test_windows / check_int(max_origins, "max_origins")))
 
 
 def series_seasons(prepared: PreparedData) -> list[dict[str, Any]]:

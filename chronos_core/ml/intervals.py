@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from pydantic import Field, TypeAdapter, ValidationError
 
+from chronos_core.domain.validation import check_int
 from chronos_core.errors import InvalidInput
 from chronos_core.ml.metrics import finite_or_none
 
@@ -29,13 +31,7 @@ HalfWidths = dict[str, list[float] | None]
 
 def check_levels(levels: Sequence[int]) -> list[int]:
     """Integer percentages in [1, 99], without repeats, sorted (InvalidInput otherwise)."""
-    out: list[int] = []
-    for level in levels:
-        if isinstance(level, bool) or not isinstance(level, (int, np.integer)):
-            raise InvalidInput(f"interval levels must be integers (percent), got {level!r}")
-        if not 1 <= int(level) <= 99:
-            raise InvalidInput(f"interval levels must be between 1 and 99, got {level}")
-        out.append(int(level))
+    out = [check_int(level, "an interval level (percent)", 1, 99) for level in levels]
     if len(set(out)) != len(out):
         raise InvalidInput(f"interval levels must not repeat, got {list(levels)}")
     return sorted(out)
@@ -106,22 +102,19 @@ def coverage(
     return overall, per_step
 
 
+#: Stored half-widths: per level, finite non-negative numbers, or None (no interval).
+_STORED_WIDTHS = TypeAdapter(
+    dict[str, list[Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]] | None]
+)
+
+
 def from_metadata(document: Any) -> HalfWidths:
     """The half-widths stored in a metadata artifact's ``intervals`` (``{}`` when absent or
     malformed: a forecast without intervals beats no forecast)."""
     if not isinstance(document, dict) or document.get("method") != METHOD:
         return {}
-    widths = document.get("half_widths")
-    if not isinstance(widths, dict):
+    try:
+        widths = _STORED_WIDTHS.validate_python(document.get("half_widths"))
+    except ValidationError:
         return {}
-    out: HalfWidths = {}
-    for level, values in widths.items():
-        if values is None:
-            continue
-        if not isinstance(values, list) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-            for v in values
-        ):
-            return {}
-        out[str(level)] = [float(v) for v in values]
-    return out
+    return {level: values for level, values in widths.items() if values is not None}

@@ -23,12 +23,13 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from chronos_core.domain.validation import check_int
 from chronos_core.errors import InvalidInput
 
 MAPE_ZERO_TOLERANCE = 1e-6
@@ -130,28 +131,29 @@ def theil_u2(actual: ArrayLike, predicted: ArrayLike, naive: ArrayLike) -> float
     return finite_or_none(model_rmse / naive_rmse)
 
 
-@_quiet
-def per_step_mae(actual: ArrayLike, predicted: ArrayLike) -> list[float | None]:
-    """MAE of each horizon step over the windows; inputs are ``(windows, horizon)``."""
+def _per_step(actual: ArrayLike, predicted: ArrayLike, what: str) -> NDArray[np.float64]:
     y = np.asarray(actual, dtype=np.float64)
     p = np.asarray(predicted, dtype=np.float64)
     if y.shape != p.shape or y.ndim != 2 or y.shape[0] == 0:
         raise InvalidInput(
-            f"per-step MAE needs two equal (windows, horizon) arrays, got {y.shape} and {p.shape}"
+            f"per-step {what} needs two equal (windows, horizon) arrays, "
+            f"got {y.shape} and {p.shape}"
         )
-    return [finite_or_none(v) for v in np.mean(np.abs(y - p), axis=0)]
+    return y - p
+
+
+@_quiet
+def per_step_mae(actual: ArrayLike, predicted: ArrayLike) -> list[float | None]:
+    """MAE of each horizon step over the windows; inputs are ``(windows, horizon)``."""
+    errors = _per_step(actual, predicted, "MAE")
+    return [finite_or_none(v) for v in np.mean(np.abs(errors), axis=0)]
 
 
 @_quiet
 def per_step_rmse(actual: ArrayLike, predicted: ArrayLike) -> list[float | None]:
     """RMSE of each horizon step over the windows; inputs are ``(windows, horizon)``."""
-    y = np.asarray(actual, dtype=np.float64)
-    p = np.asarray(predicted, dtype=np.float64)
-    if y.shape != p.shape or y.ndim != 2 or y.shape[0] == 0:
-        raise InvalidInput(
-            f"per-step RMSE needs two equal (windows, horizon) arrays, got {y.shape} and {p.shape}"
-        )
-    return [finite_or_none(v) for v in np.sqrt(np.mean((y - p) ** 2, axis=0))]
+    errors = _per_step(actual, predicted, "RMSE")
+    return [finite_or_none(v) for v in np.sqrt(np.mean(errors**2, axis=0))]
 
 
 @_quiet
@@ -163,8 +165,7 @@ def in_sample_naive_mae(
     With ``segment_ids``, pairs that straddle a long gap (different segments) are left out.
     ``None`` when no pair exists or a value is non-finite.
     """
-    if isinstance(season, bool) or not isinstance(season, (int, np.integer)) or season < 1:
-        raise InvalidInput(f"season must be an integer >= 1, got {season!r}")
+    season = check_int(season, "season")
     y = np.asarray(values, dtype=np.float64).ravel()
     if y.size <= season:
         return None
@@ -195,18 +196,7 @@ class MetricSet:
     per_step_rmse: list[float | None] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "mae": self.mae,
-            "mse": self.mse,
-            "rmse": self.rmse,
-            "r2": self.r2,
-            "smape": self.smape,
-            "mape": self.mape,
-            "mase": self.mase,
-            "theil_u2": self.theil_u2,
-            "per_step_mae": list(self.per_step_mae),
-            "per_step_rmse": list(self.per_step_rmse),
-        }
+        return asdict(self)
 
 
 def compute_metrics(

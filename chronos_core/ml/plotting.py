@@ -33,7 +33,13 @@ def _figure(title: str | None) -> tuple[Any, Any]:
     return figure, axes
 
 
-def _png(figure: Any) -> bytes:
+def _png(figure: Any, axes: Any = None, unit: str | None = None) -> bytes:
+    """The figure as PNG bytes; with ``axes``, first labelled as a time series in ``unit``."""
+    if axes is not None:
+        axes.set_xlabel("time (UTC)")
+        axes.set_ylabel(unit or "value")
+        axes.legend()
+        figure.autofmt_xdate()
     buffer = BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
@@ -113,11 +119,7 @@ def backtest_png(
     if horizon > 1:
         last = _utc_naive(stamps[:, -1])
         axes.plot(last, p[:, -1], linewidth=1.0, alpha=0.8, label=f"forecast, step {horizon}")
-    axes.set_xlabel("time (UTC)")
-    axes.set_ylabel(unit or "value")
-    axes.legend()
-    figure.autofmt_xdate()
-    return _png(figure)
+    return _png(figure, axes, unit)
 
 
 def forecast_png(
@@ -154,11 +156,7 @@ def forecast_png(
         axes.fill_between(
             target_times, low, high, color="tab:orange", alpha=0.15, label=f"{level} % interval"
         )
-    axes.set_xlabel("time (UTC)")
-    axes.set_ylabel(unit or "value")
-    axes.legend()
-    figure.autofmt_xdate()
-    return _png(figure)
+    return _png(figure, axes, unit)
 
 
 def _widest_first(

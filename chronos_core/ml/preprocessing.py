@@ -11,6 +11,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
+from chronos_core.domain.validation import check_int
 from chronos_core.errors import InsufficientData, InvalidInput
 from chronos_core.ml.regular_grid import (
     DEFAULT_MAX_INTERPOLATED_GAP,
@@ -21,6 +22,7 @@ from chronos_core.ml.regular_grid import (
 from chronos_core.ml.scalers import StandardScaler
 from chronos_core.ml.seasons import dense_grid
 from chronos_core.ml.windowing import (
+    SplitSizes,
     check_window_parameters,
     gather_windows,
     minimum_points,
@@ -126,20 +128,30 @@ def count_windows(
 ) -> tuple[int, int, int]:
     """Usable (train, validation, test) windows of ``regular`` for these window sizes (windows
     never cross a long gap); zeros when the series is too short."""
-    n = len(regular)
-    sizes = split_sizes(n, forecast_horizon, validation_ratio, test_ratio)
+    sizes, starts = _part_starts(
+        regular, lookback_window, forecast_horizon, validation_ratio, test_ratio
+    )
     if sizes.train < 1:
         return (0, 0, 0)
-    bounds = ((0, sizes.train), (sizes.validation_start, sizes.test_start), (sizes.test_start, n))
-    counts = [
-        int(
-            window_starts(
-                regular.values, regular.segment_ids, lookback_window, forecast_horizon, low, high
-            ).size
-        )
-        for low, high in bounds
-    ]
-    return (counts[0], counts[1], counts[2])
+    return (starts["train"].size, starts["validation"].size, starts["test"].size)
+
+
+def _part_starts(
+    regular: RegularSeries, lookback: int, horizon: int, validation_ratio: float, test_ratio: float
+) -> tuple[SplitSizes, dict[str, NDArray[np.int64]]]:
+    """The split of ``regular`` and the first-target positions of each part's windows."""
+    n = len(regular)
+    sizes = split_sizes(n, horizon, validation_ratio, test_ratio)
+    bounds = {
+        "train": (0, sizes.train),
+        "validation": (sizes.validation_start, sizes.test_start),
+        "test": (sizes.test_start, n),
+    }
+    starts = {
+        part: window_starts(regular.values, regular.segment_ids, lookback, horizon, low, high)
+        for part, (low, high) in bounds.items()
+    }
+    return sizes, starts
 
 
 def _need(lookback: int, horizon: int, validation_ratio: float, test_ratio: float) -> str:
@@ -172,18 +184,9 @@ def prepare_regular(
             details={"required": required, "found": n, **regular.counts.to_dict()},
         )
 
-    sizes = split_sizes(n, forecast_horizon, validation_ratio, test_ratio)
-    bounds = {
-        "train": (0, sizes.train),
-        "validation": (sizes.validation_start, sizes.test_start),
-        "test": (sizes.test_start, n),
-    }
-    starts = {
-        part: window_starts(
-            regular.values, regular.segment_ids, lookback_window, forecast_horizon, low, high
-        )
-        for part, (low, high) in bounds.items()
-    }
+    sizes, starts = _part_starts(
+        regular, lookback_window, forecast_horizon, validation_ratio, test_ratio
+    )
     for part in _PARTS:
         if starts[part].size == 0:
             raise InsufficientData(
@@ -323,15 +326,9 @@ def latest_window(
     observation, or when a longer run must be crossed; its message and details say from when a
     forecast will be possible again (``resumes_at``, as points keep arriving).
     """
-    if (
-        isinstance(lookback_window, bool)
-        or not isinstance(lookback_window, int)
-        or lookback_window < 1
-    ):
-        raise InvalidInput(f"lookback_window must be an integer >= 1, got {lookback_window!r}")
+    check_int(lookback_window, "lookback_window")
     max_fill = default_max_filled_gap(lookback_window) if max_filled_gap is None else max_filled_gap
-    if isinstance(max_fill, bool) or not isinstance(max_fill, int) or max_fill < 0:
-        raise InvalidInput(f"max_filled_gap must be an integer >= 0, got {max_fill!r}")
+    check_int(max_fill, "max_filled_gap", 0)
     # Every missing grid point is a gap here (0): the fill below decides what to bridge.
     regular: RegularSeries = regularize(
         series, sampling_interval_seconds=sampling_interval_seconds, max_interpolated_gap=0

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from chronos_core.domain.validation import check_int
 from chronos_core.errors import InsufficientData, InvalidInput
 
 NANOS_PER_SECOND = 1_000_000_000
@@ -73,12 +74,6 @@ class RegularSeries:
     @property
     def timestamps(self) -> pd.DatetimeIndex:
         return pd.DatetimeIndex(pd.to_datetime(self.timestamps_ns, unit="ns", utc=True))
-
-    @property
-    def last_segment_length(self) -> int:
-        if self.values.size == 0:
-            return 0
-        return int(np.count_nonzero(self.segment_ids == self.segment_ids[-1]))
 
 
 def clean_series(series: Any) -> CleanSeries:
@@ -148,31 +143,6 @@ def detect_sampling_interval(timestamps_ns: NDArray[np.int64]) -> int:
     return max(1, round(median))
 
 
-def _check_interval(sampling_interval_seconds: int) -> int:
-    if (
-        isinstance(sampling_interval_seconds, bool)
-        or not isinstance(sampling_interval_seconds, (int, np.integer))
-        or sampling_interval_seconds < 1
-    ):
-        raise InvalidInput(
-            f"sampling_interval_seconds must be an integer >= 1, got {sampling_interval_seconds!r}"
-        )
-    return int(sampling_interval_seconds)
-
-
-def _check_max_gap(max_interpolated_gap: int) -> int:
-    if (
-        isinstance(max_interpolated_gap, bool)
-        or not isinstance(max_interpolated_gap, (int, np.integer))
-        or not 0 <= max_interpolated_gap <= MAX_INTERPOLATED_GAP_LIMIT
-    ):
-        raise InvalidInput(
-            "max_interpolated_gap must be an integer in "
-            f"[0, {MAX_INTERPOLATED_GAP_LIMIT}], got {max_interpolated_gap!r}"
-        )
-    return int(max_interpolated_gap)
-
-
 def regularize(
     series: Any,
     *,
@@ -185,7 +155,7 @@ def regularize(
     trained with); ``None`` detects it as the median spacing. Raises ``InvalidInput`` for bad
     input and ``InsufficientData`` when no finite point remains.
     """
-    max_gap = _check_max_gap(max_interpolated_gap)
+    max_gap = check_int(max_interpolated_gap, "max_interpolated_gap", 0, MAX_INTERPOLATED_GAP_LIMIT)
     clean = clean_series(series)
     if clean.values.size == 0:
         raise InsufficientData(
@@ -197,7 +167,7 @@ def regularize(
     if sampling_interval_seconds is None:
         interval = detect_sampling_interval(clean.timestamps_ns)
     else:
-        interval = _check_interval(sampling_interval_seconds)
+        interval = check_int(sampling_interval_seconds, "sampling_interval_seconds")
     step = interval * NANOS_PER_SECOND
 
     last = int(clean.timestamps_ns[-1])

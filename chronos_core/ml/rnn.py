@@ -7,16 +7,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chronos_core.domain.enums import ModelType
 from chronos_core.domain.model import KERAS_ACTIVATIONS
+from chronos_core.domain.validation import check_int, check_number
 from chronos_core.errors import InvalidInput
 from chronos_core.ml import tf_runtime
 
 if TYPE_CHECKING:
     import keras
-
-
-# The gated linear unit splits its input in two; Keras 3 still declares the Dense layer's full
-# width, so the next layer is built for the wrong input size.
-UNSUPPORTED_DENSE_ACTIVATIONS = frozenset({"glu"})
 
 
 class RNNLayerSpec(Protocol):
@@ -39,18 +35,6 @@ class DenseLayerSpec(Protocol):
     def activation(self) -> str: ...
     @property
     def dropout(self) -> float: ...
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput(f"{name} must be an integer >= 1, got {value!r}")
-    return value
-
-
-def _check_rate(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise InvalidInput(f"{name} must be a number in [0, 1), got {value!r}")
-    return float(value)
 
 
 def _model_type(value: Any) -> ModelType:
@@ -114,19 +98,13 @@ def build_network(
     Raises ``InvalidInput`` for any parameter out of range.
     """
     kind = _model_type(model_type)
-    _check_positive_int("lookback_window", lookback_window)
-    _check_positive_int("forecast_horizon", forecast_horizon)
-    if (
-        isinstance(learning_rate, bool)
-        or not isinstance(learning_rate, (int, float))
-        or not 0 < learning_rate <= 1
-    ):
-        raise InvalidInput(f"learning_rate must be a number in (0, 1], got {learning_rate!r}")
+    check_int(lookback_window, "lookback_window")
+    check_int(forecast_horizon, "forecast_horizon")
+    check_number(learning_rate, "learning_rate", "(0, 1]")
     if season_steps is not None:
-        _check_positive_int("season_steps", season_steps)
-        _check_positive_int("recent_steps", recent_steps)
-        assert recent_steps is not None
-        _check_positive_int("season_cycles", season_cycles)
+        check_int(season_steps, "season_steps")
+        recent_steps = check_int(recent_steps, "recent_steps")
+        check_int(season_cycles, "season_cycles")
         if season_cycles * season_steps + recent_steps > lookback_window:
             raise InvalidInput(
                 f"season_cycles ({season_cycles}) x season_steps ({season_steps}) + recent_steps "
@@ -134,22 +112,17 @@ def build_network(
             )
     if not rnn_layers:
         raise InvalidInput("at least one recurrent layer is required")
-    for i, layer in enumerate(rnn_layers, start=1):
-        _check_positive_int(f"rnn_layers[{i - 1}].units", layer.units)
-        _check_rate(f"rnn_layers[{i - 1}].dropout", layer.dropout)
-        _check_rate(f"rnn_layers[{i - 1}].recurrent_dropout", layer.recurrent_dropout)
-    for i, dense in enumerate(dense_layers, start=1):
-        _check_positive_int(f"dense_layers[{i - 1}].units", dense.units)
-        _check_rate(f"dense_layers[{i - 1}].dropout", dense.dropout)
+    for i, layer in enumerate(rnn_layers):
+        check_int(layer.units, f"rnn_layers[{i}].units")
+        check_number(layer.dropout, f"rnn_layers[{i}].dropout", "[0, 1)")
+        check_number(layer.recurrent_dropout, f"rnn_layers[{i}].recurrent_dropout", "[0, 1)")
+    for i, dense in enumerate(dense_layers):
+        check_int(dense.units, f"dense_layers[{i}].units")
+        check_number(dense.dropout, f"dense_layers[{i}].dropout", "[0, 1)")
         if dense.activation not in KERAS_ACTIVATIONS:
             raise InvalidInput(
-                f"dense_layers[{i - 1}].activation {dense.activation!r} is not a Keras activation; "
+                f"dense_layers[{i}].activation {dense.activation!r} is not a Keras activation; "
                 f"allowed: {', '.join(sorted(KERAS_ACTIVATIONS))}"
-            )
-        if dense.activation in UNSUPPORTED_DENSE_ACTIVATIONS:
-            raise InvalidInput(
-                f"dense_layers[{i - 1}].activation {dense.activation!r} cannot be used in a "
-                "hidden layer: it halves the layer's width, which Keras does not propagate"
             )
 
     keras = tf_runtime.keras_module()

@@ -60,25 +60,16 @@ class StandardScaler(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe parameters; :meth:`from_dict` rebuilds the identical scaler."""
-        return _ScalerDocument(**self.model_dump(), numpy_version=np.__version__).model_dump()
+        return _ScalerDocument(
+            **self.model_dump(),
+            format=SCALER_FORMAT,
+            format_version=SCALER_FORMAT_VERSION,
+            numpy_version=np.__version__,
+        ).model_dump()
 
     @classmethod
     def from_dict(cls, data: Any) -> StandardScaler:
         """Rebuild from :meth:`to_dict` output; anything else raises ``InvalidInput``."""
-        if not isinstance(data, dict):
-            raise InvalidInput(
-                f"invalid scaler document: expected an object, got {type(data).__name__}"
-            )
-        if data.get("format") != SCALER_FORMAT:
-            raise InvalidInput(
-                f"invalid scaler document: format {data.get('format')!r}, "
-                f"expected {SCALER_FORMAT!r}"
-            )
-        if data.get("format_version") != SCALER_FORMAT_VERSION:
-            raise InvalidInput(
-                f"unsupported scaler format_version {data.get('format_version')!r} "
-                f"(supported: {SCALER_FORMAT_VERSION})"
-            )
         try:
             document = _ScalerDocument.model_validate(data)
         except ValidationError as error:
@@ -93,6 +84,6 @@ class _ScalerDocument(StandardScaler):
 
     model_config = ConfigDict(frozen=True, strict=True, allow_inf_nan=False, extra="ignore")
 
-    format: Literal["chronos.standard_scaler"] = SCALER_FORMAT
-    format_version: Literal[1] = SCALER_FORMAT_VERSION
+    format: Literal["chronos.standard_scaler"]
+    format_version: Literal[1]
     numpy_version: str | None = None

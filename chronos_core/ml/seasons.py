@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from chronos_core.domain.validation import check_int
 from chronos_core.errors import InvalidInput
 
 HOUR_SECONDS = 3_600
@@ -155,7 +156,9 @@ def _strength(grid: NDArray[np.float64], steps: int) -> float:
     return value if np.isfinite(value) else 0.0
 
 
-def _calendar_candidates(sampling_interval_seconds: int) -> list[tuple[str, int]]:
+def calendar_candidates(sampling_interval_seconds: int) -> list[tuple[str, int]]:
+    """The calendar periods that are (within :data:`CALENDAR_TOLERANCE`) a whole number of at
+    least 2 intervals, as (name, steps), shortest first."""
     found = []
     for name, seconds in CALENDAR_PERIODS:
         steps = round(seconds / sampling_interval_seconds)
@@ -215,11 +218,7 @@ def detect_seasons(
     ``values``/``timestamps_ns`` are the regular grid points (as :class:`RegularSeries` holds
     them: long gaps simply have no points). See the module docstring for the rule.
     """
-    if isinstance(sampling_interval_seconds, bool) or int(sampling_interval_seconds) < 1:
-        raise InvalidInput(
-            f"sampling_interval_seconds must be >= 1, got {sampling_interval_seconds!r}"
-        )
-    interval = int(sampling_interval_seconds)
+    interval = check_int(sampling_interval_seconds, "sampling_interval_seconds")
     grid = dense_grid(values, timestamps_ns, interval)
     observed = int(np.isfinite(grid).sum())
     if observed < 8:
@@ -227,7 +226,7 @@ def detect_seasons(
     span = grid.size
 
     candidates: dict[int, str] = {}
-    for name, steps in _calendar_candidates(interval):
+    for name, steps in calendar_candidates(interval):
         if span >= MIN_CYCLES * steps:
             candidates.setdefault(steps, name)
     peak = _peak_candidate(grid, int(span / MIN_PEAK_CYCLES))

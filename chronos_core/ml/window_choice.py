@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chronos_core.ml.seasons import CALENDAR_PERIODS, CALENDAR_TOLERANCE, Season
+from chronos_core.ml.seasons import Season, calendar_candidates
 from chronos_core.ml.windowing import split_sizes
 
 #: Lookback without a usable season (today's default), raised to twice the horizon.
@@ -166,8 +166,7 @@ def choose_inputs(
                     season_cycles=cycles,
                     reference_seasons=_shorter(seasons, season.steps),
                 )
-    lookback = min(MAX_AUTO_LOOKBACK, max(DEFAULT_LOOKBACK, 2 * forecast_horizon))
-    return NetworkInputs(lookback, lookback_chosen=True)
+    return NetworkInputs(smallest_lookback(forecast_horizon), lookback_chosen=True)
 
 
 def _shorter(seasons: Sequence[Season], steps: int) -> tuple[int, ...]:
@@ -183,17 +182,13 @@ def smallest_lookback(forecast_horizon: int) -> int:
 def longest_calendar_steps(sampling_interval_seconds: int, forecast_horizon: int) -> int | None:
     """Steps of the longest calendar period (day, week, year) that is a whole number (within
     1 %) of at least 2 intervals and fits :data:`MAX_AUTO_LOOKBACK` with its recent part."""
-    best = None
-    for _, seconds in CALENDAR_PERIODS:
-        steps = round(seconds / sampling_interval_seconds)
-        if steps < 2 or abs(steps * sampling_interval_seconds - seconds) > (
-            CALENDAR_TOLERANCE * seconds
-        ):
-            continue
-        recent = max(MIN_RECENT_STEPS, min(MAX_RECENT_STEPS, 2 * forecast_horizon))
-        if steps + recent <= MAX_AUTO_LOOKBACK:
-            best = steps
-    return best
+    recent = max(MIN_RECENT_STEPS, min(MAX_RECENT_STEPS, 2 * forecast_horizon))
+    fitting = [
+        s
+        for _, s in calendar_candidates(sampling_interval_seconds)
+        if s + recent <= MAX_AUTO_LOOKBACK
+    ]
+    return fitting[-1] if fitting else None
 
 
 def default_last_n(

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from chronos_core.domain.validation import check_int, check_number
 from chronos_core.errors import InvalidInput
 
 # Guards float rounding in ratio * n (0.29 * 100 == 28.999999999999996).
@@ -60,15 +61,10 @@ def check_window_parameters(
     lookback_window: int, forecast_horizon: int, validation_ratio: float, test_ratio: float
 ) -> None:
     """Raise ``InvalidInput`` naming the first parameter outside its allowed range."""
-    for name, value in (
-        ("lookback_window", lookback_window),
-        ("forecast_horizon", forecast_horizon),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidInput(f"{name} must be an integer >= 1, got {value!r}")
-    for name, ratio in (("validation_ratio", validation_ratio), ("test_ratio", test_ratio)):
-        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
-            raise InvalidInput(f"{name} must be a number in (0, 1), got {ratio!r}")
+    check_int(lookback_window, "lookback_window")
+    check_int(forecast_horizon, "forecast_horizon")
+    check_number(validation_ratio, "validation_ratio", "(0, 1)")
+    check_number(test_ratio, "test_ratio", "(0, 1)")
     if validation_ratio + test_ratio >= 1:
         raise InvalidInput(
             f"validation_ratio + test_ratio must be below 1 (got {validation_ratio} + {test_ratio})"

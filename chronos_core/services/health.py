@@ -151,6 +151,16 @@ def _describe_error(error: Exception) -> str:
     return text.splitlines()[0][:200]
 
 
+def _down(name: str, target: str, started: float, error: Exception) -> ServiceCheck:
+    return ServiceCheck(
+        name=name,
+        status=ServiceStatus.DOWN,
+        target=target,
+        latency_ms=_elapsed_ms(started),
+        detail=_describe_error(error),
+    )
+
+
 def check_http_service(
     name: str,
     base_url: str,
@@ -174,25 +184,15 @@ def check_http_service(
             try:
                 response = client.get(path)
             except httpx.HTTPError as error:
-                result = ServiceCheck(
-                    name=name,
-                    status=ServiceStatus.DOWN,
-                    target=target,
-                    latency_ms=_elapsed_ms(started),
-                    detail=_describe_error(error),
-                )
+                result = _down(name, target, started, error)
                 continue
             latency = _elapsed_ms(started)
-            detail = f"HTTP {response.status_code}"
-            decided = classify(response) if classify is not None else None
-            if decided is not None:
-                status, detail = decided
-            elif response.status_code >= 500:
-                status = ServiceStatus.DOWN
-            elif response.status_code >= 400:
-                status = ServiceStatus.DEGRADED
-            else:
-                status = ServiceStatus.UP
+            code = response.status_code
+            default = ServiceStatus.UP if code < 400 else ServiceStatus.DEGRADED
+            status, detail = (classify and classify(response)) or (
+                ServiceStatus.DOWN if code >= 500 else default,
+                f"HTTP {code}",
+            )
             try:
                 body: Any = response.json()
             except ValueError:
@@ -211,51 +211,21 @@ def check_http_service(
     return result
 
 
-def check_database(ping: Callable[[], Any], target: str) -> ServiceCheck:
-    """Run ``ping`` (e.g. ``lambda: db.command("ping")``) and time it; any error means down."""
-    started = time.perf_counter()
-    try:
-        ping()
-    except Exception as error:
-        return ServiceCheck(
-            name=MONGODB,
-            status=ServiceStatus.DOWN,
-            target=target,
-            latency_ms=_elapsed_ms(started),
-            detail=_describe_error(error),
-        )
-    return ServiceCheck(
-        name=MONGODB,
-        status=ServiceStatus.UP,
-        target=target,
-        latency_ms=_elapsed_ms(started),
-        detail="ping ok",
-    )
-
-
 def check_mongodb(
     settings: Settings, *, timeout_seconds: float = MAX_CHECK_TIMEOUT_SECONDS
 ) -> ServiceCheck:
-    """Ping the configured database (or the embedded one) with a short timeout."""
+    """Ping the configured database (or the embedded one) with a short timeout; any error means
+    down."""
     from pymongo import MongoClient
 
     from chronos_core.storage.database import database_uri, redact_uri
 
     target = settings.mongodb_database
+    timeout_ms = max(1, int(min(timeout_seconds, MAX_CHECK_TIMEOUT_SECONDS) * 1000))
     started = time.perf_counter()
     try:
         uri = database_uri(settings)
-    except Exception as error:
-        return ServiceCheck(
-            name=MONGODB,
-            status=ServiceStatus.DOWN,
-            target=target,
-            latency_ms=_elapsed_ms(started),
-            detail=_describe_error(error),
-        )
-    target = f"{redact_uri(uri)} (database {settings.mongodb_database})"
-    timeout_ms = max(1, int(min(timeout_seconds, MAX_CHECK_TIMEOUT_SECONDS) * 1000))
-    try:
+        target = f"{redact_uri(uri)} (database {settings.mongodb_database})"
         client: MongoClient[dict[str, Any]] = MongoClient(
             uri,
             serverSelectionTimeoutMS=timeout_ms,
@@ -263,18 +233,18 @@ def check_mongodb(
             socketTimeoutMS=timeout_ms,
             appname="chronos-health",
         )
+        with client:
+            started = time.perf_counter()
+            client[settings.mongodb_database].command("ping")
     except Exception as error:
-        return ServiceCheck(
-            name=MONGODB,
-            status=ServiceStatus.DOWN,
-            target=target,
-            latency_ms=_elapsed_ms(started),
-            detail=_describe_error(error),
-        )
-    try:
-        return check_database(lambda: client[settings.mongodb_database].command("ping"), target)
-    finally:
-        client.close()
+        return _down(MONGODB, target, started, error)
+    return ServiceCheck(
+        name=MONGODB,
+        status=ServiceStatus.UP,
+        target=target,
+        latency_ms=_elapsed_ms(started),
+        detail="ping ok",
+    )
 
 
 def fiware_headers(settings: Settings) -> dict[str, str]:

@@ -66,11 +66,14 @@ class JobDeletion:
 def _check_last_n(last_n: object, settings: Settings) -> int | None:
     if last_n is None:
         return None
-    if isinstance(last_n, bool) or not isinstance(last_n, int):
-        raise InvalidInput(f"last_n must be an integer, got {type(last_n).__name__}")
-    if not 1 <= last_n <= settings.max_last_n:
+    if (
+        isinstance(last_n, bool)
+        or not isinstance(last_n, int)
+        or not 1 <= last_n <= settings.max_last_n
+    ):
         raise InvalidInput(
-            f"last_n must be between 1 and {settings.max_last_n} data points, got {last_n}"
+            f"last_n must be an integer between 1 and {settings.max_last_n} data points, "
+            f"got {last_n!r}"
         )
     return last_n
 
@@ -336,12 +339,6 @@ def request_cancel(db: Db, job_id: str) -> TrainingJob:
         except Conflict:
             continue
     raise Conflict(f"training job {job_id} kept changing; could not request its cancellation")
-
-
-def is_cancel_requested(db: Db, job_id: str) -> bool:
-    """Whether the run should stop: cancellation was requested (or the job was cancelled)."""
-    job = TrainingJobRepository(db).get(parse_id(job_id, "training job id"))
-    return job.status in (TrainingStatus.CANCEL_REQUESTED, TrainingStatus.CANCELLED)
 
 
 def delete_training_job(db: Db, job_id: str) -> JobDeletion:

@@ -1,16 +1,15 @@
 """Connecting to MongoDB and creating Chronos' indexes.
 
-``connect`` keeps one ``MongoClient`` per process and URI (pymongo clients are thread-safe but
-must not cross a fork, so a forked child opens its own). With ``CHRONOS_MONGODB_URI`` unset it
-starts or reuses the embedded database. Datetimes come back timezone-aware, in UTC. The URI is a
-secret: only :func:`redact_uri`'s form of it ever appears in a message.
+``connect`` keeps one ``MongoClient`` per URI in the process's runtime (pymongo clients are
+thread-safe but must not cross a fork, so a forked child opens its own). With
+``CHRONOS_MONGODB_URI`` unset it starts or reuses the embedded database. Datetimes come back
+timezone-aware, in UTC. The URI is a secret: only :func:`redact_uri`'s form of it ever appears in
+a message.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,17 +25,13 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
+from chronos_core import runtime
 from chronos_core.errors import ExternalServiceError, InvalidInput
 from chronos_core.settings import Settings, get_settings
 from chronos_core.storage.embedded import ensure_embedded_server
 from chronos_core.storage.schema import COLLECTION_INDEXES
 
 Document = dict[str, Any]
-
-_clients: dict[tuple[int, str], MongoClient[Document]] = {}
-_bootstrapped: set[tuple[int, str, str]] = set()
-_embedded_uris: dict[tuple[int, str, int], str] = {}
-_lock = threading.Lock()
 
 _USERINFO = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/?#]*@)")
 _SECRET_PARAM = re.compile(
@@ -67,12 +62,11 @@ def database_uri(settings: Settings) -> str:
     """The configured URI, or the embedded server's (started if needed, found once per process)."""
     if settings.mongodb_uri is not None:
         return settings.mongodb_uri.get_secret_value()
-    key = (os.getpid(), str(settings.data_dir.expanduser().resolve()), settings.embedded_port)
-    uri = _embedded_uris.get(key)
-    if uri is None:
-        uri = ensure_embedded_server(settings.data_dir, port=settings.embedded_port).uri
-        _embedded_uris[key] = uri
-    return uri
+    key = (str(settings.data_dir.expanduser().resolve()), settings.embedded_port)
+    uris = runtime.current().embedded_uris
+    if key not in uris:
+        uris[key] = ensure_embedded_server(settings.data_dir, port=settings.embedded_port).uri
+    return uris[key]
 
 
 #: How long an operation waits for an unreachable database before it fails. A running training
@@ -116,14 +110,11 @@ class _Contact(monitoring.ServerHeartbeatListener, monitoring.CommandListener):
             self._failed()
 
 
-_contacts: dict[tuple[int, str], _Contact] = {}
-
-
 def client_for(uri: str) -> MongoClient[Document]:
     """This process's client for ``uri`` (created on first use)."""
-    key = (os.getpid(), uri)
-    with _lock:
-        client = _clients.get(key)
+    state = runtime.current()
+    with state.lock:
+        client: MongoClient[Document] | None = state.database_clients.get(uri)
         if client is None:
             contact = _Contact()
             try:
@@ -141,8 +132,8 @@ def client_for(uri: str) -> MongoClient[Document]:
                 raise InvalidInput(
                     f"invalid MongoDB URI {redact_uri(uri)}: {_scrub(str(error), uri)}"
                 ) from None
-            _clients[key] = client
-            _contacts[key] = contact
+            state.database_clients[uri] = client
+            state.database_contacts[uri] = contact
         return client
 
 
@@ -156,12 +147,9 @@ def is_unreachable(error: BaseException) -> bool:
 def unreachable_error(error: BaseException, db: Database[Document]) -> DatabaseUnavailable:
     """One line for a database that could not be reached: which one, and since when."""
     client = db.client
+    state = runtime.current()
     contact = next(
-        (
-            c
-            for (pid, _uri), c in _contacts.items()
-            if pid == os.getpid() and _clients.get((pid, _uri)) is client
-        ),
+        (state.database_contacts.get(u) for u, c in state.database_clients.items() if c is client),
         None,
     )
     # Its last answer bounds the outage; without one, when this process first saw it fail.
@@ -207,21 +195,14 @@ def get_database(settings: Settings | None = None) -> Database[Document]:
     """Connect and, once per process and database, bootstrap the indexes."""
     settings = settings or get_settings()
     db = connect(settings)
-    key = (os.getpid(), database_uri(settings), db.name)  # the URI is cached by now
-    if key not in _bootstrapped:
+    key = (database_uri(settings), db.name)  # the URI is cached by now
+    bootstrapped = runtime.current().bootstrapped
+    if key not in bootstrapped:
         bootstrap(db)
-        with _lock:
-            _bootstrapped.add(key)
+        bootstrapped.add(key)
     return db
 
 
 def close_clients() -> None:
     """Close this process's clients (at shutdown, or between test sessions)."""
-    with _lock:
-        for (pid, _uri), client in list(_clients.items()):
-            if pid == os.getpid():
-                client.close()
-        _clients.clear()
-        _contacts.clear()
-        _bootstrapped.clear()
-        _embedded_uris.clear()
+    runtime.current().close_database_clients()

@@ -7,20 +7,24 @@ reaches an entity.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import Enum
 from functools import lru_cache
 from types import NoneType, UnionType
-from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pymongo import ReturnDocument
+from pymongo.collection import Collection
+from pymongo.database import Database
 
 from chronos_core.clock import as_utc
 from chronos_core.domain.validation import describe_validation_error
-from chronos_core.errors import ChronosError, InvalidInput
+from chronos_core.errors import ChronosError, InvalidInput, NotFound
 
 E = TypeVar("E", bound=BaseModel)
+NO_ID = {"_id": False}
 
 
 class StoredDataError(ChronosError):
@@ -137,3 +141,49 @@ def validated_fields(
                 raise InvalidInput(f"invalid value for {path}: {reason}") from None
         out[path] = to_bson(value)
     return out
+
+
+def enum_values(enum: type[Enum], members: Any) -> list[Any]:
+    """The values of one member or of several (members or their values) of ``enum``."""
+    if isinstance(members, enum):
+        return [members.value]
+    return [enum(member).value for member in members]
+
+
+class Repository(Generic[E]):
+    """One collection of ``entity`` documents, found by their ``id`` (named ``what`` in
+    messages); updates return the entity as it is afterwards."""
+
+    entity: type[E]
+    what: str
+    collection: str
+
+    def __init__(self, db: Database[dict[str, Any]]) -> None:
+        self._collection: Collection[dict[str, Any]] = db[self.collection]
+
+    def _id(self, value: object, what: str | None = None) -> str:
+        return require_id(value, f"{what or self.what} id")
+
+    def _entity(self, document: Mapping[str, Any]) -> E:
+        return document_to_entity(self.entity, document, self.what)
+
+    def _many(self, cursor: Iterable[Mapping[str, Any]]) -> list[E]:
+        return [self._entity(document) for document in cursor]
+
+    def _update(
+        self, query: Mapping[str, Any], update: Mapping[str, Any], **options: Any
+    ) -> E | None:
+        document = self._collection.find_one_and_update(
+            query, update, projection=NO_ID, return_document=ReturnDocument.AFTER, **options
+        )
+        return None if document is None else self._entity(document)
+
+    def find(self, entity_id: str) -> E | None:
+        document = self._collection.find_one({"id": self._id(entity_id)}, NO_ID)
+        return None if document is None else self._entity(document)
+
+    def get(self, entity_id: str) -> E:
+        entity = self.find(entity_id)
+        if entity is None:
+            raise NotFound(f"{self.what} {entity_id} not found")
+        return entity

@@ -7,21 +7,21 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from pymongo import DESCENDING, ReturnDocument
-from pymongo.collection import Collection
-from pymongo.database import Database
+from pymongo import DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from chronos_core.clock import utc_now
 from chronos_core.domain.enums import ModelStatus, ModelType
 from chronos_core.domain.model import Model
 from chronos_core.domain.transitions import MODEL_TRANSITIONS, check_model_transition
+from chronos_core.domain.validation import check_int
 from chronos_core.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from chronos_core.storage.documents import (
+    NO_ID,
+    Repository,
     bson_datetime,
-    document_to_entity,
     entity_to_document,
-    require_id,
+    enum_values,
     validated_fields,
 )
 from chronos_core.storage.schema import MODELS
@@ -29,51 +29,25 @@ from chronos_core.storage.schema import MODELS
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 _PROTECTED = frozenset({"_id", "id", "status", "created_at", "updated_at"})
-_NO_ID = {"_id": False}
-
-
-def _require_id(model_id: object) -> str:
-    return require_id(model_id, "model id")
-
-
-def _statuses(expected: ModelStatus | Iterable[ModelStatus]) -> builtins.list[ModelStatus]:
-    if isinstance(expected, ModelStatus):
-        return [expected]
-    return [ModelStatus(s) for s in expected]
 
 
 def check_page(skip: int, limit: int) -> None:
     """Refuse a negative offset or a page size outside ``1..MAX_PAGE_SIZE``."""
-    if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
-        raise InvalidInput(f"skip must be an integer >= 0, got {skip!r}")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise InvalidInput(f"limit must be an integer from 1 to {MAX_PAGE_SIZE}, got {limit!r}")
+    check_int(skip, "skip", 0)
+    check_int(limit, "limit", 1, MAX_PAGE_SIZE)
 
 
-class ModelRepository:
+class ModelRepository(Repository[Model]):
     """Reads and writes :class:`~chronos_core.domain.model.Model` documents.
 
     Status changes are conditional updates on the expected current status, so of two processes
     moving the same model only one succeeds.
     """
 
-    def __init__(self, db: Database[dict[str, Any]]) -> None:
-        self._collection: Collection[dict[str, Any]] = db[MODELS]
-
-    # --- reads ---
-
-    def find(self, model_id: str) -> Model | None:
-        document = self._collection.find_one({"id": _require_id(model_id)}, _NO_ID)
-        return None if document is None else document_to_entity(Model, document, "model")
-
-    def get(self, model_id: str) -> Model:
-        model = self.find(model_id)
-        if model is None:
-            raise NotFound(f"model {model_id} not found")
-        return model
+    entity, what, collection = Model, "model", MODELS
 
     def exists(self, model_id: str) -> bool:
-        return self._collection.count_documents({"id": _require_id(model_id)}, limit=1) > 0
+        return self._collection.count_documents({"id": self._id(model_id)}, limit=1) > 0
 
     def list(
         self,
@@ -88,13 +62,10 @@ class ModelRepository:
         """Models matching every given filter, newest first."""
         check_page(skip, limit)
         query = self._filter(model_type, status, entity_id, feature)
-        cursor = (
-            self._collection.find(query, _NO_ID)
-            .sort([("created_at", DESCENDING), ("id", DESCENDING)])
-            .skip(skip)
-            .limit(limit)
+        cursor = self._collection.find(query, NO_ID).sort(
+            [("created_at", DESCENDING), ("id", DESCENDING)]
         )
-        return [document_to_entity(Model, document, "model") for document in cursor]
+        return self._many(cursor.skip(skip).limit(limit))
 
     def count(
         self,
@@ -153,17 +124,12 @@ class ModelRepository:
         changes = validated_fields(
             Model, fields, protected=_PROTECTED | {"has_successful_training"}
         )
-        query: dict[str, Any] = {"id": _require_id(model_id), "status": ModelStatus.DRAFT.value}
+        query: dict[str, Any] = {"id": self._id(model_id), "status": ModelStatus.DRAFT.value}
         if expected_updated_at is not None:
             query["updated_at"] = bson_datetime(expected_updated_at)
-        document = self._collection.find_one_and_update(
-            query,
-            {"$set": {**changes, "updated_at": utc_now()}},
-            projection=_NO_ID,
-            return_document=ReturnDocument.AFTER,
-        )
-        if document is not None:
-            return document_to_entity(Model, document, "model")
+        model = self._update(query, {"$set": {**changes, "updated_at": utc_now()}})
+        if model is not None:
+            return model
         current = self.get(model_id)
         if current.status is not ModelStatus.DRAFT:
             raise Conflict(
@@ -183,20 +149,18 @@ class ModelRepository:
         Raises IllegalTransition if the state machine forbids it, NotFound if the model is gone,
         Conflict if its current status is not one of ``expected``.
         """
-        sources = _statuses(expected)
+        sources = enum_values(ModelStatus, expected)
         for source in sources:
-            check_model_transition(source, target)
+            check_model_transition(ModelStatus(source), target)
         changes = validated_fields(Model, fields, protected=_PROTECTED)
-        document = self._collection.find_one_and_update(
-            {"id": _require_id(model_id), "status": {"$in": [s.value for s in sources]}},
+        model = self._update(
+            {"id": self._id(model_id), "status": {"$in": sources}},
             {"$set": {**changes, "status": target.value, "updated_at": utc_now()}},
-            projection=_NO_ID,
-            return_document=ReturnDocument.AFTER,
         )
-        if document is not None:
-            return document_to_entity(Model, document, "model")
+        if model is not None:
+            return model
         current = self.get(model_id)
-        expected_text = " or ".join(s.value for s in sources)
+        expected_text = " or ".join(sources)
         allowed = MODEL_TRANSITIONS[current.status]
         error = IllegalTransition if target not in allowed else Conflict
         raise error(
@@ -207,20 +171,17 @@ class ModelRepository:
     def set_fields(self, model_id: str, **fields: Any) -> Model:
         """Set fields (not the status) whatever the model's status, e.g. the training flag."""
         changes = validated_fields(Model, fields, protected=_PROTECTED)
-        document = self._collection.find_one_and_update(
-            {"id": _require_id(model_id)},
-            {"$set": {**changes, "updated_at": utc_now()}},
-            projection=_NO_ID,
-            return_document=ReturnDocument.AFTER,
+        model = self._update(
+            {"id": self._id(model_id)}, {"$set": {**changes, "updated_at": utc_now()}}
         )
-        if document is None:
+        if model is None:
             raise NotFound(f"model {model_id} not found")
-        return document_to_entity(Model, document, "model")
+        return model
 
     def delete(self, model_id: str, *, unless_status: Iterable[ModelStatus] = ()) -> bool:
         """Delete the model unless its status is one of ``unless_status``; ``False`` if not."""
-        query: dict[str, Any] = {"id": _require_id(model_id)}
-        refused = [ModelStatus(s).value for s in unless_status]
+        query: dict[str, Any] = {"id": self._id(model_id)}
+        refused = enum_values(ModelStatus, unless_status)
         if refused:
             query["status"] = {"$nin": refused}
         return self._collection.delete_one(query).deleted_count == 1

@@ -14,9 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
-from pymongo.collection import Collection
-from pymongo.database import Database
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from chronos_core.clock import utc_now
@@ -27,12 +25,14 @@ from chronos_core.domain.enums import (
 )
 from chronos_core.domain.training_job import DataCollectionJob, TrainingJob
 from chronos_core.domain.transitions import check_training_transition, sources_for_training
-from chronos_core.errors import Conflict, InvalidInput, NotFound
+from chronos_core.domain.validation import check_int
+from chronos_core.errors import Conflict, NotFound
 from chronos_core.storage.documents import (
+    NO_ID,
+    Repository,
     bson_datetime,
-    document_to_entity,
     entity_to_document,
-    require_id,
+    enum_values,
     validated_fields,
 )
 from chronos_core.storage.model_repository import DEFAULT_PAGE_SIZE, check_page
@@ -40,52 +40,20 @@ from chronos_core.storage.schema import ACTIVE_STATUS_VALUES, ONE_ACTIVE_JOB_IND
 
 _PROTECTED = frozenset({"_id", "id", "model_id", "status", "created_at", "updated_at"})
 _CHUNK_PROTECTED = frozenset({"id", "index"})
-_NO_ID = {"_id": False}
 UNFINISHED_CHUNK_STATUSES = (DataCollectionStatus.PENDING, DataCollectionStatus.IN_PROGRESS)
 DUE_PREDICTIONS_LIMIT = 50
 
 Statuses = TrainingStatus | Iterable[TrainingStatus]
 
 
-def _require_id(value: object, what: str = "training job id") -> str:
-    return require_id(value, what)
+def _in(statuses: Statuses) -> dict[str, builtins.list[str]]:
+    return {"$in": enum_values(TrainingStatus, statuses)}
 
 
-def _status_list(statuses: Statuses) -> builtins.list[TrainingStatus]:
-    if isinstance(statuses, TrainingStatus):
-        return [statuses]
-    return [TrainingStatus(s) for s in statuses]
-
-
-def _count(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput(f"{what} must be an integer >= 0, got {value!r}")
-    return value
-
-
-class TrainingJobRepository:
+class TrainingJobRepository(Repository[TrainingJob]):
     """Reads and writes :class:`~chronos_core.domain.training_job.TrainingJob` documents."""
 
-    def __init__(self, db: Database[dict[str, Any]]) -> None:
-        self._collection: Collection[dict[str, Any]] = db[TRAINING_JOBS]
-
-    def _entity(self, document: Mapping[str, Any]) -> TrainingJob:
-        return document_to_entity(TrainingJob, document, "training job")
-
-    def _many(self, cursor: Iterable[Mapping[str, Any]]) -> builtins.list[TrainingJob]:
-        return [self._entity(document) for document in cursor]
-
-    # --- reads ---
-
-    def find(self, job_id: str) -> TrainingJob | None:
-        document = self._collection.find_one({"id": _require_id(job_id)}, _NO_ID)
-        return None if document is None else self._entity(document)
-
-    def get(self, job_id: str) -> TrainingJob:
-        job = self.find(job_id)
-        if job is None:
-            raise NotFound(f"training job {job_id} not found")
-        return job
+    entity, what, collection = TrainingJob, "training job", TRAINING_JOBS
 
     def list_for_model(
         self,
@@ -97,22 +65,18 @@ class TrainingJobRepository:
     ) -> builtins.list[TrainingJob]:
         """The model's jobs, newest first."""
         check_page(skip, limit)
-        query: dict[str, Any] = {"model_id": _require_id(model_id, "model id")}
-        if status is not None:
-            query["status"] = {"$in": [s.value for s in _status_list(status)]}
-        cursor = (
-            self._collection.find(query, _NO_ID)
-            .sort([("created_at", DESCENDING), ("id", DESCENDING)])
-            .skip(skip)
-            .limit(limit)
-        )
-        return self._many(cursor)
+        cursor = self._collection.find(self._of_model(model_id, status), NO_ID)
+        order = [("created_at", DESCENDING), ("id", DESCENDING)]
+        return self._many(cursor.sort(order).skip(skip).limit(limit))
 
     def count_for_model(self, model_id: str, *, status: Statuses | None = None) -> int:
-        query: dict[str, Any] = {"model_id": _require_id(model_id, "model id")}
+        return self._collection.count_documents(self._of_model(model_id, status))
+
+    def _of_model(self, model_id: str, status: Statuses | None = None) -> dict[str, Any]:
+        query: dict[str, Any] = {"model_id": self._id(model_id, "model")}
         if status is not None:
-            query["status"] = {"$in": [s.value for s in _status_list(status)]}
-        return self._collection.count_documents(query)
+            query["status"] = _in(status)
+        return query
 
     def list_by_status(
         self,
@@ -125,38 +89,28 @@ class TrainingJobRepository:
         """Jobs in any of ``status``, oldest first (or newest first)."""
         check_page(skip, limit)
         order = DESCENDING if newest_first else ASCENDING
-        cursor = (
-            self._collection.find(
-                {"status": {"$in": [s.value for s in _status_list(status)]}}, _NO_ID
-            )
-            .sort([("created_at", order), ("id", order)])
-            .skip(skip)
-            .limit(limit)
+        cursor = self._collection.find({"status": _in(status)}, NO_ID)
+        return self._many(
+            cursor.sort([("created_at", order), ("id", order)]).skip(skip).limit(limit)
         )
-        return self._many(cursor)
 
     def find_active(self, model_id: str | None = None) -> builtins.list[TrainingJob]:
         """Every active job (pending, collecting, preprocessing, training, cancel requested)."""
         query: dict[str, Any] = {"status": {"$in": ACTIVE_STATUS_VALUES}}
         if model_id is not None:
-            query["model_id"] = _require_id(model_id, "model id")
-        return self._many(self._collection.find(query, _NO_ID).sort("created_at", ASCENDING))
+            query["model_id"] = self._id(model_id, "model")
+        return self._many(self._collection.find(query, NO_ID).sort("created_at", ASCENDING))
 
     def active_for_model(self, model_id: str) -> TrainingJob | None:
         active = self.find_active(model_id)
         return active[0] if active else None
 
     def has_completed(self, model_id: str) -> bool:
-        query = {
-            "model_id": _require_id(model_id, "model id"),
-            "status": TrainingStatus.COMPLETED.value,
-        }
+        query = self._of_model(model_id, TrainingStatus.COMPLETED)
         return self._collection.count_documents(query, limit=1) > 0
 
     def ids_for_model(self, model_id: str) -> builtins.list[str]:
-        cursor = self._collection.find(
-            {"model_id": _require_id(model_id, "model id")}, {"_id": False, "id": True}
-        )
+        cursor = self._collection.find(self._of_model(model_id), {"_id": False, "id": True})
         return [document["id"] for document in cursor]
 
     def find_due_predictions(
@@ -169,10 +123,8 @@ class TrainingJobRepository:
             "status": TrainingStatus.COMPLETED.value,
             "next_prediction_at": {"$lte": bson_datetime(now or utc_now())},
         }
-        cursor = (
-            self._collection.find(query, _NO_ID).sort("next_prediction_at", ASCENDING).limit(limit)
-        )
-        return self._many(cursor)
+        cursor = self._collection.find(query, NO_ID).sort("next_prediction_at", ASCENDING)
+        return self._many(cursor.limit(limit))
 
     # --- writes ---
 
@@ -210,7 +162,8 @@ class TrainingJobRepository:
         from the current status) or Conflict (the status is not one of ``expected``).
         """
         target = TrainingStatus(target)
-        sources = sources_for_training(target) if expected is None else _status_list(expected)
+        sources = sources_for_training(target) if expected is None else expected
+        sources = [TrainingStatus(s) for s in enum_values(TrainingStatus, sources)]
         for source in sources:
             check_training_transition(source, target)
         changes = validated_fields(TrainingJob, fields, protected=_PROTECTED)
@@ -226,15 +179,13 @@ class TrainingJobRepository:
             # applies, so once a chunk's status changed its other fields would be skipped.
             update_set[f"{prefix}.status"] = DataCollectionStatus(close_chunks).value
             array_filters = [{"open.status": {"$in": [s.value for s in UNFINISHED_CHUNK_STATUSES]}}]
-        document = self._collection.find_one_and_update(
-            {"id": _require_id(job_id), "status": {"$in": [s.value for s in sources]}},
+        job = self._update(
+            {"id": self._id(job_id), "status": _in(sources)},
             {"$set": update_set},
-            projection=_NO_ID,
             array_filters=array_filters,
-            return_document=ReturnDocument.AFTER,
         )
-        if document is not None:
-            return self._entity(document)
+        if job is not None:
+            return job
         current = self.get(job_id)
         check_training_transition(current.status, target)
         expected_text = " or ".join(s.value for s in sources)
@@ -255,17 +206,12 @@ class TrainingJobRepository:
         With ``expected``, only while the job's status is one of those (Conflict otherwise).
         """
         changes = validated_fields(TrainingJob, fields, protected=_PROTECTED)
-        query: dict[str, Any] = {"id": _require_id(job_id)}
+        query: dict[str, Any] = {"id": self._id(job_id)}
         if expected is not None:
-            query["status"] = {"$in": [s.value for s in _status_list(expected)]}
-        document = self._collection.find_one_and_update(
-            query,
-            {"$set": {**changes, "updated_at": utc_now()}},
-            projection=_NO_ID,
-            return_document=ReturnDocument.AFTER,
-        )
-        if document is not None:
-            return self._entity(document)
+            query["status"] = _in(expected)
+        job = self._update(query, {"$set": {**changes, "updated_at": utc_now()}})
+        if job is not None:
+            return job
         current = self.get(job_id)
         raise Conflict(f"training job {job_id} is {current.status.value}; it cannot be changed now")
 
@@ -277,7 +223,7 @@ class TrainingJobRepository:
             job_id,
             {
                 "data_collection_jobs": list(chunks),
-                "total_data_points_requested": _count(total_requested, "total_requested"),
+                "total_data_points_requested": check_int(total_requested, "total_requested", 0),
                 "total_data_points_collected": 0,
             },
             expected=ACTIVE_TRAINING_STATUSES,
@@ -295,9 +241,9 @@ class TrainingJobRepository:
         ``expected_status``, if given)."""
         raw = validated_fields(DataCollectionJob, fields, protected=_CHUNK_PROTECTED)
         changes = {f"data_collection_jobs.$[c].{path}": value for path, value in raw.items()}
-        match: dict[str, Any] = {"id": _require_id(chunk_id, "chunk id")}
+        match: dict[str, Any] = {"id": self._id(chunk_id, "chunk")}
         if expected_status is not None:
-            match["status"] = {"$in": _chunk_status_values(expected_status)}
+            match["status"] = {"$in": enum_values(DataCollectionStatus, expected_status)}
         return self._update_chunk(
             job_id, chunk_id, match, {"$set": {**changes, "updated_at": utc_now()}}
         )
@@ -306,9 +252,9 @@ class TrainingJobRepository:
         self, job_id: str, chunk_id: str, points: int, *, dropped: int = 0, duplicates: int = 0
     ) -> TrainingJob:
         """Atomically add ``points`` to the chunk's and the job's collected counts."""
-        points = _count(points, "points")
-        dropped = _count(dropped, "dropped")
-        duplicates = _count(duplicates, "duplicates")
+        points = check_int(points, "points", 0)
+        dropped = check_int(dropped, "dropped", 0)
+        duplicates = check_int(duplicates, "duplicates", 0)
         update = {
             "$inc": {
                 "data_collection_jobs.$[c].data_points_collected": points,
@@ -318,26 +264,22 @@ class TrainingJobRepository:
             },
             "$set": {"updated_at": utc_now()},
         }
-        return self._update_chunk(
-            job_id, chunk_id, {"id": _require_id(chunk_id, "chunk id")}, update
-        )
+        return self._update_chunk(job_id, chunk_id, {"id": self._id(chunk_id, "chunk")}, update)
 
     def _update_chunk(
         self, job_id: str, chunk_id: str, match: dict[str, Any], update: dict[str, Any]
     ) -> TrainingJob:
-        document = self._collection.find_one_and_update(
+        updated = self._update(
             {
-                "id": _require_id(job_id),
+                "id": self._id(job_id),
                 "status": {"$in": ACTIVE_STATUS_VALUES},
                 "data_collection_jobs": {"$elemMatch": match},
             },
             update,
-            projection=_NO_ID,
             array_filters=[{"c.id": chunk_id}],
-            return_document=ReturnDocument.AFTER,
         )
-        if document is not None:
-            return self._entity(document)
+        if updated is not None:
+            return updated
         job = self.get(job_id)
         chunk = next((c for c in job.data_collection_jobs if c.id == chunk_id), None)
         if chunk is None:
@@ -355,10 +297,7 @@ class TrainingJobRepository:
         ``updated_at`` stays: a lease is not progress). False once the job is no longer active
         or another process holds it.
         """
-        query: dict[str, Any] = {
-            "id": _require_id(job_id),
-            "status": {"$in": ACTIVE_STATUS_VALUES},
-        }
+        query: dict[str, Any] = {"id": self._id(job_id), "status": {"$in": ACTIVE_STATUS_VALUES}}
         if owner_pid is not None:
             query["owner_pid"] = owner_pid
         result = self._collection.update_one(
@@ -374,7 +313,7 @@ class TrainingJobRepository:
         ``True`` for exactly one of several schedulers racing for the same due run.
         """
         query = {
-            "id": _require_id(job_id),
+            "id": self._id(job_id),
             "prediction_config.enabled": True,
             "next_prediction_at": (
                 None if expected_next_at is None else bson_datetime(expected_next_at)
@@ -388,19 +327,10 @@ class TrainingJobRepository:
 
     def delete(self, job_id: str, *, only_if_finished: bool = True) -> bool:
         """Delete the job (by default only if it is completed, failed or cancelled)."""
-        query: dict[str, Any] = {"id": _require_id(job_id)}
+        query: dict[str, Any] = {"id": self._id(job_id)}
         if only_if_finished:
             query["status"] = {"$nin": ACTIVE_STATUS_VALUES}
         return self._collection.delete_one(query).deleted_count == 1
 
     def delete_for_model(self, model_id: str) -> int:
-        result = self._collection.delete_many({"model_id": _require_id(model_id, "model id")})
-        return result.deleted_count
-
-
-def _chunk_status_values(
-    statuses: DataCollectionStatus | Iterable[DataCollectionStatus],
-) -> builtins.list[str]:
-    if isinstance(statuses, DataCollectionStatus):
-        return [statuses.value]
-    return [DataCollectionStatus(s).value for s in statuses]
+        return self._collection.delete_many(self._of_model(model_id)).deleted_count

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import threading
 from typing import Any
 
 import httpx
 from pymongo.database import Database
 
+from chronos_core import runtime
 from chronos_core.clock import utc_now
 from chronos_core.domain.enums import ACTIVE_TRAINING_STATUSES, DataCollectionStatus, TrainingStatus
 from chronos_core.domain.model import Model
@@ -53,18 +52,10 @@ class _PooledTransport(httpx.BaseTransport):
         """A closing client must not close the pool the other chunks use."""
 
 
-_pool: tuple[int, _PooledTransport] | None = None
-_pool_lock = threading.Lock()
-
-
 def _sth_client(settings: Settings) -> SthCometClient | NgsiLdTemporalClient:
     """The history client (STH-Comet, or the NGSI-LD temporal API with
-    ``CHRONOS_NGSI_FLAVOUR=ld``) on this process's pool."""
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool[0] != os.getpid():  # never share sockets with a forked parent
-            _pool = (os.getpid(), _PooledTransport())
-        transport = _pool[1]
+    ``CHRONOS_NGSI_FLAVOUR=ld``) on this process's pool (a forked child gets its own)."""
+    transport = runtime.current().part("sth_pool", _PooledTransport)
     return history_client(settings, transport=transport)
 
 

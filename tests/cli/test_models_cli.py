@@ -178,3 +178,20 @@ def test_db_init_creates_indexes(chronos: Invoke, db: Database[dict[str, Any]]) 
     assert result.exit_code == 0, result.stderr
     assert "created" in result.stdout
     assert "id_unique" in db[MODELS].index_information()
+
+
+def test_definition_options_come_from_the_definition_fields(chronos: Invoke) -> None:
+    model_id = _create(chronos, "--publish-next-value", "--model-type", "gru")
+    assert chronos("models", "show", model_id, "--json").json()["publish_next_value"] is True
+    # A false or zero value given as an option is a change too.
+    updated = chronos("models", "update", model_id, "--no-publish-next-value", "--json")
+    assert updated.exit_code == 0, updated.stderr
+    assert updated.json()["publish_next_value"] is False and updated.json()["model_type"] == "gru"
+    from typer.main import get_command
+
+    from chronos_core.domain.model import ModelDefinition
+    from cli.main import app
+
+    create = get_command(app).commands["models"].commands["create"]  # type: ignore[attr-defined]
+    helps = {parameter.name: parameter.help for parameter in create.params}
+    assert helps["entity_type"] == ModelDefinition.model_fields["entity_type"].description

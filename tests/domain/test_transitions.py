@@ -16,7 +16,6 @@ from chronos_core.domain.transitions import (
     can_transition_training,
     check_model_transition,
     check_training_transition,
-    sources_for_model,
     sources_for_training,
 )
 from chronos_core.errors import Conflict, IllegalTransition
@@ -93,8 +92,6 @@ def test_sources() -> None:
     assert set(sources_for_training(T.COMPLETED)) == {T.TRAINING}
     assert set(sources_for_training(T.CANCELLED)) == ACTIVE_TRAINING_STATUSES
     assert set(sources_for_training(T.PENDING)) == set()
-    assert set(sources_for_model(M.TRAINING)) == {M.DRAFT, M.TRAINED}
-    assert set(sources_for_model(M.DRAFT)) == {M.TRAINING, M.TRAINED}
 
 
 def test_illegal_transition_is_a_conflict() -> None:

@@ -74,7 +74,8 @@ def test_limits_are_created_and_respected(no_limits: None) -> None:
 def test_without_limits_nothing_is_asked_of_prefect(
     no_limits: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert not read_limit("chronos-sth-comet").active
+    limit = read_limit("chronos-sth-comet")
+    assert limit is None or not limit.active
     assert read_limit("chronos-sth-comet-rate") is None
     import prefect.concurrency.sync as prefect_concurrency
 
@@ -88,7 +89,8 @@ def test_without_limits_nothing_is_asked_of_prefect(
         with fiware_slots(("sth-comet", "orion"), requests=3):
             pass
     # One API look-up per name and process per minute, not one per batch.
-    started = time.perf_counter()
+    import prefect.client.orchestration as prefect_client
+
+    monkeypatch.setattr(prefect_client, "get_client", refuse)
     with fiware_slots(("sth-comet", "orion")):
         pass
-    assert time.perf_counter() - started < 0.05

@@ -240,12 +240,13 @@ class TestFinish:
 class TestCancel:
     def test_request_cancel(self, db: Db, settings: Settings, model: Model) -> None:
         job = service.start_training_job(db, model.id, 10, settings=settings)
-        assert service.is_cancel_requested(db, job.id) is False
+        jobs = TrainingJobRepository(db)
+        assert jobs.get(job.id).status is T.PENDING
         assert service.request_cancel(db, job.id).status is T.CANCEL_REQUESTED
         assert service.request_cancel(db, job.id).status is T.CANCEL_REQUESTED  # idempotent
-        assert service.is_cancel_requested(db, job.id) is True
+        assert jobs.get(job.id).status is T.CANCEL_REQUESTED
         service.finish_job_cancelled(db, job.id)
-        assert service.is_cancel_requested(db, job.id) is True
+        assert jobs.get(job.id).status is T.CANCELLED
         with pytest.raises(
             Conflict, match="already ended \\(cancelled\\); there is nothing to cancel"
         ):
