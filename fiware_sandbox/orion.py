@@ -144,6 +144,8 @@ class OrionEmulator(EmulatedService):
         #: Seconds between an accepted update and its notifications (0: before the answer).
         self.delivery_delay_seconds = delivery_delay_seconds
         self._pending: queue.Queue[tuple[float, list[Outgoing]]] = queue.Queue()
+        self._released = threading.Event()
+        self._released.set()
         self._deliverer: threading.Thread | None = None
         self._tenants: dict[str, TenantData] = {}
         self._started = time.time()
@@ -282,11 +284,19 @@ class OrionEmulator(EmulatedService):
                 wait = due - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
+                self._released.wait()
                 self._deliver_all(outgoing)
             except Exception:  # a receiver failing must not stop later deliveries
                 logger.exception("delayed notification delivery failed")
             finally:
                 self._pending.task_done()
+
+    def hold_deliveries(self, held: bool = True) -> None:
+        """Keep delayed notifications queued until called with ``held=False`` (for tests)."""
+        if held:
+            self._released.clear()
+        else:
+            self._released.set()
 
     def wait_for_deliveries(self, timeout: float = 60.0) -> bool:
         """Wait until every delayed notification has been delivered; False on timeout."""
