@@ -1,0 +1,581 @@
+"""Rehearsal of several machines on one: a Prefect server on PostgreSQL, two Chronos hosts.
+
+What runs, each in its own process:
+
+- PostgreSQL (``initdb`` + ``pg_ctl`` in a temporary directory, on a free port; as the
+  ``postgres`` user when run as root) and the Prefect server on it
+  (``PREFECT_SERVER_DATABASE_CONNECTION_URL=postgresql+asyncpg://...``);
+- one MongoDB-wire server (the embedded database, started on its own) and the FIWARE sandbox;
+- two Chronos hosts, ``a`` and ``b``: ``PREFECT_API_URL=... chronos serve`` each, with its own
+  ``CHRONOS_DATA_DIR`` and ``PREFECT_HOME``, and, when this runs as root with ``ip`` (iproute2),
+  each in its own network namespace on a bridge, so a host reaches nothing but the Prefect API,
+  MongoDB and FIWARE (without that, both use loopback). The only file both hosts see is
+  Prefect's result storage for background tasks (``PREFECT_RESULTS_LOCAL_STORAGE_PATH``),
+  which several real hosts share on NFS or S3 (docs/scaling.md).
+
+One small model is trained by the real ``train-model`` flow and copied into N models with their
+own artifacts; every job is made due before each observed scheduled ``run-due-forecasts`` sweep.
+Per sweep: which host ran the sweep, how many jobs each host's forecast worker forecast (from
+the hosts' own logs), and, from MongoDB, forecast records per job and slot (each must be 1).
+Then host ``b`` (or whichever did not run the sweep) gets SIGTERM while a sweep runs: no job may
+stay claimed without its forecast, and the next sweep, on the remaining host, forecasts the
+rest once.
+
+    .venv/bin/python bench/rehearsal.py --models 60 --json rehearsal.json
+
+Run it from the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scheduler_bench import _serve_sandbox, machine, make_all_due, train_and_clone  # noqa: E402
+from serving_bench import (  # noqa: E402
+    MemorySampler,
+    finished_sweeps,
+    forecast_workers,
+    free_port,
+    observe_sweep,
+)
+
+from cli.local_server import LocalPrefectServer  # noqa: E402
+
+HOSTS = ("a", "b")
+STARTUP_SECONDS = 300.0
+#: A batch's per-job log line (tasks/forecasting.py), as the forecast worker prints it.
+JOB_LINE = re.compile(r"training job ([0-9a-f-]{36}): (succeeded|publication_failed)")
+
+
+def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, check=True, capture_output=True, text=True, **kwargs)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def postgres_bindir() -> Path | None:
+    """The directory holding ``initdb`` and ``pg_ctl`` (PATH, then Debian's layout)."""
+    found = shutil.which("pg_ctl")
+    if found and shutil.which("initdb"):
+        return Path(found).parent
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "pg_ctl").exists() and (candidate / "initdb").exists():
+            return candidate
+    return None
+
+
+class Postgres:
+    """A throw-away PostgreSQL cluster in ``base``, listening on 127.0.0.1 only."""
+
+    def __init__(self, base: Path, bindir: Path) -> None:
+        self.base = base
+        self.bindir = bindir
+        self.data = base / "data"
+        self.port = free_port()
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:  # postgres refuses to run as root
+            user = pwd.getpwnam("postgres" if _has_user("postgres") else "nobody")
+            base.mkdir(parents=True, exist_ok=True)
+            os.chown(base, user.pw_uid, user.pw_gid)
+            self.as_user = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}"]
+            self.as_user += ["--clear-groups"]
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://prefect@127.0.0.1:{self.port}/prefect"
+
+    def _pg(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return run([*self.as_user, str(self.bindir / tool), *args], cwd=self.base)
+
+    def start(self) -> str:
+        self._pg("initdb", "-D", str(self.data), "-U", "prefect", "--auth=trust", "-E", "UTF8")
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.base}"
+        self._pg("pg_ctl", "-D", str(self.data), "-o", options, "-l", "pg.log", "-w", "start")
+        self._pg("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "prefect", "prefect")
+        return self._pg("postgres", "--version").stdout.strip()
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+class PostgresPrefectServer(LocalPrefectServer):
+    """``prefect server start`` (as ``chronos serve`` starts it) with its database on
+    PostgreSQL."""
+
+    def __init__(self, home: Path, database_url: str, **kwargs: Any) -> None:
+        super().__init__(home, **kwargs)
+        self.database_url = database_url
+
+    def server_environment(self) -> dict[str, str]:
+        return {
+            **super().server_environment(),
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL": self.database_url,
+        }
+
+
+# --------------------------------------------------------------------------- network
+
+
+class Network:
+    """Hosts ``a`` and ``b`` in their own network namespaces on a bridge (root and iproute2
+    needed), or both on loopback. Shared services listen on :attr:`address`."""
+
+    def __init__(self, isolate: bool) -> None:
+        tag = os.getpid() % 10_000
+        self.bridge = f"chrbr{tag}"
+        self.subnet = f"10.231.{os.getpid() % 250}"
+        self.namespaces = {host: f"chronos-{tag}-{host}" for host in HOSTS}
+        self.mode = "loopback"
+        self.address = "127.0.0.1"
+        self.reason = ""
+        if not isolate:
+            self.reason = "--loopback asked"
+        elif os.geteuid() != 0 or shutil.which("ip") is None:
+            self.reason = "network namespaces need root and iproute2"
+        else:
+            try:
+                self._create()
+            except (subprocess.CalledProcessError, OSError) as error:
+                stderr = getattr(error, "stderr", "") or str(error)
+                self.reason = f"network namespaces unavailable: {stderr.strip()}"
+                self.remove()
+            else:
+                self.mode = "netns"
+                self.address = f"{self.subnet}.1"
+
+    def _create(self) -> None:
+        run(["ip", "link", "add", self.bridge, "type", "bridge"])
+        run(["ip", "addr", "add", f"{self.subnet}.1/24", "dev", self.bridge])
+        run(["ip", "link", "set", self.bridge, "up"])
+        for index, (host, namespace) in enumerate(self.namespaces.items(), start=2):
+            outside, inside = f"{self.bridge}{host}", "eth0"
+            run(["ip", "netns", "add", namespace])
+            run(["ip", "link", "add", outside, "type", "veth", "peer", "name", f"{outside}p"])
+            run(["ip", "link", "set", f"{outside}p", "netns", namespace])
+            run(["ip", "link", "set", outside, "master", self.bridge, "up"])
+            inns = ["ip", "netns", "exec", namespace, "ip"]
+            run([*inns, "link", "set", f"{outside}p", "name", inside])
+            run([*inns, "addr", "add", f"{self.subnet}.{index}/24", "dev", inside])
+            run([*inns, "link", "set", inside, "up"])
+            run([*inns, "link", "set", "lo", "up"])
+
+    def prefix(self, host: str) -> list[str]:
+        return ["ip", "netns", "exec", self.namespaces[host]] if self.mode == "netns" else []
+
+    def remove(self) -> None:
+        for namespace in self.namespaces.values():
+            subprocess.run(["ip", "netns", "del", namespace], capture_output=True, check=False)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
+
+
+# --------------------------------------------------------------------------- hosts
+
+
+@dataclass
+class Host:
+    name: str
+    home: Path
+    process: subprocess.Popen[bytes] | None = None
+    marks: list[int] = field(default_factory=list)
+
+    @property
+    def log(self) -> Path:
+        return self.home / "serve.log"
+
+    def start(self, network: Network, env: dict[str, str]) -> None:
+        env = {
+            **env,
+            "CHRONOS_DATA_DIR": str(self.home / "data"),
+            "PREFECT_HOME": str(self.home / "prefect"),
+            "PREFECT_LOGGING_LEVEL": "INFO",  # the batches' per-job lines go to serve.log
+        }
+        command = [
+            *network.prefix(self.name),
+            sys.executable,
+            "-c",
+            "from cli.main import app; app()",
+            "serve",
+        ]
+        self.home.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def mark(self) -> None:
+        self.marks.append(self.log.stat().st_size if self.log.exists() else 0)
+
+    def since_mark(self) -> str:
+        with self.log.open("rb") as log:
+            log.seek(self.marks[-1])
+            return log.read().decode(errors="replace")
+
+    def stop(self, timeout: float = 120.0) -> tuple[int | None, float]:
+        """SIGTERM and wait: exit status and seconds it took."""
+        process, self.process = self.process, None
+        if process is None:
+            return None, 0.0
+        started = time.monotonic()
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = process.wait()
+        return code, round(time.monotonic() - started, 1)
+
+
+def wait_for(condition: Any, timeout: float, what: str, every: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def slots(db: Any, job_ids: list[str]) -> dict[str, Any]:
+    from chronos_core.storage.schema import TRAINING_JOBS
+
+    found = db[TRAINING_JOBS].find({"id": {"$in": job_ids}}, {"id": 1, "next_prediction_at": 1})
+    return {doc["id"]: doc["next_prediction_at"] for doc in found}
+
+
+def records_per_slot(db: Any) -> Counter[tuple[str, Any]]:
+    """Scheduled forecast records per (job, slot), over the whole run."""
+    found = db["forecasts"].find(
+        {"trigger": "schedule"}, {"training_job_id": 1, "scheduled_for": 1}
+    )
+    return Counter((doc["training_job_id"], doc["scheduled_for"]) for doc in found)
+
+
+def served_by(hosts: dict[str, Host]) -> dict[str, set[str]]:
+    """Jobs each host forecast since its last mark, from its own log."""
+    return {name: {m[0] for m in JOB_LINE.findall(h.since_mark())} for name, h in hosts.items()}
+
+
+def sweep_host(hosts: dict[str, Host], flow_run_name: str) -> str | None:
+    """The host whose runner ran the flow run (its log names the run)."""
+    return next((n for n, h in hosts.items() if f"'{flow_run_name}'" in h.since_mark()), None)
+
+
+def flow_run(flow_run_id: Any) -> Any:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(flow_run_id)
+
+
+def finished(flow_run_id: Any) -> bool:
+    state = flow_run(flow_run_id).state
+    return bool(state and state.is_final())
+
+
+def sweeps_since(marker: Any, *, running: bool = False) -> list[Any]:
+    """``run-due-forecasts`` runs started after ``marker`` (finished ones, or running ones)."""
+    if not running:
+        return [r for r in finished_sweeps(marker) if r.start_time and r.start_time > marker]
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterStartTime,
+    )
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["every-minute"])),
+            flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=marker)),
+        )
+    return [r for r in runs if r.start_time and r.start_time > marker]
+
+
+def check_slot(db: Any, job_ids: list[str], due: dict[str, Any]) -> dict[str, Any]:
+    per_slot = records_per_slot(db)
+    counts = Counter(per_slot[(job_id, due[job_id])] for job_id in job_ids)
+    return {
+        "jobs_forecast_once": counts[1],
+        "jobs_not_forecast": counts[0],
+        "jobs_forecast_twice_or_more": sum(n for c, n in counts.items() if c > 1),
+        "duplicate_slots_in_run": sum(1 for n in per_slot.values() if n > 1),
+    }
+
+
+def scheduled_sweep(
+    index: int, db: Any, job_ids: list[str], hosts: dict[str, Host], timeout: float
+) -> dict[str, Any]:
+    for host in hosts.values():
+        host.mark()
+    live = [h for h in hosts.values() if h.process is not None]
+    with contextlib.ExitStack() as stack:
+        samplers = {
+            h.name: stack.enter_context(MemorySampler(h.process.pid))  # type: ignore[union-attr]
+            for h in live[1:]
+        }
+        # observe_sweep makes every job due (slot = now) and samples the first live host.
+        result = observe_sweep(index, db, live[0].process.pid, timeout)  # type: ignore[union-attr]
+    result["rss_mb"] = {live[0].name: result["rss_mb"]} | {
+        name: {k: round(v, 1) for k, v in sorted(s.peaks.items())} for name, s in samplers.items()
+    }
+    # make_all_due gave every job the same slot: the latest one forecast.
+    slot = max(doc["scheduled_for"] for doc in _latest(db, job_ids))
+    due = dict.fromkeys(job_ids, slot)
+    split = served_by(hosts)
+    result["sweep_host"] = sweep_host(hosts, flow_run(result["flow_run"]).name)
+    result["forecasts_by_host"] = {name: len(jobs) for name, jobs in split.items()}
+    result["jobs_on_both_hosts"] = len(set.intersection(*split.values())) if split else 0
+    result.update(check_slot(db, job_ids, due))
+    print(
+        f"  ran on host {result['sweep_host']}; forecasts by host {result['forecasts_by_host']}; "
+        f"once {result['jobs_forecast_once']}, missing {result['jobs_not_forecast']}, "
+        f"twice {result['jobs_forecast_twice_or_more']}",
+        flush=True,
+    )
+    return result
+
+
+def _latest(db: Any, job_ids: list[str]) -> list[dict[str, Any]]:
+    """Each job's latest scheduled forecast record (its slot)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for doc in db["forecasts"].find(
+        {"trigger": "schedule", "training_job_id": {"$in": job_ids}},
+        {"training_job_id": 1, "scheduled_for": 1},
+    ):
+        known = latest.get(doc["training_job_id"])
+        if known is None or doc["scheduled_for"] > known["scheduled_for"]:
+            latest[doc["training_job_id"]] = doc
+    return list(latest.values())
+
+
+def stop_during_sweep(
+    db: Any, job_ids: list[str], hosts: dict[str, Host], timeout: float
+) -> dict[str, Any]:
+    """Make every job due, SIGTERM the host that is not running the sweep once the first
+    forecasts of the slot are stored; nothing may stay claimed without its forecast. Then
+    the next sweep (the remaining host alone, nothing made due) forecasts the jobs left due."""
+    from prefect.types._datetime import now
+
+    from chronos_core.storage.forecast_repository import ForecastRepository
+
+    for host in hosts.values():
+        host.mark()
+    marker = now("UTC")
+    make_all_due(db)
+    due = slots(db, job_ids)
+    sweep = wait_for(
+        lambda: next(iter(sweeps_since(marker, running=True)), None), timeout, "a sweep"
+    )
+    repo = ForecastRepository(db)
+    wait_for(
+        lambda: any(repo.count_for_slot(j, due[j]) for j in job_ids) or finished(sweep.id),
+        timeout,
+        "the sweep's first forecast",
+        every=0.1,
+    )
+    runner = sweep_host(hosts, sweep.name) or HOSTS[0]
+    victim = next(name for name in HOSTS if name != runner)
+    stored_at_stop = sum(bool(repo.count_for_slot(j, due[j])) for j in job_ids)
+    code, seconds = hosts[victim].stop()
+    print(f"stopped host {victim} (exit {code} in {seconds} s) during a sweep run by {runner}")
+    wait_for(lambda: finished(sweep.id), timeout, "the interrupted sweep")
+    wait_for(lambda: forecast_workers() == 1, 120, "the stopped worker to leave")
+    after = slots(db, job_ids)
+    claimed = [j for j in job_ids if after[j] != due[j]]
+    left_due = [j for j in job_ids if after[j] == due[j]]
+    split = served_by(hosts)
+    result: dict[str, Any] = {
+        "sweep_host": runner,
+        "sweep_state": flow_run(sweep.id).state.type.value,
+        "stopped_host": victim,
+        "stopped_exit_code": code,
+        "stop_seconds": seconds,
+        "forecasts_stored_when_stopped": stored_at_stop,
+        "forecasts_by_host": {name: len(jobs) for name, jobs in split.items()},
+        "claimed": len(claimed),
+        "claimed_without_forecast": sum(repo.count_for_slot(j, due[j]) == 0 for j in claimed),
+        "left_due": len(left_due),
+        "forecast_workers_subscribed_after": forecast_workers(),
+    }
+    print(f"  {result}", flush=True)
+
+    for host in hosts.values():
+        host.mark()
+    marker = now("UTC")
+    wait_for(lambda: sweeps_since(marker), timeout, "the next sweep on the remaining host")
+    split = served_by(hosts)
+    per_slot = records_per_slot(db)
+    result["next_sweep"] = {
+        "forecasts_by_host": {name: len(jobs) for name, jobs in split.items()},
+        "left_due_forecast_once": sum(per_slot[(j, due[j])] == 1 for j in left_due),
+        "duplicate_slots_in_run": sum(1 for n in per_slot.values() if n > 1),
+        "scheduled_forecast_records": sum(per_slot.values()),
+    }
+    print(f"  next sweep: {result['next_sweep']}", flush=True)
+    return result
+
+
+# --------------------------------------------------------------------------- main
+
+
+def rehearse(models: int, sweeps: int, *, isolate: bool = True, timeout: float = 600.0) -> dict:
+    """Run the whole rehearsal; the figures (raises SystemExit when a step does not happen)."""
+    bindir = postgres_bindir()
+    if bindir is None:
+        raise SystemExit("PostgreSQL binaries (initdb, pg_ctl) not found")
+    work = Path(tempfile.mkdtemp(prefix="chronos-rehearsal-"))
+    os.environ["PREFECT_HOME"] = str(work / "bench-prefect")
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    results: dict[str, Any] = {"models": models, "machine": machine(), "sweeps": []}
+    results["uptime_start"] = run(["uptime"]).stdout.strip()
+    print(f"machine: {machine()}; {results['uptime_start']}", flush=True)
+
+    network = Network(isolate)
+    results["network"] = {"mode": network.mode, "reason": network.reason}
+    print(f"network: {network.mode} {network.reason}", flush=True)
+    postgres = Postgres(work / "pg", bindir)
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    sandbox = context.Process(
+        target=_serve_sandbox, args=(models, child, network.address), daemon=True
+    )
+    hosts = {name: Host(name, work / f"host-{name}") for name in HOSTS}
+    server: LocalPrefectServer | None = None
+    from chronos_core.storage.embedded import ensure_embedded_server, stop_embedded_server
+
+    try:
+        started = time.perf_counter()
+        results["postgres"] = postgres.start()
+        print(f"{results['postgres']} up in {time.perf_counter() - started:.1f} s", flush=True)
+        sandbox.start()
+        urls = parent.recv()
+        database = ensure_embedded_server(
+            work / "db", host=network.address, port=0, exit_with_parent=os.getpid()
+        )
+        shared = {
+            "CHRONOS_MONGODB_URI": database.uri,
+            "CHRONOS_MONGODB_DATABASE": "chronos_rehearsal",
+            "CHRONOS_STH_URL": urls["sth_url"],
+            "CHRONOS_ORION_URL": urls["orion_url"],
+            "CHRONOS_IOT_AGENT_URL": urls["iot_agent_url"],
+            "CHRONOS_MIN_PREDICTION_INTERVAL_SECONDS": "60",
+            "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(work / "shared-results"),
+        }
+        os.environ.update(shared | {"CHRONOS_DATA_DIR": str(work / "bench-data")})
+        server = PostgresPrefectServer(
+            work / "prefect-server", postgres.url, host=network.address, port=free_port()
+        )
+        started = time.perf_counter()
+        server.start()
+        results["prefect_server_start_s"] = round(time.perf_counter() - started, 1)
+        os.environ["PREFECT_API_URL"] = server.api_url
+        print(f"Prefect server on PostgreSQL up in {results['prefect_server_start_s']} s")
+
+        from chronos_core.clock import utc_now
+        from chronos_core.settings import get_settings
+        from chronos_core.storage.database import get_database
+        from chronos_core.storage.schema import TRAINING_JOBS
+
+        get_settings.cache_clear()
+        db = get_database()
+        _, job_ids = train_and_clone(db, models, get_settings())
+        later = utc_now().replace(year=utc_now().year + 1)
+        db[TRAINING_JOBS].update_many({}, {"$set": {"next_prediction_at": later}})
+
+        base_env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("CHRONOS_", "PREFECT_"))
+        }
+        host_env = (
+            base_env
+            | shared
+            | {
+                "PREFECT_API_URL": server.api_url,
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "PYTHONPATH": str(ROOT),
+            }
+        )
+        started = time.perf_counter()
+        for host in hosts.values():
+            host.start(network, host_env)
+        wait_for(lambda: forecast_workers() == 2, STARTUP_SECONDS, "both hosts")
+        results["hosts_start_s"] = round(time.perf_counter() - started, 1)
+        served = f"PREFECT_API_URL={server.api_url} CHRONOS_DATA_DIR=<host>/data chronos serve"
+        results["command_served"] = " ".join([*network.prefix("a"), "env", served])
+        print(f"hosts a and b serving in {results['hosts_start_s']} s", flush=True)
+        for index in range(1, sweeps + 1):
+            results["sweeps"].append(scheduled_sweep(index, db, job_ids, hosts, timeout))
+        results["stop"] = stop_during_sweep(db, job_ids, hosts, timeout)
+    finally:
+        for host in hosts.values():
+            host.stop()
+        if server is not None:
+            server.stop()
+        if sandbox.is_alive():
+            parent.send("stop")
+            sandbox.join(timeout=10)
+        stop_embedded_server(work / "db")
+        with contextlib.suppress(subprocess.CalledProcessError):
+            postgres.stop()
+        network.remove()
+    results["uptime_end"] = run(["uptime"]).stdout.strip()
+    results["work_dir"] = str(work)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=60)
+    parser.add_argument("--sweeps", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument("--loopback", action="store_true", help="no network namespaces")
+    parser.add_argument("--sweep-timeout", type=float, default=600.0)
+    args = parser.parse_args()
+    if args.models < 2 or args.sweeps < 1:
+        parser.error("--models must be at least 2 and --sweeps at least 1")
+    results = rehearse(
+        args.models, args.sweeps, isolate=not args.loopback, timeout=args.sweep_timeout
+    )
+    print(json.dumps(results, indent=2, default=str))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
