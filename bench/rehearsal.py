@@ -57,6 +57,7 @@ from serving_bench import (  # noqa: E402
     forecast_workers,
     free_port,
     observe_sweep,
+    sweep_artifact,
 )
 
 from cli.local_server import LocalPrefectServer  # noqa: E402
@@ -75,28 +76,29 @@ def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
 
 
 def postgres_bindir() -> Path | None:
-    """The directory holding ``initdb`` and ``pg_ctl`` (PATH, then Debian's layout)."""
+    """The directory holding ``initdb``, ``pg_ctl`` and ``createdb`` (Debian's layout, then
+    PATH)."""
+    tools = ("initdb", "pg_ctl", "createdb")
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
     found = shutil.which("pg_ctl")
-    if found and shutil.which("initdb"):
-        return Path(found).parent
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (candidate / "pg_ctl").exists() and (candidate / "initdb").exists():
+    for candidate in [*candidates, *([Path(found).parent] if found else [])]:
+        if all((candidate / tool).exists() for tool in tools):
             return candidate
     return None
 
 
 class Postgres:
-    """A throw-away PostgreSQL cluster in ``base``, listening on 127.0.0.1 only."""
+    """A throw-away PostgreSQL cluster in a temporary directory, on 127.0.0.1 only."""
 
-    def __init__(self, base: Path, bindir: Path) -> None:
-        self.base = base
+    def __init__(self, bindir: Path) -> None:
+        # Its own directory: the unprivileged user must reach it.
+        self.base = base = Path(tempfile.mkdtemp(prefix="chronos-rehearsal-pg-"))
         self.bindir = bindir
         self.data = base / "data"
         self.port = free_port()
         self.as_user: list[str] = []
         if os.geteuid() == 0:  # postgres refuses to run as root
             user = pwd.getpwnam("postgres" if _has_user("postgres") else "nobody")
-            base.mkdir(parents=True, exist_ok=True)
             os.chown(base, user.pw_uid, user.pw_gid)
             self.as_user = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}"]
             self.as_user += ["--clear-groups"]
@@ -106,7 +108,10 @@ class Postgres:
         return f"postgresql+asyncpg://prefect@127.0.0.1:{self.port}/prefect"
 
     def _pg(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
-        return run([*self.as_user, str(self.bindir / tool), *args], cwd=self.base)
+        try:
+            return run([*self.as_user, str(self.bindir / tool), *args], cwd=self.base)
+        except subprocess.CalledProcessError as error:
+            raise SystemExit(f"{tool} failed: {error.stderr or error.stdout}") from None
 
     def start(self) -> str:
         self._pg("initdb", "-D", str(self.data), "-U", "prefect", "--auth=trust", "-E", "UTF8")
@@ -118,6 +123,7 @@ class Postgres:
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(self.base, ignore_errors=True)
 
 
 def _has_user(name: str) -> bool:
@@ -419,9 +425,14 @@ def stop_during_sweep(
     claimed = [j for j in job_ids if after[j] != due[j]]
     left_due = [j for j in job_ids if after[j] == due[j]]
     split = served_by(hosts)
+    rows, _ = sweep_artifact(sweep.id)
     result: dict[str, Any] = {
         "sweep_host": runner,
         "sweep_state": flow_run(sweep.id).state.type.value,
+        "sweep_outcomes": dict(Counter(row["outcome"] for row in rows)),
+        "sweep_not_claimed": sum(
+            str(row.get("error") or "").startswith("not claimed") for row in rows
+        ),
         "stopped_host": victim,
         "stopped_exit_code": code,
         "stop_seconds": seconds,
@@ -469,7 +480,7 @@ def rehearse(models: int, sweeps: int, *, isolate: bool = True, timeout: float =
     network = Network(isolate)
     results["network"] = {"mode": network.mode, "reason": network.reason}
     print(f"network: {network.mode} {network.reason}", flush=True)
-    postgres = Postgres(work / "pg", bindir)
+    postgres = Postgres(bindir)
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
     sandbox = context.Process(
@@ -550,8 +561,7 @@ def rehearse(models: int, sweeps: int, *, isolate: bool = True, timeout: float =
             parent.send("stop")
             sandbox.join(timeout=10)
         stop_embedded_server(work / "db")
-        with contextlib.suppress(subprocess.CalledProcessError):
-            postgres.stop()
+        postgres.stop()
         network.remove()
     results["uptime_end"] = run(["uptime"]).stdout.strip()
     results["work_dir"] = str(work)
@@ -565,12 +575,15 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--loopback", action="store_true", help="no network namespaces")
     parser.add_argument("--sweep-timeout", type=float, default=600.0)
+    parser.add_argument("--keep", action="store_true", help="keep the logs and the database")
     args = parser.parse_args()
     if args.models < 2 or args.sweeps < 1:
         parser.error("--models must be at least 2 and --sweeps at least 1")
     results = rehearse(
         args.models, args.sweeps, isolate=not args.loopback, timeout=args.sweep_timeout
     )
+    if not args.keep:
+        shutil.rmtree(results.pop("work_dir"), ignore_errors=True)
     print(json.dumps(results, indent=2, default=str))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
