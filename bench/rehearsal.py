@@ -6,7 +6,9 @@ What runs, each in its own process:
   ``postgres`` user when run as root) and the Prefect server on it
   (``PREFECT_SERVER_DATABASE_CONNECTION_URL=postgresql+asyncpg://...``);
 - one MongoDB-wire server (the embedded database, started on its own) and the FIWARE sandbox;
-- two Chronos hosts, ``a`` and ``b``: ``PREFECT_API_URL=... chronos serve`` each, with its own
+- two Chronos hosts, ``a`` and ``b``: ``PREFECT_API_URL=... chronos serve`` each (or, with
+  ``--hosts-run worker``, ``prefect worker start --pool chronos`` and ``python -m
+  deployments.forecast_worker`` each, after ``prefect deploy --all``), with its own
   ``CHRONOS_DATA_DIR`` and ``PREFECT_HOME``, and, when this runs as root with ``ip`` (iproute2),
   each in its own network namespace on a bridge, so a host reaches nothing but the Prefect API,
   MongoDB and FIWARE (without that, both use loopback). The only file both hosts see is
@@ -22,6 +24,7 @@ stay claimed without its forecast, and the next sweep, on the remaining host, fo
 rest once.
 
     .venv/bin/python bench/rehearsal.py --models 60 --json rehearsal.json
+    .venv/bin/python bench/rehearsal.py --models 60 --hosts-run worker
 
 Run it from the repository root.
 """
@@ -53,12 +56,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scheduler_bench import _serve_sandbox, machine, make_all_due, train_and_clone  # noqa: E402
 from serving_bench import (  # noqa: E402
     MemorySampler,
+    descendants,
     finished_sweeps,
     forecast_workers,
     free_port,
     observe_sweep,
+    rss_mb,
     sweep_artifact,
 )
+from serving_bench import role as serving_role  # noqa: E402
 
 from cli.local_server import LocalPrefectServer  # noqa: E402
 
@@ -76,9 +82,9 @@ def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
 
 
 def postgres_bindir() -> Path | None:
-    """The directory holding ``initdb``, ``pg_ctl`` and ``createdb`` (Debian's layout, then
-    PATH)."""
-    tools = ("initdb", "pg_ctl", "createdb")
+    """The directory holding ``initdb``, ``pg_ctl``, ``createdb`` and ``psql`` (Debian's
+    layout, then PATH)."""
+    tools = ("initdb", "pg_ctl", "createdb", "psql")
     candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
     found = shutil.which("pg_ctl")
     for candidate in [*candidates, *([Path(found).parent] if found else [])]:
@@ -119,6 +125,12 @@ class Postgres:
         self._pg("pg_ctl", "-D", str(self.data), "-o", options, "-l", "pg.log", "-w", "start")
         self._pg("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "prefect", "prefect")
         return self._pg("postgres", "--version").stdout.strip()
+
+    def count(self, table: str) -> int:
+        """Rows in one of Prefect's tables (proof that the server used this database)."""
+        sql = f"SELECT count(*) FROM {table}"
+        query = ["-h", "127.0.0.1", "-p", str(self.port), "-U", "prefect", "-d", "prefect"]
+        return int(self._pg("psql", *query, "-tAc", sql).stdout.strip())
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
@@ -207,36 +219,72 @@ class Network:
 # --------------------------------------------------------------------------- hosts
 
 
+#: What each host runs: ``serve`` as docs/operations.md's single-machine recipe (its forecast
+#: worker is a child), ``worker`` as its ``prefect.yaml`` recipe (after ``prefect deploy``).
+HOST_COMMANDS = {
+    "serve": [["-c", "from cli.main import app; app()", "serve"]],
+    "worker": [
+        ["-m", "prefect", "worker", "start", "--pool", "chronos", "--limit", "4"],
+        ["-m", "deployments.forecast_worker"],
+    ],
+}
+
+
+def role(pid: int) -> str:
+    """What a host's process is, for the memory figures."""
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as handle:
+        if b"worker\0start" in handle.read():
+            return "prefect_worker"
+    return serving_role(pid)
+
+
+class HostSampler(MemorySampler):
+    """Largest RSS per role over the processes of one host (each with its children)."""
+
+    def __init__(self, roots: list[int], every: float = 0.25) -> None:
+        super().__init__(roots[0], every)
+        self.roots = roots
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in [p for root in self.roots for p in [root, *descendants(root)]]:
+                value = rss_mb(pid)
+                if value is not None:
+                    name = role(pid)
+                    self.peaks[name] = max(self.peaks.get(name, 0.0), round(value, 1))
+            self._stop.wait(self.every)
+
+
 @dataclass
 class Host:
     name: str
     home: Path
-    process: subprocess.Popen[bytes] | None = None
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     marks: list[int] = field(default_factory=list)
 
     @property
     def log(self) -> Path:
-        return self.home / "serve.log"
+        return self.home / "host.log"
 
-    def start(self, network: Network, env: dict[str, str]) -> None:
+    def start(self, network: Network, env: dict[str, str], mode: str) -> None:
         env = {
             **env,
             "CHRONOS_DATA_DIR": str(self.home / "data"),
             "PREFECT_HOME": str(self.home / "prefect"),
-            "PREFECT_LOGGING_LEVEL": "INFO",  # the batches' per-job lines go to serve.log
+            "PREFECT_LOGGING_LEVEL": "INFO",  # the batches' per-job lines go to host.log
         }
-        command = [
-            *network.prefix(self.name),
-            sys.executable,
-            "-c",
-            "from cli.main import app; app()",
-            "serve",
-        ]
         self.home.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
+            self.processes = [
+                subprocess.Popen(
+                    [*network.prefix(self.name), sys.executable, *arguments],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+                for arguments in HOST_COMMANDS[mode]
+            ]
 
     def mark(self) -> None:
         self.marks.append(self.log.stat().st_size if self.log.exists() else 0)
@@ -247,19 +295,20 @@ class Host:
             return log.read().decode(errors="replace")
 
     def stop(self, timeout: float = 120.0) -> tuple[int | None, float]:
-        """SIGTERM and wait: exit status and seconds it took."""
-        process, self.process = self.process, None
-        if process is None:
-            return None, 0.0
+        """SIGTERM every process and wait: the worst exit status and the seconds it took."""
+        processes, self.processes = self.processes, []
         started = time.monotonic()
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            code = process.wait()
-        return code, round(time.monotonic() - started, 1)
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        codes = []
+        for process in processes:
+            try:
+                codes.append(process.wait(timeout=max(1.0, timeout - time.monotonic() + started)))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                codes.append(process.wait())
+        return max(codes, key=abs, default=None), round(time.monotonic() - started, 1)
 
 
 def wait_for(condition: Any, timeout: float, what: str, every: float = 0.5) -> Any:
@@ -348,17 +397,14 @@ def scheduled_sweep(
 ) -> dict[str, Any]:
     for host in hosts.values():
         host.mark()
-    live = [h for h in hosts.values() if h.process is not None]
+    live = [h for h in hosts.values() if h.processes]
     with contextlib.ExitStack() as stack:
         samplers = {
-            h.name: stack.enter_context(MemorySampler(h.process.pid))  # type: ignore[union-attr]
-            for h in live[1:]
+            h.name: stack.enter_context(HostSampler([p.pid for p in h.processes])) for h in live
         }
-        # observe_sweep makes every job due (slot = now) and samples the first live host.
-        result = observe_sweep(index, db, live[0].process.pid, timeout)  # type: ignore[union-attr]
-    result["rss_mb"] = {live[0].name: result["rss_mb"]} | {
-        name: {k: round(v, 1) for k, v in sorted(s.peaks.items())} for name, s in samplers.items()
-    }
+        # observe_sweep makes every job due (slot = now); its own memory figures are replaced.
+        result = observe_sweep(index, db, live[0].processes[0].pid, timeout)
+    result["rss_mb"] = {name: dict(sorted(s.peaks.items())) for name, s in samplers.items()}
     # make_all_due gave every job the same slot: the latest one forecast.
     slot = max(doc["scheduled_for"] for doc in _latest(db, job_ids))
     due = dict.fromkeys(job_ids, slot)
@@ -464,7 +510,27 @@ def stop_during_sweep(
 # --------------------------------------------------------------------------- main
 
 
-def rehearse(models: int, sweeps: int, *, isolate: bool = True, timeout: float = 600.0) -> dict:
+def deploy(env: dict[str, str]) -> float:
+    """The ``prefect.yaml`` recipe's one-off steps: the work pool, ``prefect deploy --all`` and
+    the FIWARE limits. Returns the seconds it took."""
+    started = time.perf_counter()
+    prefect = [sys.executable, "-m", "prefect"]
+    run([*prefect, "work-pool", "create", "chronos", "--type", "process"], cwd=ROOT, env=env)
+    run([*prefect, "--no-prompt", "deploy", "--all"], cwd=ROOT, env=env)
+    from tasks.fiware_limits import ensure_fiware_limits
+
+    ensure_fiware_limits()
+    return round(time.perf_counter() - started, 1)
+
+
+def rehearse(
+    models: int,
+    sweeps: int,
+    *,
+    mode: str = "serve",
+    isolate: bool = True,
+    timeout: float = 600.0,
+) -> dict[str, Any]:
     """Run the whole rehearsal; the figures (raises SystemExit when a step does not happen)."""
     bindir = postgres_bindir()
     if bindir is None:
@@ -473,7 +539,8 @@ def rehearse(models: int, sweeps: int, *, isolate: bool = True, timeout: float =
     os.environ["PREFECT_HOME"] = str(work / "bench-prefect")
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    results: dict[str, Any] = {"models": models, "machine": machine(), "sweeps": []}
+    results: dict[str, Any] = {"models": models, "mode": mode, "machine": machine()}
+    results["sweeps"] = []
     results["uptime_start"] = run(["uptime"]).stdout.strip()
     print(f"machine: {machine()}; {results['uptime_start']}", flush=True)
 
@@ -541,17 +608,23 @@ def rehearse(models: int, sweeps: int, *, isolate: bool = True, timeout: float =
                 "PYTHONPATH": str(ROOT),
             }
         )
+        if mode == "worker":
+            results["deploy_s"] = deploy(host_env)
         started = time.perf_counter()
         for host in hosts.values():
-            host.start(network, host_env)
+            host.start(network, host_env, mode)
         wait_for(lambda: forecast_workers() == 2, STARTUP_SECONDS, "both hosts")
         results["hosts_start_s"] = round(time.perf_counter() - started, 1)
-        served = f"PREFECT_API_URL={server.api_url} CHRONOS_DATA_DIR=<host>/data chronos serve"
-        results["command_served"] = " ".join([*network.prefix("a"), "env", served])
+        on_host = [" ".join(["python", *arguments]) for arguments in HOST_COMMANDS[mode]]
+        results["command_per_host"] = [
+            " ".join([*network.prefix("a"), f"env PREFECT_API_URL={server.api_url}", command])
+            for command in on_host
+        ]
         print(f"hosts a and b serving in {results['hosts_start_s']} s", flush=True)
         for index in range(1, sweeps + 1):
             results["sweeps"].append(scheduled_sweep(index, db, job_ids, hosts, timeout))
         results["stop"] = stop_during_sweep(db, job_ids, hosts, timeout)
+        results["postgres_rows"] = {t: postgres.count(t) for t in ("flow_run", "task_run")}
     finally:
         for host in hosts.values():
             host.stop()
@@ -573,6 +646,13 @@ def main() -> int:
     parser.add_argument("--models", type=int, default=60)
     parser.add_argument("--sweeps", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument(
+        "--hosts-run",
+        choices=sorted(HOST_COMMANDS),
+        default="serve",
+        help="each host runs `chronos serve` (default) or a process worker and a forecast "
+        "worker after `prefect deploy --all`",
+    )
     parser.add_argument("--loopback", action="store_true", help="no network namespaces")
     parser.add_argument("--sweep-timeout", type=float, default=600.0)
     parser.add_argument("--keep", action="store_true", help="keep the logs and the database")
@@ -580,7 +660,11 @@ def main() -> int:
     if args.models < 2 or args.sweeps < 1:
         parser.error("--models must be at least 2 and --sweeps at least 1")
     results = rehearse(
-        args.models, args.sweeps, isolate=not args.loopback, timeout=args.sweep_timeout
+        args.models,
+        args.sweeps,
+        mode=args.hosts_run,
+        isolate=not args.loopback,
+        timeout=args.sweep_timeout,
     )
     if not args.keep:
         shutil.rmtree(results.pop("work_dir"), ignore_errors=True)

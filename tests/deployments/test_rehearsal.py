@@ -25,7 +25,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         postgres_bindir() is None,
-        reason="PostgreSQL server binaries (initdb, pg_ctl, createdb) are not installed; "
+        reason="PostgreSQL binaries (initdb, pg_ctl, createdb, psql) are not installed; "
         "the rehearsal starts its own PostgreSQL",
     ),
 ]
