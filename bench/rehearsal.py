@@ -609,7 +609,7 @@ def rehearse(
             }
         )
         if mode == "worker":
-            results["deploy_s"] = deploy(host_env)
+            results["deploy_s"] = deploy(host_env | {"PREFECT_HOME": os.environ["PREFECT_HOME"]})
         started = time.perf_counter()
         for host in hosts.values():
             host.start(network, host_env, mode)
