@@ -11,17 +11,18 @@ What runs, each in its own process:
   deployments.forecast_worker`` each, after ``prefect deploy --all``), with its own
   ``CHRONOS_DATA_DIR`` and ``PREFECT_HOME``, and, when this runs as root with ``ip`` (iproute2),
   each in its own network namespace on a bridge, so a host reaches nothing but the Prefect API,
-  MongoDB and FIWARE (without that, both use loopback). The only file both hosts see is
-  Prefect's result storage for background tasks (``PREFECT_RESULTS_LOCAL_STORAGE_PATH``),
+  MongoDB and FIWARE (without that, both use loopback). The only directory both hosts write
+  to is Prefect's result storage for background tasks (``PREFECT_RESULTS_LOCAL_STORAGE_PATH``),
   which several real hosts share on NFS or S3 (docs/scaling.md).
 
 One small model is trained by the real ``train-model`` flow and copied into N models with their
 own artifacts; every job is made due before each observed scheduled ``run-due-forecasts`` sweep.
 Per sweep: which host ran the sweep, how many jobs each host's forecast worker forecast (from
 the hosts' own logs), and, from MongoDB, forecast records per job and slot (each must be 1).
-Then host ``b`` (or whichever did not run the sweep) gets SIGTERM while a sweep runs: no job may
-stay claimed without its forecast, and the next sweep, on the remaining host, forecasts the
-rest once.
+Then the host that is not running the sweep gets SIGTERM while a sweep runs: no job may stay
+claimed without its forecast, and the next sweep, on the remaining host, forecasts the rest
+once. ``--hosts-run worker`` currently shows its batches refused by the forecast workers
+(``No module named 'predictions'``, see docs/scaling.md). ``--keep`` keeps the hosts' logs.
 
     .venv/bin/python bench/rehearsal.py --models 60 --json rehearsal.json
     .venv/bin/python bench/rehearsal.py --models 60 --hosts-run worker
