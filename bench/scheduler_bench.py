@@ -62,12 +62,12 @@ def entity(i: int) -> str:
 # --------------------------------------------------------------------------- sandbox
 
 
-def _serve_sandbox(models: int, connection: Any) -> None:
-    """Child process: serve a seeded sandbox until the parent closes the pipe."""
+def _serve_sandbox(models: int, connection: Any, host: str = "127.0.0.1") -> None:
+    """Child process: serve a seeded sandbox on ``host`` until the parent closes the pipe."""
     from chronos_core.fiware.tenant import Tenant
     from fiware_sandbox import FiwareSandbox
 
-    with FiwareSandbox() as sandbox:
+    with FiwareSandbox(host) as sandbox:
         tenant = Tenant(*TENANT)
         for i in range(models + 1):
             sandbox.sth.seed(tenant, "Room", entity(i), "temperature", series(HISTORY_POINTS, i))
@@ -133,6 +133,44 @@ def clone_models(db: Any, model_id: str, job_id: str, count: int) -> list[str]:
         )
         job_ids.append(clone_job_id)
     return job_ids
+
+
+#: The small network every benchmark trains once and copies.
+DEFINITION = {
+    "model_type": "lstm",
+    "feature": "temperature",
+    "entity_type": "Room",
+    "entity_id": entity(0),
+    "epochs": 1,
+    "batch_size": 64,
+    "rnn_layers": [{"units": 8, "dropout": 0.0}],
+    "dense_layers": [],
+    "lookback_window": LOOKBACK,
+    "forecast_horizon": HORIZON,
+}
+
+
+def train_and_clone(db: Any, count: int, settings: Any) -> tuple[str, list[str]]:
+    """Train :data:`DEFINITION` with the real ``train-model`` flow (needs a Prefect API), copy
+    it into ``count`` models with their own artifacts and enable their recurring forecasts
+    (every 60 s). Returns the trained job's id and the copies' job ids."""
+    from chronos_core.forecasting.recurring import enable_forecasts
+    from chronos_core.services.models import register_model
+    from flows.training import train_model
+
+    begin = time.perf_counter()
+    model_id = register_model(db, DEFINITION).id
+    job_id = train_model(model_id, last_n=HISTORY_POINTS)
+    print(f"trained one {DEFINITION['model_type']} model in {time.perf_counter() - begin:.1f} s")
+    begin = time.perf_counter()
+    job_ids = clone_models(db, model_id, job_id, count)
+    for clone_job_id in job_ids:
+        enable_forecasts(db, clone_job_id, 60, settings=settings)
+    print(
+        f"{len(job_ids)} models with their own artifacts registered and enabled in "
+        f"{time.perf_counter() - begin:.1f} s"
+    )
+    return job_id, job_ids
 
 
 def make_all_due(db: Any) -> None:
@@ -228,25 +266,11 @@ def main() -> int:
 
     from chronos_core.fiware.orion import OrionClient
     from chronos_core.fiware.tenant import Tenant
-    from chronos_core.forecasting.recurring import enable_forecasts
-    from chronos_core.services.models import register_model
     from chronos_core.settings import get_settings
     from chronos_core.storage.database import get_database
 
     get_settings.cache_clear()
     settings = get_settings()
-    definition = {
-        "model_type": "lstm",
-        "feature": "temperature",
-        "entity_type": "Room",
-        "entity_id": entity(0),
-        "epochs": 1,
-        "batch_size": 64,
-        "rnn_layers": [{"units": 8, "dropout": 0.0}],
-        "dense_layers": [],
-        "lookback_window": LOOKBACK,
-        "forecast_horizon": HORIZON,
-    }
     results: dict[str, Any] = {
         "machine": machine(),
         "models": args.models,
@@ -255,23 +279,8 @@ def main() -> int:
         "forecast_horizon": HORIZON,
     }
     with prefect_test_harness(server_startup_timeout=240):
-        from flows.training import train_model
-
         db = get_database()
-        begin = time.perf_counter()
-        model_id = register_model(db, definition).id
-        job_id = train_model(model_id, last_n=HISTORY_POINTS)
-        print(
-            f"trained one {definition['model_type']} model in {time.perf_counter() - begin:.1f} s"
-        )
-        begin = time.perf_counter()
-        job_ids = clone_models(db, model_id, job_id, args.models)
-        for clone_job_id in job_ids:
-            enable_forecasts(db, clone_job_id, 60, settings=settings)
-        print(
-            f"{len(job_ids)} models with their own artifacts registered and enabled in "
-            f"{time.perf_counter() - begin:.1f} s"
-        )
+        train_and_clone(db, args.models, settings)
         results["first_sweep"] = sweep("sweep 1 (cold cache)")
         make_all_due(db)
         results["second_sweep"] = sweep("sweep 2 (all due again)")
