@@ -11,6 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+#: Objects a step leaves in this process for a later step of the same job (see ``keep``).
+_KEPT: dict[tuple[Path, str], Any] = {}
+
 
 class JobWorkspace:
     """Local files that carry one training job's data from step to step.
@@ -91,5 +94,16 @@ class JobWorkspace:
     def has(self, name: str) -> bool:
         return (self.path / name).exists()
 
+    # --- objects held in this process ---
+    def keep(self, name: str, value: Any) -> None:
+        """Hold ``value`` (the fitted network, work running in the background) for a later step
+        of this job in this process; that step must cope with :meth:`take` answering ``None``."""
+        _KEPT[(self.path, name)] = value
+
+    def take(self, name: str) -> Any:
+        return _KEPT.pop((self.path, name), None)
+
     def remove(self) -> None:
+        for key in [key for key in _KEPT if key[0] == self.path]:
+            del _KEPT[key]
         shutil.rmtree(self.path, ignore_errors=True)
