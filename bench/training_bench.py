@@ -12,8 +12,10 @@ seed) on the same points:
 
 One process runs both, after a warm-up (TensorFlow imported, one small plain fit and one small
 flow run of the same architecture), alternating the order from repeat to repeat; it prints the
-median of each side, the ratio of the medians, the flow's phases (from its Prefect task runs) and
-the peak resident memory of the process. The sandbox runs in a child process by default, like a
+median of each side, two ratios of the medians (the Keras fit inside the flow against the plain
+fit, and the whole flow against the plain side), the same ratios in CPU seconds (this process's,
+and for the whole flow the helper processes' too: the figures a shared machine disturbs least),
+the flow's phases (from its Prefect task runs) and the peak resident memory of the process. The sandbox runs in a child process by default, like a
 real STH-Comet, so its stored points do not count in the memory figure (``--sandbox thread``
 serves it from this process instead).
 
@@ -200,6 +202,7 @@ class Run:
     fit: float
     helpers: float = 0.0
     fit_helpers: float = 0.0  # helper processes' CPU during the Keras fit
+    fit_cpu: float = 0.0  # this process's CPU during the Keras fit, background baseline excluded
     parameters: int = 0
     phases: list[tuple[str, float, float]] = field(default_factory=list)
     job_id: str = ""
@@ -236,6 +239,7 @@ def plain_fit(model: Any, data: pd.Series, seed: int) -> Run:
     )
     patience = model.effective_patience
     fit_helpers = helper_cpu(HELPER_PIDS)
+    fit_cpu = time.process_time()
     fit_started = time.perf_counter()
     network.fit(
         prepared.x_train,
@@ -258,32 +262,50 @@ def plain_fit(model: Any, data: pd.Series, seed: int) -> Run:
         ],
     )
     end = time.perf_counter()
+    fit_cpu = time.process_time() - fit_cpu
     cpu = time.process_time() - cpu
     fit_helpers = helper_cpu(HELPER_PIDS) - fit_helpers
     helpers = helper_cpu(HELPER_PIDS) - helpers
     return Run(
-        "plain", end - wall, cpu, end - fit_started, helpers, fit_helpers, network.count_params()
+        "plain",
+        end - wall,
+        cpu,
+        end - fit_started,
+        helpers,
+        fit_helpers,
+        fit_cpu,
+        network.count_params(),
     )
 
 
-FLOW_FITS: list[tuple[float, int]] = []  # (helper CPU during the fit, parameters) per flow fit
+FLOW_FITS: list[tuple[float, float, int]] = []  # (helper CPU, CPU, parameters) per flow fit
+BASELINE_CPU: list[float] = []  # CPU of each background statistical baseline (its own thread)
 
 
 def watch_flow_fits() -> None:
-    """Wrap the flow's ``fit_network`` to record the helpers' CPU during it and the size of
-    the network it trains (the flow's fit is timed by the flow itself)."""
+    """Wrap the flow's ``fit_network`` to record the CPU used during it (this process's, less
+    what the statistical baseline's thread used meanwhile, and the helpers') and the size of the
+    network it trains (the flow's fit is timed by the flow itself)."""
     from chronos_core.training import fitting
 
-    original = fitting.fit_network
+    fit, baseline = fitting.fit_network, fitting.statistical_baseline
 
     def watched(network: Any, *args: Any, **kwargs: Any) -> Any:
-        before = helper_cpu(HELPER_PIDS)
+        helpers, cpu, baselines = helper_cpu(HELPER_PIDS), time.process_time(), len(BASELINE_CPU)
         try:
-            return original(network, *args, **kwargs)
+            return fit(network, *args, **kwargs)
         finally:
-            FLOW_FITS.append((helper_cpu(HELPER_PIDS) - before, network.count_params()))
+            cpu = time.process_time() - cpu - sum(BASELINE_CPU[baselines:])
+            FLOW_FITS.append((helper_cpu(HELPER_PIDS) - helpers, cpu, network.count_params()))
 
-    fitting.fit_network = watched
+    def timed_baseline(*args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return baseline(*args, **kwargs)
+        finally:
+            BASELINE_CPU.append(time.thread_time() - started)
+
+    fitting.fit_network, fitting.statistical_baseline = watched, timed_baseline
 
 
 def flow_run(model_id: str, points: int) -> Run:
@@ -306,7 +328,7 @@ def flow_run(model_id: str, points: int) -> Run:
     phases = flow_phases(job.flow_run_id or "", called, returned)
     peak_time, peak = sampler.peak()
     where = next((name for name, begin, end in phases if begin <= peak_time <= end), "between")
-    fit_helpers, parameters = FLOW_FITS[-1]
+    fit_helpers, fit_cpu, parameters = FLOW_FITS[-1]
     return Run(
         "flow",
         wall,
@@ -314,6 +336,7 @@ def flow_run(model_id: str, points: int) -> Run:
         float(metadata["training_history"]["duration_seconds"]),
         helpers,
         fit_helpers,
+        fit_cpu,
         parameters,
         phases,
         job_id,
@@ -507,7 +530,8 @@ def main() -> int:
             f"[{', '.join(f'{r.wall:.1f}' for r in runs)}], "
             f"keras fit {median(r.fit for r in runs):.1f} s "
             f"[{', '.join(f'{r.fit:.1f}' for r in runs)}], "
-            f"cpu {median(r.cpu for r in runs):.1f} s, helper processes' cpu "
+            f"cpu {median(r.cpu for r in runs):.1f} s (during the fit "
+            f"{median(r.fit_cpu for r in runs):.1f} s), helper processes' cpu "
             f"{median(r.helpers for r in runs):.1f} s (during the fit "
             f"{median(r.fit_helpers for r in runs):.2f} s), network parameters "
             f"{sorted({r.parameters for r in runs})}"
@@ -530,6 +554,14 @@ def main() -> int:
         print(
             "ratio whole flow / plain (prepare + build + fit): "
             + ratios([r.wall for r in flows], [r.wall for r in plain])
+        )
+        # CPU seconds, this process's and the helper processes': what the sides cost the machine,
+        # which other load on a shared machine changes much less than their wall times.
+        print(
+            "CPU ratios: fit in the flow / plain fit "
+            + ratios([r.fit_cpu for r in flows], [r.fit_cpu for r in plain])
+            + "; whole flow / plain, helpers included "
+            + ratios([r.cpu + r.helpers for r in flows], [r.cpu + r.helpers for r in plain])
         )
         # Keras fit times swing by 20-30 % on a shared machine; the time each side spends
         # outside its fit is steadier, so also compare the sides as if their fits were equal.

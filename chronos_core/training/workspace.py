@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +25,6 @@ class JobWorkspace:
         self.job_id = job_id
         self.path = root / job_id
         self.path.mkdir(parents=True, exist_ok=True)
-
-    @classmethod
-    def create(cls, job_id: str, root: Path | None = None) -> JobWorkspace:
-        base = root if root is not None else Path(tempfile.gettempdir()) / "chronos-jobs"
-        return cls(base, job_id)
 
     # --- collected chunks ---
     def _chunk_file(self, index: int) -> Path:
@@ -90,9 +84,6 @@ class JobWorkspace:
 
     def load_bytes(self, name: str) -> bytes:
         return (self.path / name).read_bytes()
-
-    def has(self, name: str) -> bool:
-        return (self.path / name).exists()
 
     # --- objects held in this process ---
     def keep(self, name: str, value: Any) -> None:
