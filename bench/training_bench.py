@@ -15,9 +15,9 @@ flow run of the same architecture), alternating the order from repeat to repeat;
 median of each side, two ratios of the medians (the Keras fit inside the flow against the plain
 fit, and the whole flow against the plain side), the same ratios in CPU seconds (this process's,
 and for the whole flow the helper processes' too: the figures a shared machine disturbs least),
-the flow's phases (from its Prefect task runs) and the peak resident memory of the process. The sandbox runs in a child process by default, like a
-real STH-Comet, so its stored points do not count in the memory figure (``--sandbox thread``
-serves it from this process instead).
+the flow's phases (from its Prefect task runs) and the peak resident memory of the process.
+The sandbox runs in a child process by default, like a real STH-Comet, so its stored points do
+not count in the memory figure (``--sandbox thread`` serves it from this process instead).
 
     .venv/bin/python bench/training_bench.py --points 20000 --epochs 5 --repeats 3
     .venv/bin/python bench/training_bench.py --points 1000000 --epochs 1 --units 8 --flow-only
