@@ -12,10 +12,12 @@ seed) on the same points:
 
 One process runs both, after a warm-up (TensorFlow imported, one small plain fit and one small
 flow run of the same architecture), alternating the order from repeat to repeat; it prints the
-median of each side, the ratio of the medians, the flow's phases (from its Prefect task runs) and
-the peak resident memory of the process. The sandbox runs in a child process by default, like a
-real STH-Comet, so its stored points do not count in the memory figure (``--sandbox thread``
-serves it from this process instead).
+median of each side, two ratios of the medians (the Keras fit inside the flow against the plain
+fit, and the whole flow against the plain side), the same ratios in CPU seconds (this process's,
+and for the whole flow the helper processes' too: the figures a shared machine disturbs least),
+the flow's phases (from its Prefect task runs) and the peak resident memory of the process.
+The sandbox runs in a child process by default, like a real STH-Comet, so its stored points do
+not count in the memory figure (``--sandbox thread`` serves it from this process instead).
 
     .venv/bin/python bench/training_bench.py --points 20000 --epochs 5 --repeats 3
     .venv/bin/python bench/training_bench.py --points 1000000 --epochs 1 --units 8 --flow-only
@@ -199,6 +201,9 @@ class Run:
     cpu: float
     fit: float
     helpers: float = 0.0
+    fit_helpers: float = 0.0  # helper processes' CPU during the Keras fit
+    fit_cpu: float = 0.0  # this process's CPU during the Keras fit, background baseline excluded
+    parameters: int = 0
     phases: list[tuple[str, float, float]] = field(default_factory=list)
     job_id: str = ""
     peak_rss: float = 0.0
@@ -233,6 +238,8 @@ def plain_fit(model: Any, data: pd.Series, seed: int) -> Run:
         seed=seed,
     )
     patience = model.effective_patience
+    fit_helpers = helper_cpu(HELPER_PIDS)
+    fit_cpu = time.process_time()
     fit_started = time.perf_counter()
     network.fit(
         prepared.x_train,
@@ -255,9 +262,50 @@ def plain_fit(model: Any, data: pd.Series, seed: int) -> Run:
         ],
     )
     end = time.perf_counter()
+    fit_cpu = time.process_time() - fit_cpu
     cpu = time.process_time() - cpu
+    fit_helpers = helper_cpu(HELPER_PIDS) - fit_helpers
     helpers = helper_cpu(HELPER_PIDS) - helpers
-    return Run("plain", end - wall, cpu, end - fit_started, helpers)
+    return Run(
+        "plain",
+        end - wall,
+        cpu,
+        end - fit_started,
+        helpers,
+        fit_helpers,
+        fit_cpu,
+        network.count_params(),
+    )
+
+
+FLOW_FITS: list[tuple[float, float, int]] = []  # (helper CPU, CPU, parameters) per flow fit
+BASELINE_CPU: list[float] = []  # CPU of each background statistical baseline (its own thread)
+
+
+def watch_flow_fits() -> None:
+    """Wrap the flow's ``fit_network`` to record the CPU used during it (this process's, less
+    what the statistical baseline's thread used meanwhile, and the helpers') and the size of the
+    network it trains (the flow's fit is timed by the flow itself)."""
+    from chronos_core.training import fitting
+
+    fit, baseline = fitting.fit_network, fitting.statistical_baseline
+
+    def watched(network: Any, *args: Any, **kwargs: Any) -> Any:
+        helpers, cpu, baselines = helper_cpu(HELPER_PIDS), time.process_time(), len(BASELINE_CPU)
+        try:
+            return fit(network, *args, **kwargs)
+        finally:
+            cpu = time.process_time() - cpu - sum(BASELINE_CPU[baselines:])
+            FLOW_FITS.append((helper_cpu(HELPER_PIDS) - helpers, cpu, network.count_params()))
+
+    def timed_baseline(*args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return baseline(*args, **kwargs)
+        finally:
+            BASELINE_CPU.append(time.thread_time() - started)
+
+    fitting.fit_network, fitting.statistical_baseline = watched, timed_baseline
 
 
 def flow_run(model_id: str, points: int) -> Run:
@@ -280,12 +328,16 @@ def flow_run(model_id: str, points: int) -> Run:
     phases = flow_phases(job.flow_run_id or "", called, returned)
     peak_time, peak = sampler.peak()
     where = next((name for name, begin, end in phases if begin <= peak_time <= end), "between")
+    fit_helpers, fit_cpu, parameters = FLOW_FITS[-1]
     return Run(
         "flow",
         wall,
         cpu,
         float(metadata["training_history"]["duration_seconds"]),
         helpers,
+        fit_helpers,
+        fit_cpu,
+        parameters,
         phases,
         job_id,
         peak,
@@ -440,6 +492,7 @@ def main() -> int:
         model = models.get(register_model(db, definition).id)
         warmup_model = models.get(register_model(db, warmup).id)
 
+        watch_flow_fits()
         cold = time.perf_counter()
         tf_runtime.configure(threads=settings.tf_threads, seed=settings.random_seed)
         print(f"warm-up: TensorFlow import {time.perf_counter() - cold:.1f} s", end="")
@@ -468,31 +521,55 @@ def main() -> int:
         f"repeats: {args.repeats}, tf threads: {tf_runtime.current_settings()}"
     )
 
+    def median(values: Any) -> float:
+        return statistics.median(list(values))
+
     def summary(runs: list[Run]) -> str:
-        walls = ", ".join(f"{r.wall:.1f}" for r in runs)
         return (
-            f"median {statistics.median(r.wall for r in runs):.1f} s wall [{walls}], "
-            f"keras fit {statistics.median(r.fit for r in runs):.1f} s "
+            f"median {median(r.wall for r in runs):.1f} s wall "
+            f"[{', '.join(f'{r.wall:.1f}' for r in runs)}], "
+            f"keras fit {median(r.fit for r in runs):.1f} s "
             f"[{', '.join(f'{r.fit:.1f}' for r in runs)}], "
-            f"cpu {statistics.median(r.cpu for r in runs):.1f} s, "
-            f"helper processes' cpu {statistics.median(r.helpers for r in runs):.1f} s"
+            f"cpu {median(r.cpu for r in runs):.1f} s (during the fit "
+            f"{median(r.fit_cpu for r in runs):.1f} s), helper processes' cpu "
+            f"{median(r.helpers for r in runs):.1f} s (during the fit "
+            f"{median(r.fit_helpers for r in runs):.2f} s), network parameters "
+            f"{sorted({r.parameters for r in runs})}"
         )
 
     if plain:
         print(f"plain (prepare + build + fit): {summary(plain)}")
     print(f"flow  (train-model, all steps): {summary(flows)}")
     if plain:
-        ratio = statistics.median(r.wall for r in flows) / statistics.median(r.wall for r in plain)
-        pairs = ", ".join(f"{f.wall / p.wall:.2f}" for f, p in zip(flows, plain, strict=False))
-        print(f"ratio flow / plain (medians): {ratio:.2f}  (per repeat: {pairs})")
+        plain_wall = median(r.wall for r in plain)
+
+        def ratios(values: list[float], against: list[float]) -> str:
+            pairs = ", ".join(f"{v / a:.2f}" for v, a in zip(values, against, strict=False))
+            return f"{median(values) / median(against):.2f} (per repeat: {pairs})"
+
+        print(
+            "ratio fit in the flow / plain fit (Keras fit times): "
+            + ratios([r.fit for r in flows], [r.fit for r in plain])
+        )
+        print(
+            "ratio whole flow / plain (prepare + build + fit): "
+            + ratios([r.wall for r in flows], [r.wall for r in plain])
+        )
+        # CPU seconds, this process's and the helper processes': what the sides cost the machine,
+        # which other load on a shared machine changes much less than their wall times.
+        print(
+            "CPU ratios: fit in the flow / plain fit "
+            + ratios([r.fit_cpu for r in flows], [r.fit_cpu for r in plain])
+            + "; whole flow / plain, helpers included "
+            + ratios([r.cpu + r.helpers for r in flows], [r.cpu + r.helpers for r in plain])
+        )
         # Keras fit times swing by 20-30 % on a shared machine; the time each side spends
         # outside its fit is steadier, so also compare the sides as if their fits were equal.
-        flow_extra = statistics.median(r.wall - r.fit for r in flows)
-        plain_extra = statistics.median(r.wall - r.fit for r in plain)
-        plain_wall = statistics.median(r.wall for r in plain)
+        flow_extra = median(r.wall - r.fit for r in flows)
+        plain_extra = median(r.wall - r.fit for r in plain)
         print(
             f"time outside the Keras fit (medians): flow {flow_extra:.1f} s, plain "
-            f"{plain_extra:.1f} s; ratio at equal fit times: "
+            f"{plain_extra:.1f} s; whole-flow ratio at equal fit times: "
             f"{(plain_wall - plain_extra + flow_extra) / plain_wall:.2f}"
         )
     print_phases(sorted(flows, key=lambda r: r.wall)[len(flows) // 2])

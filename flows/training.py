@@ -2,7 +2,7 @@
 
 ``train-model`` runs the pipeline of ``chronos_core.training`` as Prefect tasks: collect the
 newest ``last_n`` points from STH-Comet in parallel chunks, prepare the windows, fit the network in
-the flow's main thread, evaluate it against the naive baselines and store the artifacts in GridFS.
+the flow's main thread, backtest it against the baselines and store the artifacts in GridFS.
 Whatever happens, the job ends ``completed``, ``failed`` or ``cancelled`` and the model gets a
 consistent status back.
 """

@@ -28,6 +28,7 @@ from chronos_core.ml.baselines import (
     BaselineUnavailable,
     History,
     SeasonChoice,
+    StatisticalResult,
     baseline_label,
     choose_season,
     history_naive,
@@ -183,6 +184,27 @@ def backtest_stride(test_windows: int, max_origins: int) -> int:
     return max(1, math.ceil(test_windows / check_int(max_origins, "max_origins")))
 
 
+def _history(prepared: PreparedData) -> History:
+    return History(
+        values=prepared.series_values,
+        segment_ids=prepared.series_segment_ids,
+        timestamps_ns=prepared.series_timestamps_ns,
+        sampling_interval_seconds=prepared.sampling_interval_seconds,
+    )
+
+
+def statistical_baseline(
+    prepared: PreparedData, max_origins: int = DEFAULT_MAX_ORIGINS
+) -> StatisticalResult:
+    """The statistical baseline of :func:`evaluate` (the costly one) on the same origins."""
+    total = int(prepared.test_targets.shape[0])
+    origins = prepared.test_origin_positions[
+        np.arange(0, total, backtest_stride(total, max_origins))
+    ]
+    seasons = [int(s["steps"]) for s in series_seasons(prepared)]
+    return statistical_forecast(_history(prepared), origins, prepared.forecast_horizon, seasons)
+
+
 def series_seasons(prepared: PreparedData) -> list[dict[str, Any]]:
     """The seasons detected on the series: those recorded with the prepared data when present,
     else detected here from the full regular series."""
@@ -264,9 +286,12 @@ def evaluate(
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_origins: int = DEFAULT_MAX_ORIGINS,
     interval_levels: Sequence[int] = conformal.DEFAULT_LEVELS,
+    statistical: StatisticalResult | None = None,
 ) -> Evaluation:
     """Backtest the network and every baseline on the same test origins and calibrate the
-    prediction intervals on the validation windows (see the module docstring)."""
+    prediction intervals on the validation windows (see the module docstring).
+    ``statistical``: the result of :func:`statistical_baseline` for the same ``max_origins``,
+    if it was computed already (it needs no network, so it can run while the network trains)."""
     levels = conformal.check_levels(interval_levels)
     horizon = prepared.forecast_horizon
     interval = prepared.sampling_interval_seconds
@@ -278,12 +303,7 @@ def evaluate(
     predicted = prepared.y_scaler.inverse_transform(scaled)[chosen]
     actual = prepared.test_targets[chosen]
     origins = prepared.test_origin_positions[chosen]
-    history = History(
-        values=prepared.series_values,
-        segment_ids=prepared.series_segment_ids,
-        timestamps_ns=prepared.series_timestamps_ns,
-        sampling_interval_seconds=interval,
-    )
+    history = _history(prepared)
 
     season = choose_season(interval, max(1, prepared.train_values.size))
     mase_season = 1
@@ -306,7 +326,8 @@ def evaluate(
             forecasts[period.name] = history_seasonal_naive(history, origins, horizon, period)
         except BaselineUnavailable as error:
             skipped[period.name] = error.message
-    statistical = statistical_forecast(history, origins, horizon, season_steps)
+    if statistical is None:
+        statistical = statistical_forecast(history, origins, horizon, season_steps)
     skipped.update(statistical.skipped)
     if statistical.forecasts is not None:
         forecasts[statistical.name] = statistical.forecasts

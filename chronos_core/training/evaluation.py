@@ -12,7 +12,7 @@ from chronos_core.ml.evaluation import evaluate
 from chronos_core.ml.model_io import load_network
 from chronos_core.ml.plotting import backtest_png, loss_curve_png
 from chronos_core.settings import Settings, get_settings
-from chronos_core.training.fitting import NETWORK_FILE
+from chronos_core.training.fitting import NETWORK_FILE, STATISTICAL_BASELINE
 from chronos_core.training.phases import raise_if_cancelled
 from chronos_core.training.preparation import load_prepared
 from chronos_core.training.workspace import JobWorkspace
@@ -34,7 +34,10 @@ def evaluate_model(
     """
     raise_if_cancelled(db, job_id)
     prepared = load_prepared(workspace)
-    network = load_network(workspace.load_bytes(NETWORK_FILE))
+    network = workspace.take(NETWORK_FILE)
+    if network is None:
+        network = load_network(workspace.load_bytes(NETWORK_FILE))
+    statistical = workspace.take(STATISTICAL_BASELINE)
     settings = settings or get_settings()
     evaluation = evaluate(
         network,
@@ -42,6 +45,7 @@ def evaluate_model(
         batch_size=PREDICTION_BATCH_SIZE,
         max_origins=settings.backtest_max_origins,
         interval_levels=settings.interval_levels,
+        statistical=None if statistical is None else statistical.result(),
     )
     report = evaluation.to_dict()
     workspace.save_json("evaluation", report)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pymongo.database import Database
@@ -10,6 +11,7 @@ from pymongo.database import Database
 from chronos_core.clock import utc_now
 from chronos_core.domain.enums import TrainingStatus
 from chronos_core.ml import tf_runtime
+from chronos_core.ml.evaluation import statistical_baseline
 from chronos_core.ml.fitting import fit_network
 from chronos_core.ml.model_io import serialize_network
 from chronos_core.ml.rnn import build_network
@@ -22,6 +24,7 @@ from chronos_core.training.workspace import JobWorkspace
 Db = Database[dict[str, Any]]
 EpochCallback = Callable[[int, int, dict[str, float | None]], None]
 NETWORK_FILE = "network.keras"
+STATISTICAL_BASELINE = "statistical-baseline"
 CANCEL_POLL_SECONDS = 2.0
 
 
@@ -35,7 +38,9 @@ def fit_model(
     """Fit the network in the calling thread; returns the fit summary (losses, best epoch).
 
     The job moves ``preprocessing`` → ``training``. A cancel request is noticed between epochs
-    (and within long epochs) and raises ``Cancelled``.
+    (and within long epochs) and raises ``Cancelled``. The evaluation's statistical baseline,
+    which needs no network, is computed in a background thread meanwhile; the fitted network and
+    that result are kept in the workspace for the evaluation step.
     """
     job = enter_phase(
         db,
@@ -48,6 +53,12 @@ def fit_model(
     tf_runtime.configure(threads=settings.tf_threads, seed=settings.random_seed)
     prepared = load_prepared(workspace)
     inputs = load_network_inputs(workspace)
+    pool = ThreadPoolExecutor(1, thread_name_prefix=f"chronos-baseline-{job_id[:8]}")
+    workspace.keep(
+        STATISTICAL_BASELINE,
+        pool.submit(statistical_baseline, prepared, settings.backtest_max_origins),
+    )
+    pool.shutdown(wait=False)  # the thread ends with its task; the evaluation step waits for it
     network = build_network(
         model.model_type,
         prepared.lookback_window,
@@ -78,6 +89,7 @@ def fit_model(
         on_epoch_end=epoch_done,
     )
     workspace.save_bytes(NETWORK_FILE, serialize_network(network))
+    workspace.keep(NETWORK_FILE, network)
     summary = result.to_dict()
     workspace.save_json("fit", summary)
     return summary

@@ -15,7 +15,6 @@ import socket
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Any
 
 from pymongo.database import Database
@@ -51,7 +50,7 @@ def lease_expired(job: TrainingJob, now: datetime, grace_seconds: float) -> bool
 
 
 class LeaseKeeper:
-    """Renew a job's lease from a daemon thread until stopped (a context manager).
+    """Renew a job's lease from a daemon thread until stopped.
 
     A failed renewal (the database unreachable) is logged and tried again at the next beat; the
     keeper stops by itself once the job is no longer active.
@@ -109,14 +108,3 @@ class LeaseKeeper:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=1)
-
-    def __enter__(self) -> LeaseKeeper:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -8,7 +8,6 @@ from typing import Any
 
 from pymongo.database import Database
 
-from chronos_core.clock import utc_now
 from chronos_core.domain.enums import TrainingStatus
 from chronos_core.domain.training_job import TrainingJob
 from chronos_core.errors import Cancelled, Conflict, NotFound
@@ -93,8 +92,3 @@ class CancelPoll:
             self._asked_at = now
             self.cancelled = cancel_requested(self._db, self._job_id)
         return self.cancelled
-
-
-def close_phase(db: Db, job_id: str, field: str) -> None:
-    """Stamp the end of a phase (while the job is still active)."""
-    TrainingJobRepository(db).set_fields(job_id, {field: utc_now()})

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+#: Objects a step leaves in this process for a later step of the same job (see ``keep``).
+_KEPT: dict[tuple[Path, str], Any] = {}
 
 
 class JobWorkspace:
@@ -23,11 +25,6 @@ class JobWorkspace:
         self.job_id = job_id
         self.path = root / job_id
         self.path.mkdir(parents=True, exist_ok=True)
-
-    @classmethod
-    def create(cls, job_id: str, root: Path | None = None) -> JobWorkspace:
-        base = root if root is not None else Path(tempfile.gettempdir()) / "chronos-jobs"
-        return cls(base, job_id)
 
     # --- collected chunks ---
     def _chunk_file(self, index: int) -> Path:
@@ -88,8 +85,16 @@ class JobWorkspace:
     def load_bytes(self, name: str) -> bytes:
         return (self.path / name).read_bytes()
 
-    def has(self, name: str) -> bool:
-        return (self.path / name).exists()
+    # --- objects held in this process ---
+    def keep(self, name: str, value: Any) -> None:
+        """Hold ``value`` (the fitted network, work running in the background) for a later step
+        of this job in this process; that step must cope with :meth:`take` answering ``None``."""
+        _KEPT[(self.path, name)] = value
+
+    def take(self, name: str) -> Any:
+        return _KEPT.pop((self.path, name), None)
 
     def remove(self) -> None:
+        for key in [key for key in _KEPT if key[0] == self.path]:
+            del _KEPT[key]
         shutil.rmtree(self.path, ignore_errors=True)

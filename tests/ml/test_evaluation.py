@@ -10,7 +10,7 @@ import pytest
 
 from chronos_core.domain.model import RNNLayer
 from chronos_core.ml import metrics
-from chronos_core.ml.evaluation import backtest_stride, evaluate
+from chronos_core.ml.evaluation import backtest_stride, evaluate, statistical_baseline
 from chronos_core.ml.preprocessing import prepare
 from chronos_core.ml.rnn import build_network
 
@@ -33,6 +33,18 @@ def test_model_metrics_use_the_test_windows_in_original_units(evaluation, sine_p
     scale = metrics.in_sample_naive_mae(sine_prepared.train_values, 48)
     assert evaluation.mase_season == 48 and evaluation.mase_scale == pytest.approx(scale)
     assert evaluation.model.mase == pytest.approx(evaluation.model.mae / scale)
+
+
+def test_a_statistical_baseline_computed_beforehand_scores_the_same(trained, sine_prepared):
+    # The training flow computes it while the network fits, with a stride of 2 here.
+    network, _, _ = trained
+    inline = evaluate(network, sine_prepared, max_origins=5)
+    statistical = statistical_baseline(sine_prepared, max_origins=5)
+    ahead = evaluate(network, sine_prepared, max_origins=5, statistical=statistical)
+    name = inline.statistical["name"]
+    assert ahead.statistical == inline.statistical and inline.stride > 1
+    assert ahead.baselines[name] == inline.baselines[name]
+    assert ahead.skipped_baselines == inline.skipped_baselines
 
 
 def test_baselines_read_the_full_history_not_the_lookback(evaluation, sine_prepared):
