@@ -1,5 +1,6 @@
 """What one process shares between its runs: the settings, the database and FIWARE clients, the
-loaded models, the history-subscription memo and the STH-Comet connection pool.
+loaded models, the history-subscription memo, the STH-Comet connection pool and what a training
+step keeps in memory for the next one.
 
 :func:`current` builds the :class:`Runtime` on first use and again in a forked child (sockets,
 locks and pymongo clients must not cross a fork; the child keeps only the settings, which are
@@ -36,6 +37,8 @@ class Runtime:
     model_cache: Any = None
     subscription_memo: Any = None
     sth_pool: Any = None
+    #: Objects a training step leaves for a later step of the same job (``JobWorkspace.keep``).
+    kept: dict[tuple[object, str], Any] = field(default_factory=dict)
 
     def part(self, name: str, build: Any) -> Any:
         """The part ``name``, built by ``build()`` on first use."""

@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-#: Objects a step leaves in this process for a later step of the same job (see ``keep``).
-_KEPT: dict[tuple[Path, str], Any] = {}
+from chronos_core import runtime
 
 
 class JobWorkspace:
@@ -89,12 +88,13 @@ class JobWorkspace:
     def keep(self, name: str, value: Any) -> None:
         """Hold ``value`` (the fitted network, work running in the background) for a later step
         of this job in this process; that step must cope with :meth:`take` answering ``None``."""
-        _KEPT[(self.path, name)] = value
+        runtime.current().kept[(self.path, name)] = value
 
     def take(self, name: str) -> Any:
-        return _KEPT.pop((self.path, name), None)
+        return runtime.current().kept.pop((self.path, name), None)
 
     def remove(self) -> None:
-        for key in [key for key in _KEPT if key[0] == self.path]:
-            del _KEPT[key]
+        kept = runtime.current().kept
+        for key in [key for key in kept if key[0] == self.path]:
+            del kept[key]
         shutil.rmtree(self.path, ignore_errors=True)
