@@ -80,14 +80,12 @@ def server_words(response: httpx.Response) -> tuple[str | None, str | None]:
 
 
 def problem_words(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """(error type, "title: detail") of an NGSI-LD ProblemDetails body. Orion-LD's titles are
-    not uniform and one 404 (unknown attribute) has no type or detail, only ``attributes``."""
+    """(error type, "title: detail") of an NGSI-LD ProblemDetails body (Orion-LD's titles are
+    not uniform)."""
     kind = body.get("type")
     error = str(kind).rstrip("/").rsplit("/", 1)[-1] if kind else None
     title = str(body.get("title") or "")
     detail = body.get("detail")
-    if detail is None and isinstance(body.get("attributes"), list):
-        detail = ", ".join(str(name) for name in body["attributes"])
     message = f"{title}: {detail}" if title and detail is not None else title or None
     return error, message
 

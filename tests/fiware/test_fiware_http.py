@@ -12,8 +12,9 @@ import pytest
 from fiware_test_data import TENANT
 
 from chronos_core.errors import InvalidInput
-from chronos_core.fiware import FiwareUnavailable, RetryPolicy, Tenant
-from chronos_core.fiware.http import FiwareHTTP
+from chronos_core.fiware.errors import FiwareUnavailable
+from chronos_core.fiware.http import FiwareHTTP, RetryPolicy
+from chronos_core.fiware.tenant import Tenant
 from chronos_core.settings import Settings
 from fiware_sandbox import Fault, NotificationRecorder, ServiceServer
 
