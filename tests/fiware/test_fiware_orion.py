@@ -17,9 +17,9 @@ from chronos_core.fiware.errors import (
 )
 from chronos_core.fiware.http import FiwareHTTP
 from chronos_core.fiware.ngsi import (
+    attribute,
     entity,
     format_datetime,
-    number_attribute,
     relationship_attribute,
     structured_attribute,
     text_attribute,
@@ -34,7 +34,7 @@ def room(entity_id: str, temperature: float) -> dict:
     return entity(
         entity_id,
         "Room",
-        temperature=number_attribute(temperature, observed_at=START),
+        temperature=attribute("Number", temperature, observed_at=START),
         name=text_attribute(f"Room {entity_id[-1]}"),
     )
 
@@ -43,7 +43,7 @@ def test_entity_lifecycle(sandbox: FiwareSandbox, settings: Settings) -> None:
     with OrionClient(settings=settings) as orion:
         orion.upsert_entity(TENANT, room("Room1", 22.0))
         orion.upsert_entity(
-            TENANT, {"id": "Room1", "type": "Room", "humidity": number_attribute(40)}
+            TENANT, {"id": "Room1", "type": "Room", "humidity": attribute("Number", 40)}
         )
         got = orion.get_entity(TENANT, "Room1", entity_type="Room")
         assert list(got) == ["id", "type", "humidity", "name", "temperature"]
@@ -74,7 +74,7 @@ def test_an_orion_422_names_everything(sandbox: FiwareSandbox, settings: Setting
             "/v2/entities/Room1/attrs",
             tenant=TENANT,
             params=[("type", "Room")],
-            json={"co2": number_attribute(400)},
+            json={"co2": attribute("Number", 400)},
             target=RequestTarget("Room1", "Room"),
         )
     error = caught.value
@@ -90,7 +90,7 @@ def test_upsert_creates_then_updates(sandbox: FiwareSandbox, settings: Settings)
     with OrionClient(settings=settings) as orion:
         orion.upsert_entity(TENANT, room("Room1", 20))
         orion.upsert_entity(
-            TENANT, {"id": "Room1", "type": "Room", "temperature": number_attribute(23.25)}
+            TENANT, {"id": "Room1", "type": "Room", "temperature": attribute("Number", 23.25)}
         )
         got = orion.get_entity(TENANT, "Room1", key_values=True)
     assert got == {"id": "Room1", "type": "Room", "name": "Room 1", "temperature": 23.25}
@@ -165,7 +165,7 @@ def test_forecasts_published_to_orion_land_in_sth(
                         {"issuedAt": format_datetime(moment), "step": "PT1H", "series": series},
                         observed_at=moment,
                     ),
-                    nextValue=number_attribute(17.5 + hour, observed_at=moment),
+                    nextValue=attribute("Number", 17.5 + hour, observed_at=moment),
                     refRoom=relationship_attribute("Room1"),
                 ),
             )
@@ -185,7 +185,7 @@ def test_payload_validation_happens_before_sending(settings: Settings) -> None:
     with pytest.raises(InvalidInput, match="does not accept"):
         text_attribute("<b>Room</b>")
     with pytest.raises(InvalidInput, match="JSON cannot carry"):
-        number_attribute(float("nan"))
+        attribute("Number", float("nan"))
     with pytest.raises(InvalidInput, match="entity id"):
         entity("Room (1)", "Room")
     with pytest.raises(InvalidInput, match="description"):
