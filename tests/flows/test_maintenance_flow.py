@@ -20,7 +20,7 @@ from chronos_core.settings import Settings
 from chronos_core.storage.artifact_store import ArtifactStore
 from chronos_core.storage.forecast_repository import ForecastRepository
 from chronos_core.storage.schema import ARTIFACT_FILES, MODELS, TRAINING_JOBS
-from flows.maintenance import maintenance
+from flows.maintenance import chronos_maintenance as maintenance
 from tasks.maintenance import flow_run_states
 
 pytestmark = pytest.mark.prefect
