@@ -18,7 +18,6 @@ from pymongo.database import Database
 
 from chronos_core.clock import utc_now
 from chronos_core.domain.enums import (
-    ACTIVE_TRAINING_STATUSES,
     ArtifactType,
     DataCollectionStatus,
     ModelStatus,
@@ -132,15 +131,6 @@ def _refuse_if_active(jobs: TrainingJobRepository, model_id: str) -> None:
             f"({active.status.value}); wait for it to finish or cancel it first",
             details={"active_job_id": active.id},
         )
-
-
-def set_flow_run_id(db: Db, job_id: str, flow_run_id: str) -> TrainingJob:
-    """Record the orchestrator run executing the job (while it is active)."""
-    return TrainingJobRepository(db).set_fields(
-        parse_id(job_id, "training job id"),
-        {"flow_run_id": flow_run_id},
-        expected=ACTIVE_TRAINING_STATUSES,
-    )
 
 
 def finish_job_completed(

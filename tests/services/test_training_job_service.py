@@ -87,7 +87,6 @@ class TestStart:
         assert job.previous_model_status == "draft" and job.start_time is not None
         assert TrainingJobRepository(db).get(job.id) == job
         assert model_status(db, model.id) is ModelStatus.TRAINING
-        assert service.set_flow_run_id(db, job.id, "run-2").flow_run_id == "run-2"
 
     def test_an_unset_last_n_is_left_for_the_collection_plan_to_choose(
         self, db: Db, settings: Settings, model: Model
