@@ -142,22 +142,9 @@ class OrionClient(BrokerClient[Tenant]):
             path, missing_ok=missing_ok, tenant=tenant, params=params, target=target
         )
 
-    @staticmethod
-    def _filters(
-        entity_type: str | None, id_pattern: str | None, q: str | None
-    ) -> list[tuple[str, str]]:
-        params = [("type", _check(entity_type, "entity type"))] if entity_type is not None else []
-        if id_pattern is not None:
-            params.append(("idPattern", id_pattern))
-        return params + ([("q", q)] if q is not None else [])
-
     def count_entities(
-        self,
-        tenant: Tenant,
-        *,
-        entity_type: str | None = None,
-        id_pattern: str | None = None,
-        q: str | None = None,
+        self, tenant: Tenant, *, entity_type: str | None = None, q: str | None = None
     ) -> int:
-        params = [*self._filters(entity_type, id_pattern, q), ("limit", "1"), ("attrs", "id")]
+        params = [("type", _check(entity_type, "entity type"))] if entity_type is not None else []
+        params += [*([("q", q)] if q is not None else []), ("limit", "1"), ("attrs", "id")]
         return self._count("/v2/entities", tenant, [*params, self.count_param])

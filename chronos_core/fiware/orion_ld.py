@@ -152,31 +152,19 @@ class OrionLdClient(BrokerClient[Tenant | str | None]):
             raise InvalidInput("give the @context through the client, not inside the entity")
         return dict(entity)
 
-    # ------------------------------------------------------------------ entities
-
     def get_entity(
         self,
         tenant: Tenant | str | None,
         entity_id: str,
         *,
-        attrs: Sequence[str] | None = None,
         representation: Representation = "normalized",
-        sys_attrs: bool = False,
     ) -> dict[str, Any]:
         """The entity, compacted with the client's context; 404 :class:`FiwareNotFound`."""
-        params = [("attrs", ",".join(attrs))] if attrs else []
-        options = [
-            o
-            for o in (representation, "sysAttrs" if sys_attrs else "")
-            if o not in ("", "normalized")
-        ]
-        if options:
-            params.append(("options", ",".join(options)))
         return self._get(
             f"{ENTITIES}/{segment(check_uri(entity_id))}",
             "the entity",
             tenant,
-            params=params,
+            params=[("options", representation)] if representation != "normalized" else [],
             target=RequestTarget(entity_id=entity_id),
         )
 
