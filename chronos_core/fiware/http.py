@@ -34,7 +34,6 @@ from chronos_core.fiware.errors import (
 from chronos_core.fiware.ngsi import dumps
 from chronos_core.fiware.paging import ListPage, read_list_pages
 from chronos_core.fiware.tenant import Tenant
-from chronos_core.settings import Settings
 
 logger = logging.getLogger("chronos.fiware")
 
@@ -141,18 +140,6 @@ class FiwareHTTP(Closing):
             | connection.headers(None),
             follow_redirects=False,
         )
-
-    @classmethod
-    def from_settings(
-        cls,
-        service: str,
-        base_url: str,
-        settings: Settings,
-        *,
-        transport: httpx.BaseTransport | None = None,
-    ) -> FiwareHTTP:
-        connection = FiwareConnection.from_settings(settings, "orion", base_url=base_url)
-        return cls(service, connection=connection, transport=transport)
 
     def __repr__(self) -> str:
         token = "set" if self.connection.auth_token is not None else "none"
