@@ -6,8 +6,7 @@ step keeps in memory for the next one.
 locks and pymongo clients must not cross a fork; the child keeps only the settings, which are
 plain values). The modules that use a part keep their accessors (``get_settings``,
 ``storage.database.client_for``, ``forecasting.clients.orion_client``,
-``forecasting.model_cache.default_model_cache``, ...); :func:`reset` closes everything, for tests
-and shutdown.
+``forecasting.model_cache.default_model_cache``, ...).
 """
 
 from __future__ import annotations
@@ -81,13 +80,3 @@ def current() -> Runtime:
         if _current is None or _current.pid != os.getpid():
             _current = Runtime(settings=_current.settings if _current else None)
         return _current
-
-
-def reset() -> None:
-    """Close this process's clients and forget everything, settings included."""
-    global _current
-    with _lock:
-        runtime, _current = _current, None
-    if runtime is not None and runtime.pid == os.getpid():
-        runtime.close_database_clients()
-        runtime.close_fiware_clients()

@@ -178,7 +178,6 @@ class Settings(BaseSettings):
     )
 
     # --- Prefect ---
-    work_pool: str = "chronos"
     fiware_concurrency_limit: int = Field(
         default=8,
         ge=0,

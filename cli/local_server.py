@@ -70,16 +70,6 @@ class LocalPrefectServer:
             "PREFECT_SERVER_UI_API_URL": self.api_url,
         }
 
-    def ui_api_url(self) -> str | None:
-        """The API URL the served UI calls, as its ``/ui-settings`` says (``None``: no answer)."""
-        import httpx
-
-        try:
-            response = httpx.get(f"{self.ui_url}/ui-settings", timeout=5.0)
-            return str(response.json()["api_url"]) if response.status_code == 200 else None
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
-            return None
-
     def is_healthy(self) -> bool:
         return prefect_api_healthy(self.api_url)
 

@@ -215,12 +215,3 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
         collision_strategy="CANCEL_NEW",
     ),
 )
-
-
-def deployment_by_name(full_name: str) -> DeploymentSpec:
-    """The spec for ``flow-name/deployment-name``."""
-    for spec in DEPLOYMENTS:
-        if spec.full_name == full_name:
-            return spec
-    known = ", ".join(spec.full_name for spec in DEPLOYMENTS)
-    raise KeyError(f"no deployment {full_name!r}; known: {known}")

@@ -77,11 +77,6 @@ def chronos_maintenance(
     return summary
 
 
-#: The agreed short name (the function is named after the flow so that
-#: ``prefect deploy -n chronos-maintenance/hourly`` finds its entrypoint).
-maintenance = chronos_maintenance
-
-
 def _describe(result: Any, enabled: bool) -> str:
     if not enabled:
         return "skipped (disabled)"

@@ -21,7 +21,6 @@ from chronos_core.domain.identifiers import parse_id
 from chronos_core.domain.validation import describe_validation_error
 from chronos_core.errors import InvalidInput
 
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 FIWARE_SERVICE_PATTERN = r"^[a-z0-9_]{1,50}$"
 FIWARE_SERVICEPATH_PATTERN = r"^/([A-Za-z0-9_]{1,50}(/[A-Za-z0-9_]{1,50}){0,9})?$"
 

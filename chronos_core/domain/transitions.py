@@ -38,10 +38,6 @@ MODEL_TRANSITIONS: dict[ModelStatus, frozenset[ModelStatus]] = {
 }
 
 
-def can_transition_training(current: TrainingStatus, target: TrainingStatus) -> bool:
-    return target in TRAINING_TRANSITIONS[current]
-
-
 def _check(machine: Mapping[Any, frozenset[Any]], what: str, current: Any, target: Any) -> None:
     if target not in machine[current]:
         allowed = ", ".join(sorted(s.value for s in machine[current])) or "none"

@@ -135,14 +135,6 @@ class BrokerClient(FiwareClient, Generic[T]):
         response = self._send("POST", self.subscriptions_path, tenant, body, idempotent=False)
         return self._http.created_id(response, self.subscriptions_path)
 
-    def get_subscription(self, tenant: T, subscription_id: str) -> dict[str, Any]:
-        return self._get(
-            f"{self.subscriptions_path}/{segment(subscription_id)}",
-            "the subscription",
-            tenant,
-            target=RequestTarget(subscription_id=subscription_id),
-        )
-
     def list_subscriptions(self, tenant: T, *, page_size: int = 100) -> list[dict[str, Any]]:
         return self._list(
             self.subscriptions_path, tenant, page_size, counted=self.subscriptions_counted

@@ -83,12 +83,10 @@ class FiwareConnection:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, service: ServiceKey, *, base_url: str | None = None
-    ) -> FiwareConnection:
-        """``service``'s connection as configured (``base_url`` overrides its URL)."""
+    def from_settings(cls, settings: Settings, service: ServiceKey) -> FiwareConnection:
+        """``service``'s connection as configured."""
         return cls(
-            base_url=base_url or service_url(settings, service),
+            base_url=service_url(settings, service),
             tenant=Tenant(settings.fiware_service, settings.fiware_servicepath),
             auth_token=settings.fiware_auth_token,
             timeout_seconds=settings.http_timeout_seconds,

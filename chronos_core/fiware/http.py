@@ -34,7 +34,6 @@ from chronos_core.fiware.errors import (
 from chronos_core.fiware.ngsi import dumps
 from chronos_core.fiware.paging import ListPage, read_list_pages
 from chronos_core.fiware.tenant import Tenant
-from chronos_core.settings import Settings
 
 logger = logging.getLogger("chronos.fiware")
 
@@ -80,14 +79,12 @@ def server_words(response: httpx.Response) -> tuple[str | None, str | None]:
 
 
 def problem_words(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """(error type, "title: detail") of an NGSI-LD ProblemDetails body. Orion-LD's titles are
-    not uniform and one 404 (unknown attribute) has no type or detail, only ``attributes``."""
+    """(error type, "title: detail") of an NGSI-LD ProblemDetails body (Orion-LD's titles are
+    not uniform)."""
     kind = body.get("type")
     error = str(kind).rstrip("/").rsplit("/", 1)[-1] if kind else None
     title = str(body.get("title") or "")
     detail = body.get("detail")
-    if detail is None and isinstance(body.get("attributes"), list):
-        detail = ", ".join(str(name) for name in body["attributes"])
     message = f"{title}: {detail}" if title and detail is not None else title or None
     return error, message
 
@@ -143,18 +140,6 @@ class FiwareHTTP(Closing):
             | connection.headers(None),
             follow_redirects=False,
         )
-
-    @classmethod
-    def from_settings(
-        cls,
-        service: str,
-        base_url: str,
-        settings: Settings,
-        *,
-        transport: httpx.BaseTransport | None = None,
-    ) -> FiwareHTTP:
-        connection = FiwareConnection.from_settings(settings, "orion", base_url=base_url)
-        return cls(service, connection=connection, transport=transport)
 
     def __repr__(self) -> str:
         token = "set" if self.connection.auth_token is not None else "none"

@@ -113,12 +113,6 @@ def attribute(
     return built
 
 
-def number_attribute(value: float, *, observed_at: datetime | None = None) -> NgsiAttribute:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInput(f"a Number attribute needs a number, got {type(value).__name__}")
-    return attribute("Number", value, observed_at=observed_at)
-
-
 def text_attribute(value: str, *, observed_at: datetime | None = None) -> NgsiAttribute:
     if not isinstance(value, str):
         raise InvalidInput(f"a Text attribute needs a string, got {type(value).__name__}")

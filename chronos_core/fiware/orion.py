@@ -1,16 +1,15 @@
 """Client for the Orion Context Broker's NGSI v2 API.
 
-Recorded Orion behaviour it relies on: creation answers 201 with ``Location``; upsert
-(``options=upsert``) answers 204 even when it creates; a duplicate is 422; a PATCH of a missing
-attribute is 422; unknown entities and subscriptions are 404; ``Fiware-Total-Count`` only comes with
-``options=count``; ``limit`` is at most 1000.
+Recorded Orion behaviour it relies on: a subscription's creation answers 201 with ``Location``;
+upsert (``options=upsert``) answers 204 even when it creates; unknown entities and subscriptions
+are 404; ``Fiware-Total-Count`` only comes with ``options=count``; ``limit`` is at most 1000.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from chronos_core.errors import InvalidInput
 from chronos_core.fiware.client import BrokerClient
@@ -22,7 +21,6 @@ from chronos_core.fiware.tenant import Tenant
 
 SERVICE_NAME = "Orion"
 TOTAL_COUNT = "fiware-total-count"
-BatchAction = Literal["append", "appendStrict", "update", "delete", "replace"]
 
 
 def build_sth_subscription(
@@ -70,7 +68,7 @@ def build_sth_subscription(
 
 
 class OrionClient(BrokerClient[Tenant]):
-    """Entities, attributes, batch updates and subscriptions in Orion. A context manager."""
+    """Entities and subscriptions in Orion. A context manager."""
 
     service_name = SERVICE_NAME
     service_key = "orion"
@@ -89,37 +87,13 @@ class OrionClient(BrokerClient[Tenant]):
         return _check(entity_id, "entity id"), _check(entity_type, "entity type"), dict(entity)
 
     @staticmethod
-    def _attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
-        if not isinstance(attributes, Mapping) or not attributes:
-            raise InvalidInput("give at least one attribute")
-        for name in attributes:
-            _check(name, "attribute name")
-        return dict(attributes)
-
-    @staticmethod
     def _entity(
-        entity_id: str, entity_type: str | None, attribute: str | None = None
+        entity_id: str, entity_type: str | None
     ) -> tuple[str, list[tuple[str, str]], RequestTarget]:
-        """The entity's path (with ``/attrs/{attribute}``), its ``type`` query and target."""
+        """The entity's path, its ``type`` query and target."""
         path = f"/v2/entities/{segment(_check(entity_id, 'entity id'))}"
-        if attribute is not None:
-            path += f"/attrs/{segment(_check(attribute, 'attribute name'))}"
         params = [("type", _check(entity_type, "entity type"))] if entity_type else []
-        return path, params, RequestTarget(entity_id, entity_type, attribute)
-
-    def version(self) -> dict[str, Any]:
-        return self._http.get_object("/version", "the /version answer")
-
-    # ------------------------------------------------------------------ entities
-
-    def create_entity(self, tenant: Tenant, entity: Mapping[str, Any]) -> str:
-        """Create an entity (422 :class:`FiwareConflict` if it exists); returns its Location."""
-        entity_id, entity_type, body = self._entity_body(entity)
-        target = RequestTarget(entity_id=entity_id, entity_type=entity_type)
-        response = self._http.request(
-            "POST", "/v2/entities", tenant=tenant, json=body, target=target
-        )
-        return response.headers.get("location", f"/v2/entities/{entity_id}?type={entity_type}")
+        return path, params, RequestTarget(entity_id, entity_type)
 
     def upsert_entity(self, tenant: Tenant, entity: Mapping[str, Any]) -> None:
         """Create the entity or update/append its attributes (Orion answers 204 either way)."""
@@ -132,47 +106,6 @@ class OrionClient(BrokerClient[Tenant]):
             json=body,
             target=RequestTarget(entity_id=entity_id, entity_type=entity_type),
             idempotent=True,
-        )
-
-    def update_attributes(
-        self,
-        tenant: Tenant,
-        entity_id: str,
-        attributes: Mapping[str, Any],
-        *,
-        entity_type: str | None = None,
-        append_only: bool = False,
-    ) -> None:
-        """``POST /v2/entities/{id}/attrs``: update existing attributes and append new ones.
-
-        ``append_only`` refuses (422) attributes that already exist.
-        """
-        path, params, target = self._entity(entity_id, entity_type)
-        if append_only:
-            params.append(("options", "append"))
-        self._http.request(
-            "POST",
-            f"{path}/attrs",
-            tenant=tenant,
-            params=params,
-            json=self._attributes(attributes),
-            target=target,
-            idempotent=not append_only,
-        )
-
-    def patch_attributes(
-        self,
-        tenant: Tenant,
-        entity_id: str,
-        attributes: Mapping[str, Any],
-        *,
-        entity_type: str | None = None,
-    ) -> None:
-        """``PATCH /v2/entities/{id}/attrs``: update existing attributes only (422 otherwise)."""
-        path, params, target = self._entity(entity_id, entity_type)
-        body = self._attributes(attributes)
-        self._http.request(
-            "PATCH", f"{path}/attrs", tenant=tenant, params=params, json=body, target=target
         )
 
     def get_entity(
@@ -192,13 +125,6 @@ class OrionClient(BrokerClient[Tenant]):
             params.append(("options", "keyValues"))
         return self._get(path, "the entity", tenant, params=params, target=target)
 
-    def get_attribute(
-        self, tenant: Tenant, entity_id: str, attribute: str, *, entity_type: str | None = None
-    ) -> dict[str, Any]:
-        """``{"type", "value", "metadata"}`` of one attribute; 404 when missing."""
-        path, params, target = self._entity(entity_id, entity_type, attribute)
-        return self._get(path, "the attribute", tenant, params=params, target=target)
-
     def delete_entity(
         self,
         tenant: Tenant,
@@ -216,73 +142,9 @@ class OrionClient(BrokerClient[Tenant]):
             path, missing_ok=missing_ok, tenant=tenant, params=params, target=target
         )
 
-    def batch_update(
-        self, tenant: Tenant, action_type: BatchAction, entities: Sequence[Mapping[str, Any]]
-    ) -> None:
-        """``POST /v2/op/update``: append, appendStrict, update, delete or replace entities."""
-        if action_type not in ("append", "appendStrict", "update", "delete", "replace"):
-            raise InvalidInput(
-                f"batch action must be append, appendStrict, update, delete or replace, "
-                f"got {action_type!r}"
-            )
-        if not entities:
-            raise InvalidInput("a batch update needs at least one entity")
-        for entity in entities:
-            if not isinstance(entity, Mapping) or not isinstance(entity.get("id"), str):
-                raise InvalidInput("every batch entity needs a string 'id'")
-            _check(entity["id"], "entity id")
-            if "type" in entity:
-                _check(entity["type"], "entity type")
-        self._http.request(
-            "POST",
-            "/v2/op/update",
-            tenant=tenant,
-            json={"actionType": action_type, "entities": [dict(e) for e in entities]},
-            idempotent=action_type != "appendStrict",
-        )
-
-    @staticmethod
-    def _filters(
-        entity_type: str | None, id_pattern: str | None, q: str | None
-    ) -> list[tuple[str, str]]:
-        params = [("type", _check(entity_type, "entity type"))] if entity_type is not None else []
-        if id_pattern is not None:
-            params.append(("idPattern", id_pattern))
-        return params + ([("q", q)] if q is not None else [])
-
-    def list_entities(
-        self,
-        tenant: Tenant,
-        *,
-        entity_type: str | None = None,
-        id_pattern: str | None = None,
-        q: str | None = None,
-        attrs: Sequence[str] | None = None,
-        key_values: bool = False,
-        page_size: int = 100,
-        limit: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """All matching entities (every page, in creation order), or the first ``limit``."""
-        params = self._filters(entity_type, id_pattern, q)
-        if attrs:
-            params.append(("attrs", ",".join(attrs)))
-        params.append(("options", "count,keyValues" if key_values else "count"))
-        return self._http.read_list(
-            "/v2/entities",
-            page_size=page_size,
-            limit=limit,
-            params=params,
-            total_header=TOTAL_COUNT,
-            tenant=tenant,
-        )
-
     def count_entities(
-        self,
-        tenant: Tenant,
-        *,
-        entity_type: str | None = None,
-        id_pattern: str | None = None,
-        q: str | None = None,
+        self, tenant: Tenant, *, entity_type: str | None = None, q: str | None = None
     ) -> int:
-        params = [*self._filters(entity_type, id_pattern, q), ("limit", "1"), ("attrs", "id")]
+        params = [("type", _check(entity_type, "entity type"))] if entity_type is not None else []
+        params += [*([("q", q)] if q is not None else []), ("limit", "1"), ("attrs", "id")]
         return self._count("/v2/entities", tenant, [*params, self.count_param])

@@ -6,15 +6,13 @@ Recorded Orion-LD behaviour it relies on (``shared/contracts/orion-ld.json``):
   never written to answers 404 ``NonExistingTenant`` on reads;
 - the ``@context`` comes either in an ``application/ld+json`` body (``"@context": [url, core]``)
   or in a ``Link`` header with ``application/json`` - never both;
-- create answers 201 with ``Location``; a duplicate is 409 ``AlreadyExists``;
+- a subscription's creation answers 201 with ``Location``;
 - ``POST /entityOperations/upsert`` **replaces** existing entities (attributes missing from the
   payload are gone) and answers 201 with the ids it created, or 204; ``options=update`` merges;
-- errors are ProblemDetails ``{type, title, detail}`` with non-uniform titles, and a PATCH that
-  names an unknown attribute answers ``{"title": "Attribute Not Found", "attributes": [...]}``;
+- errors are ProblemDetails ``{type, title, detail}`` with non-uniform titles;
 - an ``@context`` the broker cannot download is a 503 ``LdContextNotAvailable`` (retried, then
   :class:`~chronos_core.fiware.errors.FiwareUnavailable`);
-- list pages are ``limit`` (at most 1000) / ``offset`` with ``count=true`` giving
-  ``NGSILD-Results-Count``.
+- list pages are ``limit`` (at most 1000) / ``offset``; the subscription list tells no total.
 
 Errors map to the exception tree of the v2 clients (:mod:`chronos_core.fiware.errors`).
 """
@@ -23,7 +21,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
@@ -83,16 +80,8 @@ def tenant_name(tenant: Tenant | str | None) -> str | None:
     return name
 
 
-@dataclass(frozen=True)
-class BatchResult:
-    """``success`` ids and ``errors`` (``{entityId, error}``) of a batch operation."""
-
-    success: list[str] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-
-
 class OrionLdClient(BrokerClient[Tenant | str | None]):
-    """Entities, attributes, batch operations and subscriptions of an NGSI-LD broker.
+    """Entities and subscriptions of an NGSI-LD broker.
 
     ``context`` (default ``CHRONOS_NGSI_LD_CONTEXT_URL``) is the user ``@context`` sent with
     every request: in a ``Link`` header, or in an ``application/ld+json`` body when
@@ -163,72 +152,19 @@ class OrionLdClient(BrokerClient[Tenant | str | None]):
             raise InvalidInput("give the @context through the client, not inside the entity")
         return dict(entity)
 
-    @staticmethod
-    def _attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
-        if not isinstance(attributes, Mapping) or not attributes:
-            raise InvalidInput("give at least one attribute")
-        for name, value in attributes.items():
-            if not isinstance(name, str) or not name or name in ("id", "type", "@context"):
-                raise InvalidInput(f"invalid attribute name {name!r}")
-            if not isinstance(value, Mapping):
-                raise InvalidInput(
-                    f"attribute {name!r} must be an object (a Property or Relationship)"
-                )
-        return dict(attributes)
-
-    @staticmethod
-    def _path(entity_id: str, attribute: str | None = None) -> str:
-        """``/entities/{id}/attrs[/{attribute}]``; the id must be a URI."""
-        path = f"{ENTITIES}/{segment(check_uri(entity_id))}/attrs"
-        return path if attribute is None else f"{path}/{segment(attribute)}"
-
-    # ------------------------------------------------------------------ broker
-
-    def version(self) -> dict[str, Any]:
-        """Orion-LD's ``/ngsi-ld/ex/v1/version`` (an Orion-LD extension)."""
-        return self._http.get_object("/ngsi-ld/ex/v1/version", "the version answer")
-
-    def entity_types(self, tenant: Tenant | str | None) -> list[str]:
-        response = self._http.request("GET", "/ngsi-ld/v1/types", **self._on(tenant))
-        body = self._http.json(response)
-        if isinstance(body, dict) and isinstance(body.get("typeList"), list):
-            return [str(t) for t in body["typeList"]]
-        if isinstance(body, list):
-            return [str(t.get("typeName", t.get("id"))) for t in body if isinstance(t, dict)]
-        raise self._http.protocol_error(response, "the type list is not an EntityTypeList")
-
-    # ------------------------------------------------------------------ entities
-
-    def create_entity(self, tenant: Tenant | str | None, entity: Mapping[str, Any]) -> str:
-        """Create an entity (409 :class:`FiwareConflict` if it exists); returns its Location."""
-        body = self._entity(entity)
-        target = RequestTarget(entity_id=body["id"], entity_type=body["type"])
-        response = self._send("POST", ENTITIES, tenant, body, target=target)
-        return response.headers.get("location", f"{ENTITIES}/{body['id']}")
-
     def get_entity(
         self,
         tenant: Tenant | str | None,
         entity_id: str,
         *,
-        attrs: Sequence[str] | None = None,
         representation: Representation = "normalized",
-        sys_attrs: bool = False,
     ) -> dict[str, Any]:
         """The entity, compacted with the client's context; 404 :class:`FiwareNotFound`."""
-        params = [("attrs", ",".join(attrs))] if attrs else []
-        options = [
-            o
-            for o in (representation, "sysAttrs" if sys_attrs else "")
-            if o not in ("", "normalized")
-        ]
-        if options:
-            params.append(("options", ",".join(options)))
         return self._get(
             f"{ENTITIES}/{segment(check_uri(entity_id))}",
             "the entity",
             tenant,
-            params=params,
+            params=[("options", representation)] if representation != "normalized" else [],
             target=RequestTarget(entity_id=entity_id),
         )
 
@@ -270,26 +206,6 @@ class OrionLdClient(BrokerClient[Tenant | str | None]):
         """Upsert one entity (replacing it unless ``merge``); True when the broker created it."""
         return bool(self.upsert_entities(tenant, [entity], merge=merge))
 
-    def create_entities(
-        self, tenant: Tenant | str | None, entities: Sequence[Mapping[str, Any]]
-    ) -> BatchResult:
-        """``POST /entityOperations/create``: a 207 comes back as a result with errors."""
-        if not entities:
-            raise InvalidInput("a batch create needs at least one entity")
-        bodies = [self._entity(e) for e in entities]
-        response = self._send(
-            "POST", "/ngsi-ld/v1/entityOperations/create", tenant, bodies, idempotent=False
-        )
-        body = self._http.json(response) if response.content else []
-        if isinstance(body, list):
-            return BatchResult(success=[str(i) for i in body])
-        if isinstance(body, dict):
-            return BatchResult(
-                success=[str(i) for i in body.get("success", [])],
-                errors=[e for e in body.get("errors", []) if isinstance(e, dict)],
-            )
-        raise self._http.protocol_error(response, "the batch answer is not an object")
-
     def _batch_error(
         self, response: httpx.Response, what: str, target: RequestTarget | None
     ) -> FiwareHTTPError:
@@ -310,86 +226,3 @@ class OrionLdClient(BrokerClient[Tenant | str | None]):
             path=response.request.url.raw_path.decode("ascii", "replace"),
             target=target,
         )
-
-    def patch_attributes(
-        self, tenant: Tenant | str | None, entity_id: str, attributes: Mapping[str, Any]
-    ) -> None:
-        """``PATCH /entities/{id}/attrs``: replace existing attributes (404 for an unknown
-        entity or attribute)."""
-        target = RequestTarget(entity_id=entity_id, attribute=",".join(attributes))
-        body = self._attributes(attributes)
-        self._send("PATCH", self._path(entity_id), tenant, body, target=target)
-
-    def patch_attribute(
-        self,
-        tenant: Tenant | str | None,
-        entity_id: str,
-        attribute: str,
-        fragment: Mapping[str, Any],
-    ) -> None:
-        """``PATCH /entities/{id}/attrs/{attr}``: merge ``fragment`` (e.g. value, observedAt)."""
-        path = self._path(entity_id, attribute)
-        if not isinstance(fragment, Mapping) or not fragment:
-            raise InvalidInput("give the members of the attribute to change")
-        target = RequestTarget(entity_id=entity_id, attribute=attribute)
-        self._send("PATCH", path, tenant, dict(fragment), target=target)
-
-    def append_attributes(
-        self, tenant: Tenant | str | None, entity_id: str, attributes: Mapping[str, Any]
-    ) -> None:
-        """``POST /entities/{id}/attrs``: add attributes (existing ones are overwritten)."""
-        path, body = self._path(entity_id), self._attributes(attributes)
-        target = RequestTarget(entity_id=entity_id)
-        self._send("POST", path, tenant, body, target=target, idempotent=True)
-
-    def delete_attribute(self, tenant: Tenant | str | None, entity_id: str, attribute: str) -> None:
-        self._http.request(
-            "DELETE",
-            self._path(entity_id, attribute),
-            target=RequestTarget(entity_id=entity_id, attribute=attribute),
-            **self._on(tenant),
-        )
-
-    def delete_entity(
-        self, tenant: Tenant | str | None, entity_id: str, *, missing_ok: bool = False
-    ) -> bool:
-        """Delete an entity; False when it was missing and ``missing_ok``."""
-        return self._http.delete(
-            f"{ENTITIES}/{segment(check_uri(entity_id))}",
-            missing_ok=missing_ok,
-            target=RequestTarget(entity_id=entity_id),
-            **self._on(tenant, link=False),
-        )
-
-    def list_entities(
-        self,
-        tenant: Tenant | str | None,
-        *,
-        entity_type: str | None = None,
-        ids: Sequence[str] | None = None,
-        q: str | None = None,
-        attrs: Sequence[str] | None = None,
-        representation: Representation = "normalized",
-        page_size: int = 100,
-        limit: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """All matching entities (every page, in creation order), or the first ``limit``.
-
-        NGSI-LD needs a filter: a type, ids, ``q`` or ``attrs``."""
-        if not (entity_type or ids or q or attrs):
-            raise InvalidInput("an NGSI-LD entity query needs a type, ids, q or attrs")
-        params = [
-            ("type", entity_type),
-            ("id", ",".join(check_uri(i) for i in ids or ())),
-            ("q", q),
-            ("attrs", ",".join(attrs or ())),
-            ("options", representation if representation != "normalized" else ""),
-        ]
-        given = [(name, value) for name, value in params if value]
-        return self._list(ENTITIES, tenant, page_size, given, limit=limit)
-
-    def count_entities(
-        self, tenant: Tenant | str | None, *, entity_type: str, q: str | None = None
-    ) -> int:
-        params = [("type", entity_type), *([("q", q)] if q else []), ("limit", "0")]
-        return self._count(ENTITIES, tenant, [*params, self.count_param])

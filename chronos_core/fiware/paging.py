@@ -90,10 +90,6 @@ class HistoryPage:
     series: ObservationSeries
     total: int | None = None
 
-    @property
-    def is_short(self) -> bool:
-        return self.received < self.h_limit
-
 
 class PageReader(Protocol):
     """What :func:`collect_chunk` needs: :meth:`SthCometClient.fetch_page`."""

@@ -7,11 +7,10 @@ finite numbers and numeric strings, and counts everything else in ``dropped`` (n
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, overload
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -59,17 +58,6 @@ class ObservationSeries:
         ordered = tuple(by_time[t] for t in sorted(by_time))
         return cls(ordered, dropped, duplicates + seen - len(ordered))
 
-    @classmethod
-    def from_pairs(
-        cls, pairs: Iterable[tuple[datetime, float]], dropped: int = 0
-    ) -> ObservationSeries:
-        observations = []
-        for moment, value in pairs:
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            observations.append(Observation(moment.astimezone(UTC), float(value)))
-        return cls.from_observations(observations, dropped)
-
     def merge(self, *others: ObservationSeries) -> ObservationSeries:
         """:func:`merge_series` of this series and ``others``."""
         return merge_series((self, *others))
@@ -102,16 +90,6 @@ class ObservationSeries:
     def values(self) -> list[float]:
         return [o.value for o in self.observations]
 
-    @property
-    def last(self) -> Observation | None:
-        return self.observations[-1] if self.observations else None
-
-    def tail(self, count: int) -> ObservationSeries:
-        """The ``count`` most recent observations."""
-        if count <= 0:
-            return ObservationSeries((), self.dropped)
-        return ObservationSeries(self.observations[-count:], self.dropped)
-
     def to_pandas(self) -> pd.Series:
         """float64 values on a tz-aware UTC DatetimeIndex named ``timestamp``."""
         import pandas as pd
@@ -121,22 +99,6 @@ class ObservationSeries:
         return pd.Series(
             [o.value for o in self.observations], index=index, dtype="float64", name="value"
         )
-
-    @classmethod
-    def from_pandas(cls, series: pd.Series) -> ObservationSeries:
-        """From a Series indexed by timestamps (naive means UTC); NaN values are dropped."""
-        import pandas as pd
-
-        index = pd.DatetimeIndex(series.index)
-        index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-        observations = []
-        dropped = 0
-        for moment, value in zip(index, series.to_numpy(dtype="float64"), strict=True):
-            if math.isnan(value) or math.isinf(value):
-                dropped += 1
-                continue
-            observations.append(Observation(moment.to_pydatetime(), float(value)))
-        return cls.from_observations(observations, dropped)
 
 
 def merge_series(parts: Iterable[ObservationSeries]) -> ObservationSeries:

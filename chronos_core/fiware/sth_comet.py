@@ -285,21 +285,3 @@ class SthCometClient(FiwareClient):
         total = self.count(tenant, entity_type, entity_id, attribute, **dates)
         chunks = plan_chunks(total, None, self.max_page_size, 1_000_000)
         return self._collect((tenant, entity_type, entity_id, attribute), chunks, **dates)
-
-    # ------------------------------------------------------------------ other endpoints
-
-    def delete_attribute_data(
-        self, tenant: Tenant, entity_type: str, entity_id: str, attribute: str
-    ) -> None:
-        """Remove all raw and aggregated data of one attribute."""
-        self._check_names(entity_type, entity_id, attribute)
-        path, params = self._path(entity_type, entity_id, attribute)
-        target = RequestTarget(entity_id=entity_id, entity_type=entity_type, attribute=attribute)
-        self._http.request("DELETE", path, tenant=tenant, params=params, target=target)
-
-    def version(self) -> str:
-        response = self._http.request("GET", "/version")
-        body = self._http.json(response)
-        if not isinstance(body, dict) or not isinstance(body.get("version"), str):
-            raise self._http.protocol_error(response, "no version in the /version answer")
-        return str(body["version"])

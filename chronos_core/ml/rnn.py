@@ -45,15 +45,6 @@ def _model_type(value: Any) -> ModelType:
         raise InvalidInput(f"model_type must be one of {allowed}, got {value!r}") from None
 
 
-#: Names of the layers built from the user's configuration (the rest are the skip connection).
-LEARNED_LAYER_PREFIXES = ("rnn_", "dense_", "dropout_", "forecast")
-
-
-def configured_layers(network: keras.Model) -> list[Any]:
-    """The network's layers that come from the model configuration, in order."""
-    return [layer for layer in network.layers if layer.name.startswith(LEARNED_LAYER_PREFIXES)]
-
-
 def build_network(
     model_type: ModelType | str,
     lookback_window: int,
@@ -85,7 +76,8 @@ def build_network(
     layers then learn the residual over the seasonal mean without running over a whole season
     of steps. The output layer starts at zero weights, so an untrained network is exactly its
     anchor (the last value or the seasonal mean).
-    :data:`LEARNED_LAYER_PREFIXES` names the layers that are the user's configuration.
+    The layers of the user's configuration are named ``rnn_*``, ``dense_*``, ``dropout_*`` and
+    ``forecast``.
 
     - Recurrent layers return sequences except the last; each gets its own ``dropout`` and
       ``recurrent_dropout`` (no extra Dropout layer after it).

@@ -337,19 +337,3 @@ def check_fiware_services(
 def build_report(checks: Iterable[ServiceCheck]) -> HealthReport:
     checks = list(checks)
     return HealthReport(status=overall_status(checks), checked_at=utc_now(), services=checks)
-
-
-def check_health(
-    settings: Settings,
-    *,
-    timeout_seconds: float = MAX_CHECK_TIMEOUT_SECONDS,
-    transport: httpx.BaseTransport | None = None,
-) -> HealthReport:
-    """Check the database and every FIWARE service (each check waits at most
-    ``timeout_seconds``, and never more than :data:`MAX_CHECK_TIMEOUT_SECONDS`)."""
-    return build_report(
-        [
-            check_mongodb(settings, timeout_seconds=timeout_seconds),
-            *check_fiware_services(settings, timeout_seconds=timeout_seconds, transport=transport),
-        ]
-    )

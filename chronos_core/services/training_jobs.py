@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +18,6 @@ from pymongo.database import Database
 
 from chronos_core.clock import utc_now
 from chronos_core.domain.enums import (
-    ACTIVE_TRAINING_STATUSES,
     ArtifactType,
     DataCollectionStatus,
     ModelStatus,
@@ -51,16 +49,6 @@ _ARTIFACT_FIELDS = {
     ArtifactType.METADATA: "metadata_artifact_id",
 }
 _MAX_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class JobDeletion:
-    """What deleting a training job removed, and the model's status afterwards."""
-
-    job_id: str
-    model_id: str
-    artifacts_deleted: int
-    model_status: ModelStatus | None
 
 
 def _check_last_n(last_n: object, settings: Settings) -> int | None:
@@ -143,15 +131,6 @@ def _refuse_if_active(jobs: TrainingJobRepository, model_id: str) -> None:
             f"({active.status.value}); wait for it to finish or cancel it first",
             details={"active_job_id": active.id},
         )
-
-
-def set_flow_run_id(db: Db, job_id: str, flow_run_id: str) -> TrainingJob:
-    """Record the orchestrator run executing the job (while it is active)."""
-    return TrainingJobRepository(db).set_fields(
-        parse_id(job_id, "training job id"),
-        {"flow_run_id": flow_run_id},
-        expected=ACTIVE_TRAINING_STATUSES,
-    )
 
 
 def finish_job_completed(
@@ -339,42 +318,6 @@ def request_cancel(db: Db, job_id: str) -> TrainingJob:
         except Conflict:
             continue
     raise Conflict(f"training job {job_id} kept changing; could not request its cancellation")
-
-
-def delete_training_job(db: Db, job_id: str) -> JobDeletion:
-    """Delete a finished job and its artifacts.
-
-    Refused while the job is active. When no completed job of the model remains, the model
-    loses its trained flag and (unless another job is training it) goes back to draft.
-    """
-    job_id = parse_id(job_id, "training job id")
-    jobs = TrainingJobRepository(db)
-    models = ModelRepository(db)
-    job = jobs.get(job_id)
-    if job.status.is_active:
-        raise Conflict(
-            f"training job {job_id} is {job.status.value}; cancel it and wait for it to stop "
-            "before deleting it"
-        )
-    if not jobs.delete(job_id):
-        current = jobs.get(job_id)
-        raise Conflict(f"training job {job_id} is {current.status.value}; it cannot be deleted")
-    artifacts = ArtifactStore(db).delete_for_job(job_id)
-    model = models.find(job.model_id)
-    if model is not None and not jobs.has_completed(model.id):
-        if model.has_successful_training:
-            model = models.set_fields(model.id, has_successful_training=False)
-        if model.status is ModelStatus.TRAINED:
-            try:
-                model = models.transition(model.id, ModelStatus.TRAINED, ModelStatus.DRAFT)
-            except Conflict:
-                model = models.get(model.id)
-    return JobDeletion(
-        job_id=job_id,
-        model_id=job.model_id,
-        artifacts_deleted=artifacts,
-        model_status=None if model is None else model.status,
-    )
 
 
 def reconcile_dead_jobs(

@@ -69,9 +69,6 @@ class TrainingJobRepository(Repository[TrainingJob]):
         order = [("created_at", DESCENDING), ("id", DESCENDING)]
         return self._many(cursor.sort(order).skip(skip).limit(limit))
 
-    def count_for_model(self, model_id: str, *, status: Statuses | None = None) -> int:
-        return self._collection.count_documents(self._of_model(model_id, status))
-
     def _of_model(self, model_id: str, status: Statuses | None = None) -> dict[str, Any]:
         query: dict[str, Any] = {"model_id": self._id(model_id, "model")}
         if status is not None:
@@ -104,14 +101,6 @@ class TrainingJobRepository(Repository[TrainingJob]):
     def active_for_model(self, model_id: str) -> TrainingJob | None:
         active = self.find_active(model_id)
         return active[0] if active else None
-
-    def has_completed(self, model_id: str) -> bool:
-        query = self._of_model(model_id, TrainingStatus.COMPLETED)
-        return self._collection.count_documents(query, limit=1) > 0
-
-    def ids_for_model(self, model_id: str) -> builtins.list[str]:
-        cursor = self._collection.find(self._of_model(model_id), {"_id": False, "id": True})
-        return [document["id"] for document in cursor]
 
     def find_due_predictions(
         self, now: datetime | None = None, *, limit: int = DUE_PREDICTIONS_LIMIT
@@ -324,13 +313,6 @@ class TrainingJobRepository(Repository[TrainingJob]):
             {"$set": {"next_prediction_at": bson_datetime(new_next_at), "updated_at": utc_now()}},
         )
         return result.matched_count == 1
-
-    def delete(self, job_id: str, *, only_if_finished: bool = True) -> bool:
-        """Delete the job (by default only if it is completed, failed or cancelled)."""
-        query: dict[str, Any] = {"id": self._id(job_id)}
-        if only_if_finished:
-            query["status"] = {"$nin": ACTIVE_STATUS_VALUES}
-        return self._collection.delete_one(query).deleted_count == 1
 
     def delete_for_model(self, model_id: str) -> int:
         return self._collection.delete_many(self._of_model(model_id)).deleted_count

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import yaml
 
-from chronos_core.settings import Settings
 from deployments.catalog import DEFAULT_WORK_POOL, DEPLOYMENTS, SCHEDULE_TIMEZONE, DeploymentSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,7 +135,6 @@ def test_prefect_yaml_entry_matches_catalog(
 
 
 def test_work_pool_and_pull_step(prefect_yaml: dict[str, Any]) -> None:
-    assert Settings.model_fields["work_pool"].default == DEFAULT_WORK_POOL
     pools = {d["work_pool"]["name"] for d in prefect_yaml["deployments"]}
     assert pools == {DEFAULT_WORK_POOL}
     (step,) = prefect_yaml["pull"]

@@ -44,7 +44,6 @@ FALLBACK_DESCRIPTIONS = {
     "forecast_concurrency": "Forecasts run in parallel by one scheduler sweep.",
     "forecast_retention_days": "Days stored forecasts are kept before they expire.",
     "model_cache_size": "Trained models kept loaded in memory per process.",
-    "work_pool": "Name of the Prefect work pool Chronos' deployments use (see prefect.yaml).",
 }
 
 

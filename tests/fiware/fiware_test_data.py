@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from chronos_core.fiware import Tenant
+from chronos_core.fiware.tenant import Tenant
 
 TENANT = Tenant("smartcity", "/rooms")
 START = datetime(2024, 1, 1, tzinfo=UTC)

@@ -12,8 +12,10 @@ import pytest
 from fiware_test_data import TENANT
 
 from chronos_core.errors import InvalidInput
-from chronos_core.fiware import FiwareUnavailable, RetryPolicy, Tenant
-from chronos_core.fiware.http import FiwareHTTP
+from chronos_core.fiware.connection import FiwareConnection
+from chronos_core.fiware.errors import FiwareUnavailable
+from chronos_core.fiware.http import FiwareHTTP, RetryPolicy
+from chronos_core.fiware.tenant import Tenant
 from chronos_core.settings import Settings
 from fiware_sandbox import Fault, NotificationRecorder, ServiceServer
 
@@ -52,7 +54,8 @@ def test_the_token_never_shows_in_reprs_errors_or_logs(caplog) -> None:
     server = ServiceServer(service)
     server.start()
     try:
-        http = FiwareHTTP.from_settings("STH-Comet", server.url, settings)
+        connection = FiwareConnection.from_settings(settings, "sth").replace(base_url=server.url)
+        http = FiwareHTTP("STH-Comet", connection=connection)
         with caplog.at_level(logging.DEBUG), http, pytest.raises(FiwareUnavailable) as caught:
             http.request("GET", "/version", tenant=TENANT)
     finally:

@@ -7,13 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from chronos_core.fiware import (
-    FiwareConflict,
-    FiwareNotFound,
-    IoTAgentClient,
-    Tenant,
-    group_devices_by_entity_type,
-)
+from chronos_core.fiware.errors import FiwareConflict
+from chronos_core.fiware.iot_agent import IoTAgentClient, group_devices_by_entity_type
+from chronos_core.fiware.tenant import Tenant
 from chronos_core.settings import Settings
 from fiware_sandbox import FiwareSandbox
 
@@ -42,38 +38,11 @@ def test_devices_are_listed_across_pages(sandbox: FiwareSandbox, settings: Setti
     assert [d["device_id"] for d in listed] == [f"sensor{i:03d}" for i in range(250)]
 
 
-def test_device_crud_and_errors(sandbox: FiwareSandbox, settings: Settings) -> None:
+def test_a_duplicate_device_is_a_conflict(sandbox: FiwareSandbox, settings: Settings) -> None:
     with IoTAgentClient(settings=settings) as agent:
         agent.provision_devices(SENSORS, [device(1)])
         with pytest.raises(FiwareConflict, match="DeviceId, ApiKey, Service, Subservice"):
             agent.provision_devices(SENSORS, [device(1)])
-        agent.update_device(SENSORS, "sensor001", {"entity_name": "Room1b"})
-        assert agent.get_device(SENSORS, "sensor001")["entity_name"] == "Room1b"
-        assert agent.delete_device(SENSORS, "sensor001") is True
-        assert agent.delete_device(SENSORS, "sensor001", missing_ok=True) is False
-        with pytest.raises(FiwareNotFound, match="device 'sensor001'") as caught:
-            agent.get_device(SENSORS, "sensor001")
-        assert caught.value.server_error == "DEVICE_NOT_FOUND"
-        assert agent.about()["libVersion"] == "4.14.0"
-
-
-@pytest.mark.parametrize("registry", ["mongodb", "memory"])
-def test_service_groups(settings: Settings, registry: str) -> None:
-    group = {"apikey": "chronos-forecast", "resource": "/forecast", "entity_type": "Forecast"}
-    with (
-        FiwareSandbox(
-            sth_port=None,
-            orion_port=None,
-            iot_agent_registry=registry,  # type: ignore[arg-type]
-        ) as sandbox,
-        IoTAgentClient(sandbox.iot_agent_url, settings=settings) as agent,
-    ):
-        assert agent.list_service_groups(SENSORS) == []  # memory registry: a 404 underneath
-        agent.provision_service_groups(SENSORS, [group])
-        with pytest.raises(FiwareConflict):
-            agent.provision_service_groups(SENSORS, [group])
-        groups = agent.list_service_groups(SENSORS, resource="/forecast")
-    assert [(g["apikey"], g["entity_type"]) for g in groups] == [("chronos-forecast", "Forecast")]
 
 
 def test_discovery_groups_devices_and_skips_forecasts(
@@ -81,7 +50,9 @@ def test_discovery_groups_devices_and_skips_forecasts(
 ) -> None:
     with IoTAgentClient(settings=settings) as agent:
         agent.provision_devices(SENSORS, [device(1), device(2), device(3, "Forecast")])
-        discovered = agent.discover_entities(SENSORS, exclude_entity_types={"Forecast"})
+        discovered = group_devices_by_entity_type(
+            agent.list_devices(SENSORS), exclude_entity_types={"Forecast"}
+        )
     assert discovered == {
         "Room": [
             {

@@ -4,27 +4,28 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import httpx
 import pytest
 from fiware_test_data import START, TENANT
 
 from chronos_core.errors import Conflict, InvalidInput, NotFound
-from chronos_core.fiware import (
+from chronos_core.fiware.errors import (
     FiwareConflict,
     FiwareHTTPError,
     FiwareNotFound,
-    OrionClient,
-    SthCometClient,
-    build_sth_subscription,
+    RequestTarget,
 )
 from chronos_core.fiware.http import FiwareHTTP
 from chronos_core.fiware.ngsi import (
+    attribute,
     entity,
     format_datetime,
-    number_attribute,
     relationship_attribute,
     structured_attribute,
     text_attribute,
 )
+from chronos_core.fiware.orion import OrionClient, build_sth_subscription
+from chronos_core.fiware.sth_comet import SthCometClient
 from chronos_core.settings import Settings
 from fiware_sandbox import Fault, FiwareSandbox
 
@@ -33,20 +34,17 @@ def room(entity_id: str, temperature: float) -> dict:
     return entity(
         entity_id,
         "Room",
-        temperature=number_attribute(temperature, observed_at=START),
+        temperature=attribute("Number", temperature, observed_at=START),
         name=text_attribute(f"Room {entity_id[-1]}"),
     )
 
 
 def test_entity_lifecycle(sandbox: FiwareSandbox, settings: Settings) -> None:
     with OrionClient(settings=settings) as orion:
-        assert orion.create_entity(TENANT, room("Room1", 21.5)) == "/v2/entities/Room1?type=Room"
-        with pytest.raises(FiwareConflict) as duplicate:
-            orion.create_entity(TENANT, room("Room1", 21.5))
-        assert isinstance(duplicate.value, Conflict)
-        assert "Already Exists" in str(duplicate.value)
-        orion.update_attributes(TENANT, "Room1", {"humidity": number_attribute(40)})
-        orion.patch_attributes(TENANT, "Room1", {"temperature": number_attribute(22.0)})
+        orion.upsert_entity(TENANT, room("Room1", 22.0))
+        orion.upsert_entity(
+            TENANT, {"id": "Room1", "type": "Room", "humidity": attribute("Number", 40)}
+        )
         got = orion.get_entity(TENANT, "Room1", entity_type="Room")
         assert list(got) == ["id", "type", "humidity", "name", "temperature"]
         assert got["temperature"] == {
@@ -59,7 +57,6 @@ def test_entity_lifecycle(sandbox: FiwareSandbox, settings: Settings) -> None:
             "type": "Room",
             "temperature": 22,
         }
-        assert orion.get_attribute(TENANT, "Room1", "humidity")["value"] == 40
         assert orion.delete_entity(TENANT, "Room1") is True
         assert orion.delete_entity(TENANT, "Room1", missing_ok=True) is False
         with pytest.raises(FiwareNotFound) as missing:
@@ -68,16 +65,20 @@ def test_entity_lifecycle(sandbox: FiwareSandbox, settings: Settings) -> None:
     assert "Orion answered 404 to GET /v2/entities/Room1 (entity 'Room1')" in str(missing.value)
 
 
-def test_patch_of_a_missing_attribute_names_everything(
-    sandbox: FiwareSandbox, settings: Settings
-) -> None:
+def test_an_orion_422_names_everything(sandbox: FiwareSandbox, settings: Settings) -> None:
     with OrionClient(settings=settings) as orion:
-        orion.create_entity(TENANT, room("Room1", 21.5))
-        with pytest.raises(FiwareConflict) as caught:
-            orion.patch_attributes(
-                TENANT, "Room1", {"co2": number_attribute(400)}, entity_type="Room"
-            )
+        orion.upsert_entity(TENANT, room("Room1", 21.5))
+    with FiwareHTTP("Orion", settings.orion_url) as http, pytest.raises(FiwareConflict) as caught:
+        http.request(
+            "PATCH",
+            "/v2/entities/Room1/attrs",
+            tenant=TENANT,
+            params=[("type", "Room")],
+            json={"co2": attribute("Number", 400)},
+            target=RequestTarget("Room1", "Room"),
+        )
     error = caught.value
+    assert isinstance(error, Conflict)
     assert error.status == 422
     assert (
         error.server_message == "one or more of the attributes in the request do not exist: [ co2 ]"
@@ -89,43 +90,49 @@ def test_upsert_creates_then_updates(sandbox: FiwareSandbox, settings: Settings)
     with OrionClient(settings=settings) as orion:
         orion.upsert_entity(TENANT, room("Room1", 20))
         orion.upsert_entity(
-            TENANT, {"id": "Room1", "type": "Room", "temperature": number_attribute(23.25)}
+            TENANT, {"id": "Room1", "type": "Room", "temperature": attribute("Number", 23.25)}
         )
         got = orion.get_entity(TENANT, "Room1", key_values=True)
     assert got == {"id": "Room1", "type": "Room", "name": "Room 1", "temperature": 23.25}
 
 
-def test_lists_read_every_page(sandbox: FiwareSandbox, settings: Settings) -> None:
+def test_counts_and_lists_read_every_page(sandbox: FiwareSandbox, settings: Settings) -> None:
     rooms = [room(f"Room{i:03d}", i) for i in range(250)]
+    httpx.post(
+        f"{sandbox.orion_url}/v2/op/update",
+        headers={"Fiware-Service": TENANT.service, "Fiware-ServicePath": TENANT.servicepath},
+        json={"actionType": "append", "entities": rooms},
+    ).raise_for_status()
     with OrionClient(settings=settings) as orion:
-        orion.batch_update(TENANT, "append", rooms)
-        listed = orion.list_entities(TENANT, entity_type="Room", key_values=True, page_size=100)
-        assert [e["id"] for e in listed] == [f"Room{i:03d}" for i in range(250)]
         assert orion.count_entities(TENANT, entity_type="Room") == 250
-        hot = orion.list_entities(TENANT, entity_type="Room", q="temperature>=247", key_values=True)
-        assert [e["temperature"] for e in hot] == [247, 248, 249]
-        assert len(orion.list_entities(TENANT, entity_type="Room", limit=7)) == 7
+        assert orion.count_entities(TENANT, entity_type="Room", q="temperature>=247") == 3
+        for i in range(5):
+            orion.create_subscription(TENANT, sth_subscription(f"Room{i:03d}", sandbox))
+        listed = orion.list_subscriptions(TENANT, page_size=2)
+    assert [s["subject"]["entities"][0]["id"] for s in listed] == [f"Room{i:03d}" for i in range(5)]
 
 
-def test_subscriptions(sandbox: FiwareSandbox, settings: Settings) -> None:
-    subscription = build_sth_subscription(
-        entity_id="Room1",
+def sth_subscription(entity_id: str, sandbox: FiwareSandbox) -> dict:
+    return build_sth_subscription(
+        entity_id=entity_id,
         entity_type="Room",
         attributes=["temperature"],
         notify_url=f"{sandbox.sth_url}/notify",
-        description="Room1 temperature to STH",
+        description=f"{entity_id} temperature to STH",
     )
+
+
+def test_subscriptions(sandbox: FiwareSandbox, settings: Settings) -> None:
     with OrionClient(settings=settings) as orion:
-        subscription_id = orion.create_subscription(TENANT, subscription)
+        subscription_id = orion.create_subscription(TENANT, sth_subscription("Room1", sandbox))
         assert len(subscription_id) == 24
-        assert orion.get_subscription(TENANT, subscription_id)["notification"]["attrsFormat"] == (
-            "legacy"
-        )
-        assert [s["id"] for s in orion.list_subscriptions(TENANT)] == [subscription_id]
+        (listed,) = orion.list_subscriptions(TENANT)
+        assert listed["id"] == subscription_id
+        assert listed["notification"]["attrsFormat"] == "legacy"
         assert orion.delete_subscription(TENANT, subscription_id) is True
         assert orion.delete_subscription(TENANT, subscription_id, missing_ok=True) is False
         with pytest.raises(FiwareNotFound, match="subscription"):
-            orion.get_subscription(TENANT, subscription_id)
+            orion.delete_subscription(TENANT, subscription_id)
 
 
 def test_forecasts_published_to_orion_land_in_sth(
@@ -158,7 +165,7 @@ def test_forecasts_published_to_orion_land_in_sth(
                         {"issuedAt": format_datetime(moment), "step": "PT1H", "series": series},
                         observed_at=moment,
                     ),
-                    nextValue=number_attribute(17.5 + hour, observed_at=moment),
+                    nextValue=attribute("Number", 17.5 + hour, observed_at=moment),
                     refRoom=relationship_attribute("Room1"),
                 ),
             )
@@ -178,7 +185,7 @@ def test_payload_validation_happens_before_sending(settings: Settings) -> None:
     with pytest.raises(InvalidInput, match="does not accept"):
         text_attribute("<b>Room</b>")
     with pytest.raises(InvalidInput, match="JSON cannot carry"):
-        number_attribute(float("nan"))
+        attribute("Number", float("nan"))
     with pytest.raises(InvalidInput, match="entity id"):
         entity("Room (1)", "Room")
     with pytest.raises(InvalidInput, match="description"):

@@ -10,14 +10,8 @@ import pandas as pd
 import pytest
 
 from chronos_core.errors import InvalidInput
-from chronos_core.fiware import (
-    Observation,
-    ObservationSeries,
-    collection_window,
-    parse_raw_values,
-    plan_chunks,
-    plan_pages,
-)
+from chronos_core.fiware.paging import collection_window, plan_chunks, plan_pages
+from chronos_core.fiware.series import Observation, ObservationSeries, parse_raw_values
 
 RECORDINGS = Path(__file__).parents[1] / "sandbox" / "recordings"
 
@@ -105,25 +99,28 @@ def test_parser_drops_what_it_cannot_read() -> None:
 
 def test_merge_sorts_and_drops_duplicate_timestamps() -> None:
     t = [datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=m) for m in range(4)]
-    a = ObservationSeries.from_pairs([(t[2], 2.0), (t[0], 0.0)], dropped=1)
-    b = ObservationSeries.from_pairs([(t[1], 1.0), (t[2], 2.5), (t[3], 3.0)], dropped=2)
+    a = ObservationSeries.from_observations([Observation(t[2], 2.0), Observation(t[0], 0.0)], 1)
+    b = ObservationSeries.from_observations(
+        [Observation(t[1], 1.0), Observation(t[2], 2.5), Observation(t[3], 3.0)], 2
+    )
     merged = a.merge(b)
     assert merged.timestamps == t
     assert merged.values == [0.0, 1.0, 2.5, 3.0]  # the later series wins on t[2]
     assert merged.dropped == 3
-    assert merged.tail(2).values == [2.5, 3.0]
+    assert merged[-2:].values == [2.5, 3.0]
     assert merged[0] == Observation(t[0], 0.0)
 
 
 def test_to_pandas() -> None:
-    naive = datetime(2024, 1, 1)
-    series = ObservationSeries.from_pairs([(naive, 1), (naive + timedelta(hours=1), 2)])
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    series = ObservationSeries.from_observations(
+        [Observation(start, 1.0), Observation(start + timedelta(hours=1), 2.0)]
+    )
     frame = series.to_pandas()
     assert frame.dtype == "float64"
     assert isinstance(frame.index, pd.DatetimeIndex)
     assert str(frame.index.tz) == "UTC" and frame.index.name == "timestamp"
     assert frame.tolist() == [1.0, 2.0]
-    assert ObservationSeries.from_pandas(frame) == series
     assert ObservationSeries().to_pandas().empty
 
 

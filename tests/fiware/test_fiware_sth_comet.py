@@ -13,15 +13,14 @@ import pytest
 from fiware_test_data import START, STEP, TENANT, series_points
 
 from chronos_core.errors import Cancelled, InvalidInput
-from chronos_core.fiware import (
+from chronos_core.fiware.errors import (
     FiwareHTTPError,
     FiwareProtocolError,
     FiwareTimeout,
     FiwareUnavailable,
-    SthCometClient,
-    collect_chunk,
-    plan_chunks,
 )
+from chronos_core.fiware.paging import collect_chunk, plan_chunks
+from chronos_core.fiware.sth_comet import SthCometClient
 from chronos_core.settings import Settings
 from fiware_sandbox import Fault, FiwareSandbox
 
@@ -51,9 +50,9 @@ def test_count_and_pages(sandbox: FiwareSandbox, settings: Settings) -> None:
         first = client.fetch_page(TENANT, *ENTITY, 0, 100)
         last = client.fetch_page(TENANT, *ENTITY, 200, 100, count=True)
         past = client.fetch_page(TENANT, *ENTITY, 300, 100)
-    assert (first.received, first.is_short) == (100, False)
+    assert first.received == 100
     assert_exact(first.series, points[:100])
-    assert (last.received, last.is_short, last.total) == (50, True, 250)
+    assert (last.received, last.total) == (50, 250)
     assert_exact(last.series, points[200:])
     assert past.received == 0 and not past.series
 
@@ -112,14 +111,6 @@ def test_non_numeric_values_are_dropped_and_counted(
         series = client.fetch_last_n(TENANT, *ENTITY, 100)
     assert series.values == [40.0, 7.0, -1.5, 41.5]
     assert series.dropped == 5  # "", "null", "abc", the object and True; None was never stored
-
-
-def test_delete_attribute_data(sandbox: FiwareSandbox, settings: Settings) -> None:
-    seed(sandbox, 10)
-    with SthCometClient(settings=settings) as client:
-        client.delete_attribute_data(TENANT, *ENTITY)
-        assert client.count(TENANT, *ENTITY) == 0
-        assert client.version() == "2.11.0-next"
 
 
 def test_in_process_transport_gives_the_same_answers(sandbox: FiwareSandbox) -> None:

@@ -19,9 +19,10 @@ from chronos_core.fiware.errors import FiwareNotFound
 from chronos_core.fiware.orion import OrionClient
 from chronos_core.fiware.tenant import Tenant
 from chronos_core.services.models import register_model
-from chronos_core.services.training_jobs import set_flow_run_id, start_training_job
+from chronos_core.services.training_jobs import start_training_job
 from chronos_core.settings import Settings, get_settings
 from chronos_core.storage.schema import MODELS, TRAINING_JOBS
+from chronos_core.storage.training_job_repository import TrainingJobRepository
 
 pytestmark = pytest.mark.prefect
 
@@ -127,11 +128,13 @@ def test_jobs_reconcile(chronos: Any, db: Database[dict[str, Any]], settings: Se
         return register_model(db, definition, settings).id
 
     lost = start_training_job(db, model("Room1"), 100, settings=settings)
-    set_flow_run_id(db, lost.id, str(uuid4()))  # a run Prefect never heard of
+    TrainingJobRepository(db).set_fields(
+        lost.id, {"flow_run_id": str(uuid4())}
+    )  # a run Prefect never heard of
     alive = start_training_job(db, model("Room2"), 100, settings=settings)
-    set_flow_run_id(db, alive.id, _running_flow_run_id())
+    TrainingJobRepository(db).set_fields(alive.id, {"flow_run_id": _running_flow_run_id()})
     killed = start_training_job(db, model("Room3"), 100, settings=settings)
-    set_flow_run_id(db, killed.id, _running_flow_run_id())
+    TrainingJobRepository(db).set_fields(killed.id, {"flow_run_id": _running_flow_run_id()})
 
     # Fresh jobs are within the grace period.
     assert chronos("jobs", "reconcile", "--json").json() == {"ended": []}

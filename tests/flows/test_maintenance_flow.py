@@ -15,12 +15,13 @@ from chronos_core.clock import utc_now
 from chronos_core.domain.forecast import ForecastRecord
 from chronos_core.domain.model import ModelDefinition
 from chronos_core.services.models import register_model
-from chronos_core.services.training_jobs import set_flow_run_id, start_training_job
+from chronos_core.services.training_jobs import start_training_job
 from chronos_core.settings import Settings
 from chronos_core.storage.artifact_store import ArtifactStore
 from chronos_core.storage.forecast_repository import ForecastRepository
 from chronos_core.storage.schema import ARTIFACT_FILES, MODELS, TRAINING_JOBS
-from flows.maintenance import maintenance
+from chronos_core.storage.training_job_repository import TrainingJobRepository
+from flows.maintenance import chronos_maintenance as maintenance
 from tasks.maintenance import flow_run_states
 
 pytestmark = pytest.mark.prefect
@@ -56,7 +57,7 @@ def test_reconcile_and_remove_orphans(settings: Settings, db: Database[dict[str,
         ("unknown", unknown_run),
     ):
         job = start_training_job(db, _model(db, settings, f"Room_{name}"), 100, settings=settings)
-        set_flow_run_id(db, job.id, run_id)
+        TrainingJobRepository(db).set_fields(job.id, {"flow_run_id": run_id})
         jobs[name] = job.id
     # A job asked to stop whose run is gone ends cancelled rather than failed.
     db[TRAINING_JOBS].update_one({"id": jobs["unknown"]}, {"$set": {"status": "cancel_requested"}})

@@ -9,7 +9,14 @@ import pytest
 
 from chronos_core.domain.model import KERAS_ACTIVATIONS, DenseLayer, RNNLayer
 from chronos_core.errors import InvalidInput
-from chronos_core.ml.rnn import build_network, configured_layers
+from chronos_core.ml.rnn import build_network
+
+#: Names of the layers built from the user's configuration (the rest are the skip connection).
+LEARNED_LAYER_PREFIXES = ("rnn_", "dense_", "dropout_", "forecast")
+
+
+def configured_layers(network):
+    return [layer for layer in network.layers if layer.name.startswith(LEARNED_LAYER_PREFIXES)]
 
 
 def _kinds(network):

@@ -11,16 +11,25 @@ from chronos_core.services.health import (
     MONGODB,
     ORION,
     STH_COMET,
+    HealthReport,
     ServiceCheck,
     ServiceStatus,
-    check_health,
+    build_report,
+    check_fiware_services,
     check_http_service,
+    check_mongodb,
     overall_status,
 )
 from chronos_core.settings import Settings, get_settings
 from fiware_sandbox import Fault
 
 UP, DEGRADED, DOWN = ServiceStatus.UP, ServiceStatus.DEGRADED, ServiceStatus.DOWN
+
+
+def check_health(settings: Settings, **timeout: float) -> HealthReport:
+    """What chronos-health reports: the database, then every FIWARE service."""
+    checks = [check_mongodb(settings, **timeout), *check_fiware_services(settings, **timeout)]
+    return build_report(checks)
 
 
 def _closed_port_url() -> str:

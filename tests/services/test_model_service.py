@@ -242,7 +242,8 @@ class TestDelete:
         assert TrainingJobRepository(db).list_for_model(model_id) == []
         assert ArtifactStore(db).list_for_model(model_id) == []
         assert count(db, "model_artifacts.chunks") == 2  # the other model's file is intact
-        assert set(TrainingJobRepository(db).ids_for_model(other_id)) == set(other_jobs)
+        other = TrainingJobRepository(db).list_for_model(other_id)
+        assert {job.id for job in other} == set(other_jobs)
 
     def test_refused_while_a_job_is_active(
         self, db: Db, settings: Settings, model_definition: dict[str, Any]
@@ -256,7 +257,7 @@ class TestDelete:
             delete_model(db, model_id)
         assert caught.value.details["active_job_id"] == active.id
         assert ModelRepository(db).exists(model_id)
-        assert TrainingJobRepository(db).count_for_model(model_id) == 3
+        assert len(TrainingJobRepository(db).list_for_model(model_id)) == 3
         assert len(ArtifactStore(db).list_for_model(model_id)) == 2
 
     def test_refused_while_the_model_is_moving_to_training(

@@ -87,7 +87,6 @@ class TestStart:
         assert job.previous_model_status == "draft" and job.start_time is not None
         assert TrainingJobRepository(db).get(job.id) == job
         assert model_status(db, model.id) is ModelStatus.TRAINING
-        assert service.set_flow_run_id(db, job.id, "run-2").flow_run_id == "run-2"
 
     def test_an_unset_last_n_is_left_for_the_collection_plan_to_choose(
         self, db: Db, settings: Settings, model: Model
@@ -121,7 +120,7 @@ class TestStart:
         first = service.start_training_job(db, model.id, 10, settings=settings)
         with pytest.raises(Conflict, match=f"active training job {first.id}"):
             service.start_training_job(db, model.id, 10, settings=settings)
-        assert TrainingJobRepository(db).count_for_model(model.id) == 1
+        assert len(TrainingJobRepository(db).list_for_model(model.id)) == 1
 
     def test_concurrent_starts_create_one_job(
         self, db: Db, settings: Settings, model: Model, race: Race
@@ -132,7 +131,7 @@ class TestStart:
         started = [r for r in results if isinstance(r, TrainingJob)]
         assert len(started) == 1
         assert all(isinstance(r, Conflict) for r in results if r is not started[0])
-        assert TrainingJobRepository(db).count_for_model(model.id) == 1
+        assert len(TrainingJobRepository(db).list_for_model(model.id)) == 1
         assert model_status(db, model.id) is ModelStatus.TRAINING
 
     def test_model_is_rolled_back_when_the_insert_fails(
@@ -258,40 +257,6 @@ class TestCancel:
             service.request_cancel(db, job.id)
         with pytest.raises(NotFound):
             service.request_cancel(db, new_id())
-
-
-class TestDelete:
-    def test_refused_while_active(self, db: Db, settings: Settings, model: Model) -> None:
-        job = service.start_training_job(db, model.id, 10, settings=settings)
-        with pytest.raises(Conflict, match="is pending; cancel it"):
-            service.delete_training_job(db, job.id)
-        assert TrainingJobRepository(db).find(job.id) is not None
-
-    def test_last_completed_job_returns_the_model_to_draft(
-        self, db: Db, settings: Settings, model: Model
-    ) -> None:
-        first = train_successfully(db, model.id, settings)
-        second = train_successfully(db, model.id, settings)
-        deletion = service.delete_training_job(db, first.id)
-        assert deletion.artifacts_deleted == 4 and deletion.model_status is ModelStatus.TRAINED
-        deletion = service.delete_training_job(db, second.id)
-        assert deletion.model_status is ModelStatus.DRAFT
-        stored = ModelRepository(db).get(model.id)
-        assert stored.status is ModelStatus.DRAFT and not stored.has_successful_training
-        assert ArtifactStore(db).list_for_model(model.id) == []
-        with pytest.raises(NotFound):
-            service.delete_training_job(db, second.id)
-
-    def test_deleting_the_successful_job_while_retraining(
-        self, db: Db, settings: Settings, model: Model
-    ) -> None:
-        done = train_successfully(db, model.id, settings)
-        running = service.start_training_job(db, model.id, 10, settings=settings)
-        deletion = service.delete_training_job(db, done.id)
-        assert deletion.model_status is ModelStatus.TRAINING  # the running job keeps it
-        assert not ModelRepository(db).get(model.id).has_successful_training
-        service.finish_job_failed(db, running.id, "boom")
-        assert model_status(db, model.id) is ModelStatus.DRAFT  # nothing trained remains
 
 
 class TestReconcile:

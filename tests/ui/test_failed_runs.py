@@ -11,7 +11,7 @@ import pytest
 
 from chronos_core.settings import Settings
 from cli.local_server import LocalPrefectServer
-from deployments.catalog import deployment_by_name
+from deployments.catalog import DEPLOYMENTS
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,8 @@ def test_the_api_refuses_a_forbidden_entity_id_before_a_run_exists(on_local_serv
     from prefect.client.orchestration import get_client
     from prefect.exceptions import PrefectHTTPStatusError
 
-    deployment_id = deployment_by_name("register-model/on-demand").to_runner_deployment().apply()
+    (spec,) = [s for s in DEPLOYMENTS if s.full_name == "register-model/on-demand"]
+    deployment_id = spec.to_runner_deployment().apply()
     parameters = {
         "definition": {
             "model_type": "lstm",

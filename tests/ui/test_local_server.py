@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from cli.local_server import LocalPrefectServer
@@ -15,7 +16,8 @@ def test_ui_settings_name_the_api_on_the_servers_own_port(
     server = local_prefect_server
     assert server.port != 4200
     # What the browser asks for before it calls any API: a page title proves nothing.
-    assert server.ui_api_url() == f"http://127.0.0.1:{server.port}/api"
+    ui_settings = httpx.get(f"{server.ui_url}/ui-settings", timeout=5.0)
+    assert ui_settings.json()["api_url"] == f"http://127.0.0.1:{server.port}/api"
 
 
 def test_server_environment_names_one_host_and_port(tmp_path: object) -> None:
