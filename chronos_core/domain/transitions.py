@@ -33,7 +33,7 @@ MODEL_TRANSITIONS: dict[ModelStatus, frozenset[ModelStatus]] = {
     _M.DRAFT: frozenset({_M.TRAINING}),
     # A finished job sets trained; a failed or cancelled one restores the previous status.
     _M.TRAINING: frozenset({_M.TRAINED, _M.DRAFT}),
-    # Retraining, or back to draft when the last successful job is deleted.
+    # Retraining; draft when recovery finds no successful training behind the model.
     _M.TRAINED: frozenset({_M.TRAINING, _M.DRAFT}),
 }
 
