@@ -249,24 +249,29 @@ def observe_sweep(index: int, db: Any, serve_pid: int, timeout: float) -> dict[s
 
 
 def bare_io(db: Any, job_ids: list[str]) -> float:
-    """The I/O of each forecast without a model: read the window from STH-Comet, store a
-    forecast record (a copy of the job's latest), upsert its entity in Orion, update the job."""
+    """The I/O of each forecast without a model, and nothing else: read the window from
+    STH-Comet, insert a forecast record (a copy of the job's latest, read before the clock
+    starts), upsert its entity in Orion, update the job once."""
+    from chronos_core.fiware.tenant import Tenant
+    from chronos_core.forecasting.clients import orion_client
     from chronos_core.forecasting.forecaster import fetch_window
     from chronos_core.forecasting.model_cache import ForecastSpec
-    from chronos_core.forecasting.publication import publish_forecast
+    from chronos_core.forecasting.publication import build_forecast_entity
     from chronos_core.settings import get_settings
     from chronos_core.storage.forecast_repository import ForecastRepository
     from chronos_core.storage.training_job_repository import TrainingJobRepository
 
     settings = get_settings()
-    forecasts = ForecastRepository(db)
+    orion = orion_client(settings)
     jobs = TrainingJobRepository(db)
     latest = {}
     for document in db["forecasts"].find({}, {"id": 1, "training_job_id": 1}):
         latest[document["training_job_id"]] = document["id"]
+    forecasts = ForecastRepository(db)
+    records = {job_id: forecasts.get(latest[job_id]) for job_id in job_ids if job_id in latest}
 
     def one(job_id: str) -> None:
-        record = forecasts.get(latest[job_id])
+        record = records[job_id]
         spec = ForecastSpec(
             record.lookback_window,
             record.forecast_horizon,
@@ -280,12 +285,18 @@ def bare_io(db: Any, job_ids: list[str]) -> float:
         fetch_window(spec, settings)
         copy = record.model_copy(update={"id": f"bare-{record.id}"})
         db["bench_bare_forecasts"].insert_one(copy.model_dump(mode="python"))
-        publish_forecast(db, record.id, settings=settings, record=record)
+        payload = build_forecast_entity(
+            record,
+            entity_type=settings.forecast_entity_type,
+            publish_next_value=record.publish_next_value,
+            legacy_names=settings.forecast_legacy_attribute_names,
+        )
+        orion.upsert_entity(Tenant(record.service, record.service_path), payload)
         jobs.set_fields(job_id, {"prediction_config.last_run_at": record.issued_at})
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=settings.forecast_concurrency) as pool:
-        list(pool.map(one, [j for j in job_ids if j in latest]))
+        list(pool.map(one, list(records)))
     return time.perf_counter() - started
 
 

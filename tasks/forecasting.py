@@ -140,10 +140,17 @@ def find_due_task(limit: int) -> list[dict[str, Any]]:
 STOPPING = threading.Event()
 
 
+def _own_result_key(context: Any, _parameters: Any) -> str:
+    return str(context.task_run.id)
+
+
 # The sweep's tasks carry no tags: Prefect asks its API for tag concurrency slots before every
 # tagged task run (a round trip, and stalls of up to 2 s measured with Prefect 3.9). The FIWARE
 # services are protected by global limits taken per batch instead (tasks/fiware_limits.py).
-@task(name="run-due-batch", task_run_name="forecast-batch-{label}")
+# No caching: a batch's result is stored under its own task run id (a background task's result
+# must be stored for the sweep to read it; Prefect's default key would hash the parameters and
+# the task's source for every batch and look the key up first).
+@task(name="run-due-batch", task_run_name="forecast-batch-{label}", cache_key_fn=_own_result_key)
 def run_due_batch_task(due: list[dict[str, Any]], label: str) -> dict[str, Any]:
     """Claim, forecast, store and publish a batch of due jobs, one after the other.
 

@@ -65,6 +65,8 @@ class ForecastSpec:
     interval_half_widths: tuple[tuple[str, tuple[float, ...]], ...] = ()
     #: The season (steps) whose values fill longer outages in the input window (None: linear).
     fill_season_steps: int | None = None
+    #: The model's own ``ngsi_flavour`` (None: the installation's); fixed once it is trained.
+    ngsi_flavour: str | None = None
 
 
 class TracedNetwork:

@@ -286,10 +286,12 @@ def publish_forecast(
     settings: Settings,
     orion: OrionClient | None = None,
     record: ForecastRecord | None = None,
+    flavour: str | None = None,
 ) -> ForecastRecord:
     """Upsert the stored forecast's entity in Orion and record the outcome on the forecast.
 
-    ``record`` is the stored forecast when the caller has it (saves a read). A forecast already
+    ``record`` is the stored forecast and ``flavour`` (``v2``/``ld``) its model's publication
+    flavour when the caller has them (each saves a read). A forecast already
     published is left as it is. On failure the forecast is marked ``failed`` with the error (it
     stays stored) and the error is raised.
     """
@@ -299,7 +301,8 @@ def publish_forecast(
     if record.publication.status is PublicationStatus.PUBLISHED:
         return record
     entity_type = record.publication.entity_type or settings.forecast_entity_type
-    if publication_flavour(model_flavour(db, record.model_id), settings) == "ld":
+    flavour = flavour or publication_flavour(model_flavour(db, record.model_id), settings)
+    if flavour == "ld":
         return publish_ld_forecast(repo, record, settings=settings, entity_type=entity_type)
     entity_id = record.publication.entity_id
     try:

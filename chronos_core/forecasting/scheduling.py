@@ -37,7 +37,8 @@ from chronos_core.errors import ChronosError, DuplicateForecast, InvalidInput, N
 from chronos_core.fiware.errors import is_transient_error
 from chronos_core.fiware.ngsi import format_datetime
 from chronos_core.forecasting.errors import ArtifactsUnusable
-from chronos_core.forecasting.forecaster import compute_forecast
+from chronos_core.forecasting.forecaster import artifact_key, compute_forecast, missing_artifacts
+from chronos_core.forecasting.ld_publication import publication_flavour
 from chronos_core.forecasting.model_cache import ModelCache
 from chronos_core.forecasting.publication import publish_forecast
 from chronos_core.settings import Settings
@@ -154,6 +155,8 @@ class Claim:
     slot: datetime
     next_at: datetime
     interval_seconds: int
+    #: The job as claimed (read by the claim itself).
+    job: TrainingJob | None = field(default=None, compare=False, repr=False)
 
 
 class RunOutcome(StrEnum):
@@ -198,13 +201,14 @@ def find_due_jobs(db: Db, now: datetime | None = None, *, limit: int = 200) -> l
 
 
 def claim(db: Db, due: DueJob, now: datetime | None = None) -> Claim | None:
-    """Take the due slot (atomic); ``None`` when another scheduler took it or it changed."""
+    """Take the due slot (atomic, one round trip that also reads the job); ``None`` when
+    another scheduler took it or it changed."""
     next_at = next_slot(due.due_at, due.interval_seconds, now or utc_now())
-    won = TrainingJobRepository(db).claim_prediction(due.job_id, due.due_at, next_at)
-    if not won:
+    job = TrainingJobRepository(db).claim_prediction_job(due.job_id, due.due_at, next_at)
+    if job is None:
         return None
     return Claim(
-        due.job_id, bson_datetime(due.due_at), bson_datetime(next_at), due.interval_seconds
+        due.job_id, bson_datetime(due.due_at), bson_datetime(next_at), due.interval_seconds, job
     )
 
 
@@ -213,17 +217,19 @@ def _message(error: BaseException) -> str:
     return text[:MAX_ERROR_LENGTH]
 
 
+def success_fields(now: datetime) -> dict[str, Any]:
+    """What a successful run records on its job."""
+    return {
+        "prediction_config.last_run_at": now,
+        "prediction_config.last_success_at": now,
+        "prediction_config.last_error": None,
+        "prediction_config.consecutive_failures": 0,
+    }
+
+
 def record_success(db: Db, claimed: Claim, now: datetime) -> None:
     with contextlib.suppress(NotFound):
-        TrainingJobRepository(db).set_fields(
-            claimed.job_id,
-            {
-                "prediction_config.last_run_at": now,
-                "prediction_config.last_success_at": now,
-                "prediction_config.last_error": None,
-                "prediction_config.consecutive_failures": 0,
-            },
-        )
+        TrainingJobRepository(db).set_fields(claimed.job_id, success_fields(now))
 
 
 def record_failure(
@@ -288,6 +294,8 @@ class PendingPublication:
     model_loaded: bool
     started_at: datetime
     record: ForecastRecord | None = field(default=None, compare=False, repr=False)
+    #: The model's own NGSI flavour, known where the forecast was computed (not in params).
+    ngsi_flavour: str | None = field(default=None, compare=False, repr=False)
 
     def as_params(self) -> dict[str, Any]:
         return {
@@ -325,15 +333,14 @@ def forecast_due_job(
     """Claim ``due``'s slot, forecast and store the forecast (not published yet).
 
     Returns the finished run when nothing is left to publish (skipped, failed, disabled; the
-    outcome is recorded on the job), else the pending publication. Errors are not raised.
+    outcome is recorded on the job), else the pending publication. Errors are not raised. A
+    cached model is not checked to still exist here (see :func:`run_due_batch`).
     """
     moment = now or utc_now()
     claimed = claim(db, due, moment)
-    if claimed is None:
+    if claimed is None or claimed.job is None:
         return ScheduledRun(due.job_id, RunOutcome.SKIPPED, error="claimed by another scheduler")
-    job = TrainingJobRepository(db).find(due.job_id)
-    if job is None:
-        return ScheduledRun(due.job_id, RunOutcome.SKIPPED, error="the training job is gone")
+    job = claimed.job
     try:
         computed = compute_forecast(
             db,
@@ -343,6 +350,7 @@ def forecast_due_job(
             trigger=ForecastTrigger.SCHEDULE,
             scheduled_for=claimed.slot,
             now=moment,
+            verify_cached=False,
         )
     except ArtifactsUnusable as error:
         message = f"recurring forecasts disabled: {_message(error)}"
@@ -360,6 +368,18 @@ def forecast_due_job(
         model_loaded=computed.model_loaded,
         started_at=moment,
         record=computed.record,
+        ngsi_flavour=computed.ngsi_flavour,
+    )
+
+
+def _succeeded(pending: PendingPublication) -> ScheduledRun:
+    return ScheduledRun(
+        pending.claim.job_id,
+        RunOutcome.SUCCEEDED,
+        model_id=pending.model_id,
+        forecast_id=pending.forecast_id,
+        next_prediction_at=pending.claim.next_at,
+        model_loaded=pending.model_loaded,
     )
 
 
@@ -374,14 +394,7 @@ def finish_run(
     claimed = pending.claim
     if error is None:
         record_success(db, claimed, pending.started_at)
-        return ScheduledRun(
-            claimed.job_id,
-            RunOutcome.SUCCEEDED,
-            model_id=pending.model_id,
-            forecast_id=pending.forecast_id,
-            next_prediction_at=claimed.next_at,
-            model_loaded=pending.model_loaded,
-        )
+        return _succeeded(pending)
     message = (f"forecast {pending.forecast_id} was computed but not published: {_message(error)}")[
         :MAX_ERROR_LENGTH
     ]
@@ -396,33 +409,6 @@ def finish_run(
         next_prediction_at=next_at,
         model_loaded=pending.model_loaded,
     )
-
-
-def run_due_job(
-    db: Db,
-    due: DueJob,
-    *,
-    settings: Settings,
-    cache: ModelCache,
-    publish: Publish | None = None,
-    now: datetime | None = None,
-) -> ScheduledRun:
-    """Claim ``due``'s slot, forecast, store, publish and record the outcome.
-
-    ``publish(forecast_id)`` publishes a stored forecast (default: :func:`publish_forecast`,
-    whose HTTP client retries). Forecast errors become the run's outcome; they are not raised.
-    """
-    step = forecast_due_job(db, due, settings=settings, cache=cache, now=now)
-    if isinstance(step, ScheduledRun):
-        return step
-    publish_one = publish or (
-        lambda forecast_id: publish_forecast(db, forecast_id, settings=settings, record=step.record)
-    )
-    try:
-        publish_one(step.forecast_id)
-    except Exception as error:
-        return finish_run(db, step, error, settings=settings)
-    return finish_run(db, step, None, settings=settings)
 
 
 def _failed(
@@ -463,30 +449,58 @@ def run_due_batch(
     ``should_stop()`` is asked before each job is claimed: once it says yes (the process is
     stopping), the rest of the batch is not claimed and stays due for the next sweep (outcome
     ``skipped``), so a stopping process never leaves a claimed job without its run.
+
+    The successes are recorded on their jobs in one write at the end of the batch, and the
+    cached models the batch used are checked to still exist in one query: a model whose
+    artifacts were deleted leaves the cache, so its job's next run finds it gone (disabled).
     """
     runs: list[ScheduledRun] = []
     pending: list[PendingPublication] = []
-    for due in dues:
-        if should_stop is not None and should_stop():
-            runs.append(ScheduledRun(due.job_id, RunOutcome.SKIPPED, error=NOT_CLAIMED_STOPPING))
-            continue
-        step = forecast_due_job(db, due, settings=settings, cache=cache, now=now())
-        if isinstance(step, ScheduledRun):
-            runs.append(step)
-            continue
-        if pending:
-            pending.append(step)
-            continue
-        try:
-            publish_forecast(db, step.forecast_id, settings=settings, record=step.record)
-        except Exception as error:
-            if is_transient_error(error):
+    succeeded: dict[str, dict[str, Any]] = {}
+    cached: list[TrainingJob] = []
+    try:
+        for due in dues:
+            if should_stop is not None and should_stop():
+                stopped = ScheduledRun(due.job_id, RunOutcome.SKIPPED, error=NOT_CLAIMED_STOPPING)
+                runs.append(stopped)
+                continue
+            step = forecast_due_job(db, due, settings=settings, cache=cache, now=now())
+            if isinstance(step, ScheduledRun):
+                runs.append(step)
+                continue
+            if not step.model_loaded and step.claim.job is not None:
+                cached.append(step.claim.job)
+            if pending:
                 pending.append(step)
-            else:
-                runs.append(finish_run(db, step, error, settings=settings))
-            continue
-        runs.append(finish_run(db, step, None, settings=settings))
+                continue
+            try:
+                publish_forecast(
+                    db,
+                    step.forecast_id,
+                    settings=settings,
+                    record=step.record,
+                    flavour=publication_flavour(step.ngsi_flavour, settings),
+                )
+            except Exception as error:
+                if is_transient_error(error):
+                    pending.append(step)
+                else:
+                    runs.append(finish_run(db, step, error, settings=settings))
+                continue
+            runs.append(_succeeded(step))
+            succeeded[step.claim.job_id] = success_fields(step.started_at)
+    finally:
+        TrainingJobRepository(db).set_fields_many(succeeded)
+    _forget_deleted_models(db, cache, cached)
     return runs, pending
+
+
+def _forget_deleted_models(db: Db, cache: ModelCache, jobs: list[TrainingJob]) -> None:
+    if not jobs:
+        return
+    by_id = {job.id: job for job in jobs}
+    for job_id in missing_artifacts(db, jobs):
+        cache.discard(artifact_key(db, by_id[job_id]))
 
 
 def publish_pending(db: Db, pending: Iterable[PendingPublication], *, settings: Settings) -> None:
@@ -580,7 +594,7 @@ class SweepReport:
         }
 
 
-MAX_BATCH = 25
+MAX_BATCH = 100
 
 
 def batches(due: list[DueJob], width: int, max_batch: int = MAX_BATCH) -> list[list[DueJob]]:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
@@ -373,6 +373,13 @@ class TrainingJobRepository:
 
         ``True`` for exactly one of several schedulers racing for the same due run.
         """
+        return self.claim_prediction_job(job_id, expected_next_at, new_next_at) is not None
+
+    def claim_prediction_job(
+        self, job_id: str, expected_next_at: datetime | None, new_next_at: datetime
+    ) -> TrainingJob | None:
+        """:meth:`claim_prediction` in one round trip that returns the claimed job (``None``:
+        the claim was lost)."""
         query = {
             "id": _require_id(job_id),
             "prediction_config.enabled": True,
@@ -380,11 +387,30 @@ class TrainingJobRepository:
                 None if expected_next_at is None else bson_datetime(expected_next_at)
             ),
         }
-        result = self._collection.update_one(
+        document = self._collection.find_one_and_update(
             query,
             {"$set": {"next_prediction_at": bson_datetime(new_next_at), "updated_at": utc_now()}},
+            projection=_NO_ID,
+            return_document=ReturnDocument.AFTER,
         )
-        return result.matched_count == 1
+        return None if document is None else self._entity(document)
+
+    def set_fields_many(self, fields_by_job: Mapping[str, Mapping[str, Any]]) -> None:
+        """:meth:`set_fields` for many jobs in one round trip (jobs that are gone are skipped)."""
+        updates = [
+            UpdateOne(
+                {"id": _require_id(job_id)},
+                {
+                    "$set": {
+                        **validated_fields(TrainingJob, fields, protected=_PROTECTED),
+                        "updated_at": utc_now(),
+                    }
+                },
+            )
+            for job_id, fields in fields_by_job.items()
+        ]
+        if updates:
+            self._collection.bulk_write(updates, ordered=False)
 
     def delete(self, job_id: str, *, only_if_finished: bool = True) -> bool:
         """Delete the job (by default only if it is completed, failed or cancelled)."""
