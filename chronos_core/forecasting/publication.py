@@ -287,13 +287,15 @@ def publish_forecast(
     orion: OrionClient | None = None,
     record: ForecastRecord | None = None,
     flavour: str | None = None,
+    record_success: bool = True,
 ) -> ForecastRecord:
     """Upsert the stored forecast's entity in Orion and record the outcome on the forecast.
 
     ``record`` is the stored forecast and ``flavour`` (``v2``/``ld``) its model's publication
     flavour when the caller has them (each saves a read). A forecast already
     published is left as it is. On failure the forecast is marked ``failed`` with the error (it
-    stays stored) and the error is raised.
+    stays stored) and the error is raised. With ``record_success`` off, a v2 publication that
+    succeeded is returned but not written (the caller writes many at once).
     """
     repo = ForecastRepository(db)
     if record is None or record.id != forecast_id:
@@ -340,15 +342,18 @@ def publish_forecast(
             ),
         )
         raise
-    return repo.update_publication(
-        record,
-        Publication(
-            status=PublicationStatus.PUBLISHED,
-            entity_id=entity_id,
-            entity_type=entity_type,
-            published_at=utc_now(),
-        ),
+    published = Publication(
+        status=PublicationStatus.PUBLISHED,
+        entity_id=entity_id,
+        entity_type=entity_type,
+        published_at=utc_now(),
     )
+    if not record_success:
+        attempts = record.publication.attempts + 1
+        return record.model_copy(
+            update={"publication": published.model_copy(update={"attempts": attempts})}
+        )
+    return repo.update_publication(record, published)
 
 
 def mark_not_published(db: Db, forecast_id: str) -> ForecastRecord:

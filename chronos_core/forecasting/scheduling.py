@@ -450,12 +450,14 @@ def run_due_batch(
     stopping), the rest of the batch is not claimed and stays due for the next sweep (outcome
     ``skipped``), so a stopping process never leaves a claimed job without its run.
 
-    The successes are recorded on their jobs in one write at the end of the batch, and the
-    cached models the batch used are checked to still exist in one query: a model whose
-    artifacts were deleted leaves the cache, so its job's next run finds it gone (disabled).
+    The successes are recorded at the end of the batch, on their forecasts in one write and on
+    their jobs in another, and the cached models the batch used are checked to still exist in
+    one query: a model whose artifacts were deleted leaves the cache, so its job's next run
+    finds it gone (disabled).
     """
     runs: list[ScheduledRun] = []
     pending: list[PendingPublication] = []
+    published: list[ForecastRecord] = []
     succeeded: dict[str, dict[str, Any]] = {}
     cached: list[TrainingJob] = []
     try:
@@ -473,13 +475,15 @@ def run_due_batch(
             if pending:
                 pending.append(step)
                 continue
+            flavour = publication_flavour(step.ngsi_flavour, settings)
             try:
-                publish_forecast(
+                record = publish_forecast(
                     db,
                     step.forecast_id,
                     settings=settings,
                     record=step.record,
-                    flavour=publication_flavour(step.ngsi_flavour, settings),
+                    flavour=flavour,
+                    record_success=False,
                 )
             except Exception as error:
                 if is_transient_error(error):
@@ -487,9 +491,12 @@ def run_due_batch(
                 else:
                     runs.append(finish_run(db, step, error, settings=settings))
                 continue
+            if flavour != "ld":  # (an NGSI-LD publication records itself)
+                published.append(record)
             runs.append(_succeeded(step))
             succeeded[step.claim.job_id] = success_fields(step.started_at)
     finally:
+        ForecastRepository(db).set_publications(published)
         TrainingJobRepository(db).set_fields_many(succeeded)
     _forget_deleted_models(db, cache, cached)
     return runs, pending
