@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from chronos_core.forecasting import recurring, scheduling
@@ -140,17 +141,17 @@ def find_due_task(limit: int) -> list[dict[str, Any]]:
 STOPPING = threading.Event()
 
 
-def _own_result_key(context: Any, _parameters: Any) -> str:
-    return str(context.task_run.id)
-
-
 # The sweep's tasks carry no tags: Prefect asks its API for tag concurrency slots before every
 # tagged task run (a round trip, and stalls of up to 2 s measured with Prefect 3.9). The FIWARE
 # services are protected by global limits taken per batch instead (tasks/fiware_limits.py).
-# No caching: a batch's result is stored under its own task run id (a background task's result
-# must be stored for the sweep to read it; Prefect's default key would hash the parameters and
-# the task's source for every batch and look the key up first).
-@task(name="run-due-batch", task_run_name="forecast-batch-{label}", cache_key_fn=_own_result_key)
+# No cache key and no stored result in the sweep's own run (the forecast worker stores its
+# results under their task run ids: deployments/forecast_worker.py).
+@task(
+    name="run-due-batch",
+    task_run_name="forecast-batch-{label}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
 def run_due_batch_task(due: list[dict[str, Any]], label: str) -> dict[str, Any]:
     """Claim, forecast, store and publish a batch of due jobs, one after the other.
 

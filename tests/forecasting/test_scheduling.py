@@ -7,8 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from pymongo import MongoClient, monitoring
 from forecast_test_data import INTERVAL, TENANT, sine
+from pymongo import MongoClient, monitoring
 
 from chronos_core.clock import utc_now
 from chronos_core.domain.enums import TrainingStatus
