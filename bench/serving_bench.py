@@ -317,7 +317,7 @@ def _known_models_rss(count: int, keras_bytes: bytes, connection: Any) -> None:
 
     tf_runtime.configure(1, 42)
     cache = ModelCache(count + 1, max_bytes=2**31)
-    scaler = StandardScaler(20.0, 2.0, 100)
+    scaler = StandardScaler(mean=20.0, scale=2.0, n_samples_seen=100)
     runner, nbytes = cache.graphs.load(keras_bytes, load_network)  # builds the shared network
     x = np.zeros((1, LOOKBACK, 1), dtype=np.float32)
     runner(x)
