@@ -43,7 +43,6 @@ from chronos_core.forecasting.model_cache import (
     LoadedModel,
     ModelCache,
     SharedGraphs,
-    TracedNetwork,
 )
 from chronos_core.forecasting.publication import forecast_entity_id
 from chronos_core.ml import intervals as conformal
@@ -226,14 +225,10 @@ def spec_from_metadata(
 
 
 def load_model(
-    db: Db,
-    job: TrainingJob,
-    key: CacheKey,
-    settings: Settings,
-    graphs: SharedGraphs | None = None,
+    db: Db, job: TrainingJob, key: CacheKey, settings: Settings, graphs: SharedGraphs
 ) -> LoadedModel:
-    """Download a job's network, scalers and spec (safe mode, no pickle). With ``graphs``, only
-    the weights are kept and run in the shared network of their architecture."""
+    """Download a job's network, scalers and spec (safe mode, no pickle); only the network's
+    weights are kept, run in the shared network of their architecture (``graphs``)."""
     store = ArtifactStore(db)
     raw = {
         kind: _download(store, job, kind, str(getattr(job, name)))
@@ -254,13 +249,8 @@ def load_model(
         raise ArtifactsUnusable(f"training job {job.id}: {error}") from None
     if tf_runtime.current_settings() is None:
         tf_runtime.configure(settings.tf_threads, settings.random_seed)
-    network: Any
-    weights_nbytes = 0
     try:
-        if graphs is None:
-            network = TracedNetwork(load_network(raw["model"]))
-        else:  # weights only; the architecture's network is shared (built once)
-            network, weights_nbytes = graphs.load(raw["model"], load_network)
+        network, weights_nbytes = graphs.load(raw["model"], load_network)
     except InvalidInput as error:
         raise ArtifactsUnusable(f"training job {job.id}: {error}") from None
     shape = network_window_shape(network)
@@ -390,8 +380,7 @@ def compute_forecast(
     entry, loaded = loaded_model_for(db, job, cache, settings, verify_cached=verify_cached)
     spec = entry.spec
     window = fetch_window(spec, settings, now=now, sth=sth)
-    with entry.lock:  # a Keras network is not safe to call from two threads at once
-        values = run_network(entry.runner, entry.x_scaler, entry.y_scaler, window.values)
+    values = run_network(entry.network, entry.x_scaler, entry.y_scaler, window.values)
     if not all(math.isfinite(float(v)) for v in values):
         raise ChronosError(
             f"training job {job.id}: the network produced non-finite values from the window "
@@ -457,20 +446,20 @@ def forecast_now(
     )
 
 
+def iso_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else format_datetime(moment)
+
+
 def forecast_summary(record: ForecastRecord) -> dict[str, Any]:
     """A forecast as plain JSON values (what the ``forecast`` flow returns)."""
-
-    def iso(moment: datetime | None) -> str | None:
-        return None if moment is None else format_datetime(moment)
-
     publication = record.publication
     return {
         "forecast_id": record.id,
         "model_id": record.model_id,
         "training_job_id": record.training_job_id,
         "trigger": record.trigger.value,
-        "scheduled_for": iso(record.scheduled_for),
-        "issued_at": iso(record.issued_at),
+        "scheduled_for": iso_or_none(record.scheduled_for),
+        "issued_at": iso_or_none(record.issued_at),
         "source": {
             "service": record.service,
             "service_path": record.service_path,
@@ -481,9 +470,9 @@ def forecast_summary(record: ForecastRecord) -> dict[str, Any]:
         "lookback_window": record.lookback_window,
         "forecast_horizon": record.forecast_horizon,
         "sampling_interval_seconds": record.sampling_interval_seconds,
-        "last_observed_at": iso(record.last_observed_at),
+        "last_observed_at": iso_or_none(record.last_observed_at),
         "context_window": [
-            {"timestamp": iso(point["timestamp"]), "value": point["value"]}
+            {"timestamp": iso_or_none(point["timestamp"]), "value": point["value"]}
             for point in record.context_window()
         ],
         "filled_inputs": list(record.filled_inputs),
@@ -491,7 +480,7 @@ def forecast_summary(record: ForecastRecord) -> dict[str, Any]:
             {
                 "step": p.step,
                 "value": p.value,
-                "target_timestamp": iso(p.target_timestamp),
+                "target_timestamp": iso_or_none(p.target_timestamp),
                 **p.intervals,
             }
             for p in record.points
@@ -502,7 +491,7 @@ def forecast_summary(record: ForecastRecord) -> dict[str, Any]:
             "entity_id": publication.entity_id,
             "entity_type": publication.entity_type,
             "attempts": publication.attempts,
-            "published_at": iso(publication.published_at),
+            "published_at": iso_or_none(publication.published_at),
             "error": publication.error,
         },
     }

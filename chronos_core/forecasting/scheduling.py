@@ -37,7 +37,12 @@ from chronos_core.errors import ChronosError, DuplicateForecast, InvalidInput, N
 from chronos_core.fiware.errors import is_transient_error
 from chronos_core.fiware.ngsi import format_datetime
 from chronos_core.forecasting.errors import ArtifactsUnusable
-from chronos_core.forecasting.forecaster import artifact_key, compute_forecast, missing_artifacts
+from chronos_core.forecasting.forecaster import (
+    artifact_key,
+    compute_forecast,
+    iso_or_none,
+    missing_artifacts,
+)
 from chronos_core.forecasting.ld_publication import publication_flavour
 from chronos_core.forecasting.model_cache import ModelCache
 from chronos_core.forecasting.publication import publish_forecast
@@ -56,9 +61,6 @@ FAILURES_BEFORE_BACKOFF = 1
 MAX_BACKOFF_EXPONENT = 6
 MAX_ERROR_LENGTH = 2000
 NOT_CLAIMED_STOPPING = "not claimed: the forecast worker is stopping; the job stays due"
-
-Publish = Callable[[str], object]
-
 
 # ---------------------------------------------------------------------------- slot arithmetic
 
@@ -127,10 +129,6 @@ def retry_slot(
 # ---------------------------------------------------------------------------- the sweep
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else format_datetime(moment)
-
-
 @dataclass(frozen=True)
 class DueJob:
     """A job whose recurring forecast is due: what a scheduler needs to claim it."""
@@ -182,7 +180,7 @@ class ScheduledRun:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["outcome"] = self.outcome.value
-        data["next_prediction_at"] = _iso(self.next_prediction_at)
+        data["next_prediction_at"] = iso_or_none(self.next_prediction_at)
         return data
 
 
@@ -263,25 +261,22 @@ def record_failure(
     return claimed.next_at
 
 
-def disable_after_error(db: Db, claimed: Claim, message: str, now: datetime) -> None:
+def disable_after_error(db: Db, job: TrainingJob, message: str, now: datetime) -> None:
     """Switch off a job whose runs cannot succeed (its stored model is unusable)."""
-    jobs = TrainingJobRepository(db)
-    job = jobs.find(claimed.job_id)
-    if job is None:
-        return
-    jobs.set_fields(
-        claimed.job_id,
-        {
-            "prediction_config.enabled": False,
-            "prediction_config.disabled_reason": message,
-            "prediction_config.last_error": message,
-            "prediction_config.last_run_at": now,
-            "prediction_config.consecutive_failures": job.prediction_config.consecutive_failures
-            + 1,
-            "prediction_config.updated_at": now,
-            "next_prediction_at": None,
-        },
-    )
+    with contextlib.suppress(NotFound):
+        TrainingJobRepository(db).set_fields(
+            job.id,
+            {
+                "prediction_config.enabled": False,
+                "prediction_config.disabled_reason": message,
+                "prediction_config.last_error": message,
+                "prediction_config.last_run_at": now,
+                "prediction_config.consecutive_failures": job.prediction_config.consecutive_failures
+                + 1,
+                "prediction_config.updated_at": now,
+                "next_prediction_at": None,
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -354,7 +349,7 @@ def forecast_due_job(
         )
     except ArtifactsUnusable as error:
         message = f"recurring forecasts disabled: {_message(error)}"
-        disable_after_error(db, claimed, message[:MAX_ERROR_LENGTH], moment)
+        disable_after_error(db, job, message[:MAX_ERROR_LENGTH], moment)
         logger.error("training job %s: %s", job.id, message)
         return ScheduledRun(job.id, RunOutcome.DISABLED, model_id=job.model_id, error=message)
     except DuplicateForecast as error:
