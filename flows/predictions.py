@@ -147,6 +147,15 @@ def _failed_batch(part: list[DueJob], error: BaseException) -> BatchResult:
     return [ScheduledRun(d.job_id, RunOutcome.FAILED, error=message) for d in part], []
 
 
+def _unfinished_batch(part: list[DueJob], taken: bool, wait_seconds: float) -> BatchResult:
+    if taken:  # its jobs' outcomes are recorded on them when it ends
+        outcome, error = RunOutcome.FAILED, "the forecast worker did not finish the batch"
+    else:  # nothing was claimed, the jobs stay due
+        outcome, error = RunOutcome.SKIPPED, "not claimed: no forecast worker ran the batch"
+    message = f"{error} within {wait_seconds:.0f} s" + ("" if taken else "; the job stays due")
+    return [ScheduledRun(d.job_id, outcome, error=message) for d in part], []
+
+
 class _BatchRunner:
     """Runs a sweep's batches: as tasks of this flow run (threads), or with ``.delay()`` in the
     forecast workers, whose model caches outlive the run."""
@@ -176,21 +185,11 @@ class _BatchRunner:
         deadline = time.monotonic() + self.wait_seconds
         for part, future in zip(parts, delayed, strict=True):
             future.wait(timeout=max(0.0, deadline - time.monotonic()))
+            if future.state.is_running():  # a worker took it: it gets as long again to finish
+                future.wait(timeout=self.wait_seconds)
             state = future.state
             if not state.is_final():
-                # No worker took it in time: nothing was claimed, the jobs stay due.
-                yield (
-                    [
-                        ScheduledRun(
-                            d.job_id,
-                            RunOutcome.SKIPPED,
-                            error=f"not claimed: no forecast worker ran the batch within "
-                            f"{self.wait_seconds:.0f} s; the job stays due",
-                        )
-                        for d in part
-                    ],
-                    [],
-                )
+                yield _unfinished_batch(part, state.is_running(), self.wait_seconds)
                 continue
             try:
                 yield _batch_outcome(future.result(timeout=1))

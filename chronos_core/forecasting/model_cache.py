@@ -30,7 +30,7 @@ import tempfile
 import threading
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
@@ -241,15 +241,7 @@ class CacheStats:
     max_bytes: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {
-            "size": self.size,
-            "max_size": self.max_size,
-            "loads": self.loads,
-            "hits": self.hits,
-            "evictions": self.evictions,
-            "bytes": self.bytes,
-            "max_bytes": self.max_bytes,
-        }
+        return asdict(self)
 
 
 class _Entries(LRUCache[CacheKey, LoadedModel]):

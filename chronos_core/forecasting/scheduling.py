@@ -138,11 +138,7 @@ class DueJob:
     interval_seconds: int
 
     def as_params(self) -> dict[str, Any]:
-        return {
-            "job_id": self.job_id,
-            "due_at": self.due_at,
-            "interval_seconds": self.interval_seconds,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -596,15 +592,15 @@ class SweepReport:
         }
 
 
-MAX_BATCH = 100
+#: Jobs per batch: a batch costs a Prefect task run (its states, parameters and result, the
+#: FIWARE slots), so a sweep makes few, large batches, one per worker slot.
+MIN_BATCH, MAX_BATCH = 25, 250
 
 
-def batches(due: list[DueJob], width: int, max_batch: int = MAX_BATCH) -> list[list[DueJob]]:
-    """Split the due jobs in batches for ``width`` workers (at least 2 batches per worker when
-    there are enough jobs, at most ``max_batch`` jobs per batch)."""
-    if not due:
-        return []
-    size = max(1, min(max_batch, -(-len(due) // (2 * max(1, width)))))
+def batches(due: list[DueJob], width: int) -> list[list[DueJob]]:
+    """Split the due jobs in ``width`` batches (at least ``MIN_BATCH``, at most ``MAX_BATCH``
+    jobs each, the last one shorter)."""
+    size = min(MAX_BATCH, max(MIN_BATCH, -(-len(due) // max(1, width))))
     return [due[i : i + size] for i in range(0, len(due), size)]
 
 

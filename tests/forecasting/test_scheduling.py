@@ -302,11 +302,11 @@ def test_an_orion_outage_is_not_hammered_once_per_job(
     one_worker = fsettings.model_copy(update={"forecast_concurrency": 1})
     report = run_sweep(db, settings=one_worker, cache=cache)
     assert report.outcomes["publication_failed"] == 3
-    # 3 jobs in 2 batches: each batch stops publishing at its first failure, then the pending
+    # 3 jobs in 1 batch: it stops publishing at its first failure, then the pending
     # publications get 2 retries that also stop at the first failure; every attempt is one
-    # request retried by the HTTP client (4 requests).
+    # request retried by the HTTP client.
     per_attempt = fsettings.http_retries + 1
-    assert before - sandbox.orion.pending_faults() == (2 + 2) * per_attempt
+    assert before - sandbox.orion.pending_faults() == (1 + 2) * per_attempt
     for job_run in report.runs:
         stored = ForecastRepository(db).get(job_run.forecast_id or "")
         assert stored.publication.status is PublicationStatus.FAILED
@@ -340,8 +340,7 @@ def test_a_warm_sweep_costs_two_database_round_trips_per_job(
     counter = CommandCounter()
     client: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri, event_listeners=[counter])
     try:
-        one_batch = fsettings.model_copy(update={"forecast_concurrency": 1})
-        report = run_sweep(client[db.name], settings=one_batch, cache=cache)
+        report = run_sweep(client[db.name], settings=fsettings, cache=cache)
     finally:
         client.close()
     assert report.outcomes["succeeded"] == 4 and report.model_loads == 0
@@ -350,8 +349,8 @@ def test_a_warm_sweep_costs_two_database_round_trips_per_job(
     # one query. Per sweep: the due jobs (one page, then an empty one).
     assert counter.names.count("findAndModify") == 4
     assert counter.names.count("insert") == 4
-    assert counter.names.count("update") == 2 * 2  # 2 batches of 2 jobs
-    assert len(counter.names) <= 2 * 4 + 3 * 2 + 2, counter.names
+    assert counter.names.count("update") == 2  # one batch
+    assert len(counter.names) <= 2 * 4 + 3 + 2, counter.names
 
 
 def test_a_cached_model_whose_artifacts_were_deleted_is_disabled_by_the_next_sweep(
