@@ -204,7 +204,7 @@ class _BatchRunner:
 )
 @one_line_failures
 def run_due_forecasts(
-    limit: Annotated[int, Field(ge=1, le=MAX_SWEEP), titled("Most forecasts")] = 200,
+    limit: Annotated[int, Field(ge=1, le=MAX_SWEEP), titled("Most forecasts")] = MAX_SWEEP,
 ) -> dict[str, Any]:
     """One scheduler sweep: run every recurring forecast that is due now.
 
