@@ -147,6 +147,19 @@ def _failed_batch(part: list[DueJob], error: BaseException) -> BatchResult:
     return [ScheduledRun(d.job_id, RunOutcome.FAILED, error=message) for d in part], []
 
 
+def _wait(future: Any, deadline: float) -> None:
+    """``future.wait()`` until ``deadline`` (monotonic), also while the server has not yet
+    recorded the task run's first state (Prefect raises then, more often on a loaded server)."""
+    while True:
+        try:
+            future.wait(timeout=max(0.0, deadline - time.monotonic()))
+            return
+        except RuntimeError:
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.5)
+
+
 def _unfinished_batch(part: list[DueJob], taken: bool, wait_seconds: float) -> BatchResult:
     if taken:  # its jobs' outcomes are recorded on them when it ends
         outcome, error = RunOutcome.FAILED, "the forecast worker did not finish the batch"
@@ -184,9 +197,9 @@ class _BatchRunner:
         ]
         deadline = time.monotonic() + self.wait_seconds
         for part, future in zip(parts, delayed, strict=True):
-            future.wait(timeout=max(0.0, deadline - time.monotonic()))
+            _wait(future, deadline)
             if future.state.is_running():  # a worker took it: it gets as long again to finish
-                future.wait(timeout=self.wait_seconds)
+                _wait(future, time.monotonic() + self.wait_seconds)
             state = future.state
             if not state.is_final():
                 yield _unfinished_batch(part, state.is_running(), self.wait_seconds)
