@@ -237,13 +237,14 @@ def run_due_forecasts(
     logger = get_run_logger()
     settings = get_settings()
     started = time.perf_counter()
+    due_by = utc_now()  # what was due when the sweep started (not what falls due meanwhile)
     runner = _BatchRunner(
         use_workers=_use_workers(settings), wait_seconds=settings.forecast_worker_wait_seconds
     )
     runs, pending_runs = collect_due_runs(
         limit=limit,
         width=settings.forecast_concurrency,
-        find_due=lambda asked: [DueJob(**item) for item in find_due_task(asked)],
+        find_due=lambda asked: [DueJob(**item) for item in find_due_task(asked, due_by)],
         run_batches=runner,
     )
     pending = [item.as_params() for item in pending_runs]

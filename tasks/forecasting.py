@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -131,9 +132,10 @@ def disable_forecasts_task(training_job_id: str) -> dict[str, Any]:
 
 
 @task(name="find-due-forecasts", timeout_seconds=120)
-def find_due_task(limit: int) -> list[dict[str, Any]]:
-    """The due jobs (id, due slot, interval), earliest first."""
-    return [due.as_params() for due in scheduling.find_due_jobs(get_database(), limit=limit)]
+def find_due_task(limit: int, due_by: datetime) -> list[dict[str, Any]]:
+    """The jobs due by ``due_by`` (id, due slot, interval), earliest first."""
+    jobs = scheduling.find_due_jobs(get_database(), due_by, limit=limit)
+    return [due.as_params() for due in jobs]
 
 
 #: Set when this process stops serving forecast batches (see ``deployments/forecast_worker.py``):

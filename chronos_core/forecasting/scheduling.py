@@ -679,12 +679,13 @@ def run_sweep(
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInput(f"limit must be an integer >= 1, got {limit!r}")
     started = time.perf_counter()
+    due_by = now()  # what was due when the sweep started (not what falls due meanwhile)
     width = settings.forecast_concurrency
     with ThreadPoolExecutor(max_workers=width) as pool:
         runs, pending = collect_due_runs(
             limit=limit,
             width=width,
-            find_due=lambda asked: find_due_jobs(db, now(), limit=asked),
+            find_due=lambda asked: find_due_jobs(db, due_by, limit=asked),
             run_batches=lambda parts: pool.map(
                 lambda batch: run_due_batch(db, batch, settings=settings, cache=cache, now=now),
                 parts,
