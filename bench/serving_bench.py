@@ -248,25 +248,30 @@ def observe_sweep(index: int, db: Any, serve_pid: int, timeout: float) -> dict[s
 # --------------------------------------------------------------------------- bare I/O
 
 
-def bare_io(db: Any, job_ids: list[str]) -> float:
-    """The I/O of each forecast without a model: read the window from STH-Comet, store a
-    forecast record (a copy of the job's latest), upsert its entity in Orion, update the job."""
+def bare_io(db: Any, job_ids: list[str]) -> tuple[float, int]:
+    """The I/O of each forecast without a model, and nothing else: read the window from
+    STH-Comet, insert a forecast record (a copy of the job's latest, read before the clock
+    starts), upsert its entity in Orion, update the job once."""
+    from chronos_core.fiware.tenant import Tenant
+    from chronos_core.forecasting.clients import orion_client
     from chronos_core.forecasting.forecaster import fetch_window
     from chronos_core.forecasting.model_cache import ForecastSpec
-    from chronos_core.forecasting.publication import publish_forecast
+    from chronos_core.forecasting.publication import build_forecast_entity
     from chronos_core.settings import get_settings
     from chronos_core.storage.forecast_repository import ForecastRepository
     from chronos_core.storage.training_job_repository import TrainingJobRepository
 
     settings = get_settings()
-    forecasts = ForecastRepository(db)
+    orion = orion_client(settings)
     jobs = TrainingJobRepository(db)
     latest = {}
     for document in db["forecasts"].find({}, {"id": 1, "training_job_id": 1}):
         latest[document["training_job_id"]] = document["id"]
+    forecasts = ForecastRepository(db)
+    records = {job_id: forecasts.get(latest[job_id]) for job_id in job_ids if job_id in latest}
 
     def one(job_id: str) -> None:
-        record = forecasts.get(latest[job_id])
+        record = records[job_id]
         spec = ForecastSpec(
             record.lookback_window,
             record.forecast_horizon,
@@ -280,13 +285,19 @@ def bare_io(db: Any, job_ids: list[str]) -> float:
         fetch_window(spec, settings)
         copy = record.model_copy(update={"id": f"bare-{record.id}"})
         db["bench_bare_forecasts"].insert_one(copy.model_dump(mode="python"))
-        publish_forecast(db, record.id, settings=settings, record=record)
+        payload = build_forecast_entity(
+            record,
+            entity_type=settings.forecast_entity_type,
+            publish_next_value=record.publish_next_value,
+            legacy_names=settings.forecast_legacy_attribute_names,
+        )
+        orion.upsert_entity(Tenant(record.service, record.service_path), payload)
         jobs.set_fields(job_id, {"prediction_config.last_run_at": record.issued_at})
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=settings.forecast_concurrency) as pool:
-        list(pool.map(one, [j for j in job_ids if j in latest]))
-    return time.perf_counter() - started
+        list(pool.map(one, list(records)))
+    return time.perf_counter() - started, len(records)
 
 
 # --------------------------------------------------------------------------- known models
@@ -306,7 +317,7 @@ def _known_models_rss(count: int, keras_bytes: bytes, connection: Any) -> None:
 
     tf_runtime.configure(1, 42)
     cache = ModelCache(count + 1, max_bytes=2**31)
-    scaler = StandardScaler(20.0, 2.0, 100)
+    scaler = StandardScaler(mean=20.0, scale=2.0, n_samples_seen=100)
     runner, nbytes = cache.graphs.load(keras_bytes, load_network)  # builds the shared network
     x = np.zeros((1, LOOKBACK, 1), dtype=np.float32)
     runner(x)
@@ -360,11 +371,19 @@ def main() -> int:
     parser.add_argument("--known", type=int, default=0, help="also measure K cached models")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--sweep-timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        default=None,
+        help="the work directory of an earlier run with the same --models: its database (models "
+        "already trained, copied and enabled) is used again and the setup skipped",
+    )
     args = parser.parse_args()
     if args.models < 1 or args.sweeps < 1:
         parser.error("--models and --sweeps must be at least 1")
 
-    work = Path(tempfile.mkdtemp(prefix="chronos-serving-bench-"))
+    work = args.reuse or Path(tempfile.mkdtemp(prefix="chronos-serving-bench-"))
+    print(f"work directory: {work}", flush=True)
     os.environ["PREFECT_HOME"] = str(work / "prefect-client")
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -423,13 +442,20 @@ def main() -> int:
             "lookback_window": LOOKBACK,
             "forecast_horizon": HORIZON,
         }
-        begin = time.perf_counter()
-        model_id = register_model(db, definition).id
-        job_id = train_model(model_id, last_n=HISTORY_POINTS)
-        print(f"trained one model in {time.perf_counter() - begin:.1f} s", flush=True)
-        job_ids = clone_models(db, model_id, job_id, args.models)
-        for clone_job_id in job_ids:
-            enable_forecasts(db, clone_job_id, 60, settings=settings)
+        if args.reuse is None:
+            begin = time.perf_counter()
+            model_id = register_model(db, definition).id
+            job_id = train_model(model_id, last_n=HISTORY_POINTS)
+            print(f"trained one model in {time.perf_counter() - begin:.1f} s", flush=True)
+            job_ids = clone_models(db, model_id, job_id, args.models)
+            for clone_job_id in job_ids:
+                enable_forecasts(db, clone_job_id, 60, settings=settings)
+        else:
+            job_ids = [
+                d["id"]
+                for d in db[TRAINING_JOBS].find({"prediction_config.enabled": True}, {"id": 1})
+            ]
+            job_id = next(iter(db[TRAINING_JOBS].find({"prediction_config.enabled": False})))["id"]
         from chronos_core.clock import utc_now
 
         later = utc_now().replace(year=utc_now().year + 1)
@@ -452,8 +478,12 @@ def main() -> int:
         serving.send_signal(signal.SIGTERM)
         serving.wait(timeout=120)
         serving = None
-        results["bare_io_s"] = round(bare_io(db, job_ids), 2)
-        print(f"bare I/O of {args.models} forecasts: {results['bare_io_s']} s", flush=True)
+        seconds, results["bare_io_forecasts"] = bare_io(db, job_ids)
+        results["bare_io_s"] = round(seconds, 2)
+        print(
+            f"bare I/O of {results['bare_io_forecasts']} forecasts: {results['bare_io_s']} s",
+            flush=True,
+        )
         if args.known:
             from chronos_core.storage.artifact_store import ArtifactStore
             from chronos_core.storage.training_job_repository import TrainingJobRepository

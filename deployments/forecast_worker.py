@@ -31,11 +31,20 @@ DRAIN_SECONDS = 45.0
 PARENT_POLL_SECONDS = 1.0
 
 
+def _own_result_key(context: Any, _parameters: Any) -> str:
+    return str(context.task_run.id)
+
+
 def forecast_tasks() -> list[Any]:
-    """The tasks a forecast worker serves."""
+    """The tasks a forecast worker serves. A background task's result must be stored for the
+    sweep to read it; it is stored under its task run id, so nothing is hashed or looked up
+    first (Prefect's default key hashes the parameters and the task's source for every batch)."""
+    from prefect.cache_policies import CacheKeyFnPolicy
+
     from tasks.forecasting import run_due_batch_task
 
-    return [run_due_batch_task]
+    own_key = CacheKeyFnPolicy(cache_key_fn=_own_result_key)
+    return [run_due_batch_task.with_options(cache_policy=own_key, persist_result=True)]
 
 
 async def aserve_forecast_worker(

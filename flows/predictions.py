@@ -147,6 +147,28 @@ def _failed_batch(part: list[DueJob], error: BaseException) -> BatchResult:
     return [ScheduledRun(d.job_id, RunOutcome.FAILED, error=message) for d in part], []
 
 
+def _wait(future: Any, deadline: float) -> None:
+    """``future.wait()`` until ``deadline`` (monotonic), also while the server has not yet
+    recorded the task run's first state (Prefect raises then, more often on a loaded server)."""
+    while True:
+        try:
+            future.wait(timeout=max(0.0, deadline - time.monotonic()))
+            return
+        except RuntimeError:
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.5)
+
+
+def _unfinished_batch(part: list[DueJob], taken: bool, wait_seconds: float) -> BatchResult:
+    if taken:  # its jobs' outcomes are recorded on them when it ends
+        outcome, error = RunOutcome.FAILED, "the forecast worker did not finish the batch"
+    else:  # nothing was claimed, the jobs stay due
+        outcome, error = RunOutcome.SKIPPED, "not claimed: no forecast worker ran the batch"
+    message = f"{error} within {wait_seconds:.0f} s" + ("" if taken else "; the job stays due")
+    return [ScheduledRun(d.job_id, outcome, error=message) for d in part], []
+
+
 class _BatchRunner:
     """Runs a sweep's batches: as tasks of this flow run (threads), or with ``.delay()`` in the
     forecast workers, whose model caches outlive the run."""
@@ -175,22 +197,12 @@ class _BatchRunner:
         ]
         deadline = time.monotonic() + self.wait_seconds
         for part, future in zip(parts, delayed, strict=True):
-            future.wait(timeout=max(0.0, deadline - time.monotonic()))
+            _wait(future, deadline)
+            if future.state.is_running():  # a worker took it: it gets as long again to finish
+                _wait(future, time.monotonic() + self.wait_seconds)
             state = future.state
             if not state.is_final():
-                # No worker took it in time: nothing was claimed, the jobs stay due.
-                yield (
-                    [
-                        ScheduledRun(
-                            d.job_id,
-                            RunOutcome.SKIPPED,
-                            error=f"not claimed: no forecast worker ran the batch within "
-                            f"{self.wait_seconds:.0f} s; the job stays due",
-                        )
-                        for d in part
-                    ],
-                    [],
-                )
+                yield _unfinished_batch(part, state.is_running(), self.wait_seconds)
                 continue
             try:
                 yield _batch_outcome(future.result(timeout=1))
@@ -205,7 +217,7 @@ class _BatchRunner:
 )
 @one_line_failures
 def run_due_forecasts(
-    limit: Annotated[int, Field(ge=1, le=MAX_SWEEP), titled("Most forecasts")] = 200,
+    limit: Annotated[int, Field(ge=1, le=MAX_SWEEP), titled("Most forecasts")] = MAX_SWEEP,
 ) -> dict[str, Any]:
     """One scheduler sweep: run every recurring forecast that is due now.
 
@@ -225,13 +237,14 @@ def run_due_forecasts(
     logger = get_run_logger()
     settings = get_settings()
     started = time.perf_counter()
+    due_by = utc_now()  # what was due when the sweep started (not what falls due meanwhile)
     runner = _BatchRunner(
         use_workers=_use_workers(settings), wait_seconds=settings.forecast_worker_wait_seconds
     )
     runs, pending_runs = collect_due_runs(
         limit=limit,
         width=settings.forecast_concurrency,
-        find_due=lambda asked: [DueJob(**item) for item in find_due_task(asked)],
+        find_due=lambda asked: [DueJob(**item) for item in find_due_task(asked, due_by)],
         run_batches=runner,
     )
     pending = [item.as_params() for item in pending_runs]

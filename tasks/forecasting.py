@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from chronos_core.forecasting import recurring, scheduling
@@ -130,9 +132,10 @@ def disable_forecasts_task(training_job_id: str) -> dict[str, Any]:
 
 
 @task(name="find-due-forecasts", timeout_seconds=120)
-def find_due_task(limit: int) -> list[dict[str, Any]]:
-    """The due jobs (id, due slot, interval), earliest first."""
-    return [due.as_params() for due in scheduling.find_due_jobs(get_database(), limit=limit)]
+def find_due_task(limit: int, due_by: datetime) -> list[dict[str, Any]]:
+    """The jobs due by ``due_by`` (id, due slot, interval), earliest first."""
+    jobs = scheduling.find_due_jobs(get_database(), due_by, limit=limit)
+    return [due.as_params() for due in jobs]
 
 
 #: Set when this process stops serving forecast batches (see ``deployments/forecast_worker.py``):
@@ -143,7 +146,14 @@ STOPPING = threading.Event()
 # The sweep's tasks carry no tags: Prefect asks its API for tag concurrency slots before every
 # tagged task run (a round trip, and stalls of up to 2 s measured with Prefect 3.9). The FIWARE
 # services are protected by global limits taken per batch instead (tasks/fiware_limits.py).
-@task(name="run-due-batch", task_run_name="forecast-batch-{label}")
+# No cache key and no stored result in the sweep's own run (the forecast worker stores its
+# results under their task run ids: deployments/forecast_worker.py).
+@task(
+    name="run-due-batch",
+    task_run_name="forecast-batch-{label}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
 def run_due_batch_task(due: list[dict[str, Any]], label: str) -> dict[str, Any]:
     """Claim, forecast, store and publish a batch of due jobs, one after the other.
 

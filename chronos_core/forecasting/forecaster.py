@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,7 +43,6 @@ from chronos_core.forecasting.model_cache import (
     LoadedModel,
     ModelCache,
     SharedGraphs,
-    TracedNetwork,
 )
 from chronos_core.forecasting.publication import forecast_entity_id
 from chronos_core.ml import intervals as conformal
@@ -75,6 +75,8 @@ class ComputedForecast:
 
     record: ForecastRecord
     model_loaded: bool
+    #: The model's own NGSI flavour (``ngsi_flavour``), None: the installation's.
+    ngsi_flavour: str | None = None
 
 
 # ---------------------------------------------------------------------------- which job
@@ -122,8 +124,7 @@ def artifact_key(db: Db, job: TrainingJob) -> CacheKey:
     return (db.name, *(str(getattr(job, name)) for _, name in _ARTIFACT_FIELDS))
 
 
-def check_artifacts_exist(db: Db, job: TrainingJob) -> None:
-    """Raise :class:`ArtifactsMissing` unless all four artifacts of ``job`` are in GridFS."""
+def _artifact_ids(job: TrainingJob) -> dict[str, ObjectId]:
     ids: dict[str, ObjectId] = {}
     for kind, name in _ARTIFACT_FIELDS:
         value = getattr(job, name)
@@ -133,11 +134,22 @@ def check_artifacts_exist(db: Db, job: TrainingJob) -> None:
             raise ArtifactsMissing(
                 f"training job {job.id} has an invalid {kind} artifact id {value!r}"
             ) from None
-    found = {
-        document["_id"]
-        for document in db[ARTIFACT_FILES].find({"_id": {"$in": list(ids.values())}}, {"_id": 1})
-    }
-    gone = [kind for kind, oid in ids.items() if oid not in found]
+    return ids
+
+
+def missing_artifacts(db: Db, jobs: Iterable[TrainingJob]) -> dict[str, list[str]]:
+    """The kinds of artifact no longer in GridFS, by job id (jobs with all four are left out;
+    one query for all the jobs)."""
+    ids = {job.id: _artifact_ids(job) for job in jobs}
+    wanted = [oid for kinds in ids.values() for oid in kinds.values()]
+    found = {d["_id"] for d in db[ARTIFACT_FILES].find({"_id": {"$in": wanted}}, {"_id": 1})}
+    gone = {job_id: [k for k, oid in ks.items() if oid not in found] for job_id, ks in ids.items()}
+    return {job_id: kinds for job_id, kinds in gone.items() if kinds}
+
+
+def check_artifacts_exist(db: Db, job: TrainingJob) -> None:
+    """Raise :class:`ArtifactsMissing` unless all four artifacts of ``job`` are in GridFS."""
+    gone = missing_artifacts(db, [job]).get(job.id)
     if gone:
         raise ArtifactsMissing(
             f"the stored model of training job {job.id} is gone: its {', '.join(gone)} "
@@ -169,7 +181,11 @@ def _json_artifact(data: bytes, job: TrainingJob, kind: str) -> Any:
 
 
 def spec_from_metadata(
-    metadata: Any, job: TrainingJob, *, publish_next_value: bool = False
+    metadata: Any,
+    job: TrainingJob,
+    *,
+    publish_next_value: bool = False,
+    ngsi_flavour: str | None = None,
 ) -> ForecastSpec:
     """The forecast parameters recorded at training time (a :class:`TrainingMetadata`)."""
     try:
@@ -200,6 +216,7 @@ def spec_from_metadata(
         service=meta.service,
         service_path=meta.service_path,
         publish_next_value=publish_next_value,
+        ngsi_flavour=ngsi_flavour,
         interval_half_widths=tuple(
             (level, tuple(width or ())) for level, width in sorted(widths.items())
         ),
@@ -208,14 +225,10 @@ def spec_from_metadata(
 
 
 def load_model(
-    db: Db,
-    job: TrainingJob,
-    key: CacheKey,
-    settings: Settings,
-    graphs: SharedGraphs | None = None,
+    db: Db, job: TrainingJob, key: CacheKey, settings: Settings, graphs: SharedGraphs
 ) -> LoadedModel:
-    """Download a job's network, scalers and spec (safe mode, no pickle). With ``graphs``, only
-    the weights are kept and run in the shared network of their architecture."""
+    """Download a job's network, scalers and spec (safe mode, no pickle); only the network's
+    weights are kept, run in the shared network of their architecture (``graphs``)."""
     store = ArtifactStore(db)
     raw = {
         kind: _download(store, job, kind, str(getattr(job, name)))
@@ -227,6 +240,7 @@ def load_model(
         _json_artifact(raw["metadata"], job, "metadata"),
         job,
         publish_next_value=bool(model is not None and model.publish_next_value),
+        ngsi_flavour=None if model is None else model.ngsi_flavour,
     )
     try:
         x_scaler = StandardScaler.from_dict(_json_artifact(raw["x_scaler"], job, "x_scaler"))
@@ -235,13 +249,8 @@ def load_model(
         raise ArtifactsUnusable(f"training job {job.id}: {error}") from None
     if tf_runtime.current_settings() is None:
         tf_runtime.configure(settings.tf_threads, settings.random_seed)
-    network: Any
-    weights_nbytes = 0
     try:
-        if graphs is None:
-            network = TracedNetwork(load_network(raw["model"]))
-        else:  # weights only; the architecture's network is shared (built once)
-            network, weights_nbytes = graphs.load(raw["model"], load_network)
+        network, weights_nbytes = graphs.load(raw["model"], load_network)
     except InvalidInput as error:
         raise ArtifactsUnusable(f"training job {job.id}: {error}") from None
     shape = network_window_shape(network)
@@ -262,11 +271,12 @@ def load_model(
 
 
 def loaded_model_for(
-    db: Db, job: TrainingJob, cache: ModelCache, settings: Settings
+    db: Db, job: TrainingJob, cache: ModelCache, settings: Settings, *, verify_cached: bool = True
 ) -> tuple[LoadedModel, bool]:
-    """The job's model from ``cache`` (loaded on a miss; checked to still exist on a hit)."""
+    """The job's model from ``cache`` (loaded on a miss; on a hit checked to still exist unless
+    ``verify_cached`` is off, where the caller checks later, see :func:`missing_artifacts`)."""
     key = artifact_key(db, job)
-    if key in cache:
+    if verify_cached and key in cache:
         try:
             check_artifacts_exist(db, job)
         except ArtifactsMissing:
@@ -358,18 +368,19 @@ def compute_forecast(
     scheduled_for: datetime | None = None,
     now: datetime | None = None,
     sth: SthCometClient | None = None,
+    verify_cached: bool = True,
 ) -> ComputedForecast:
-    """Forecast with ``job``'s network from the newest data and store the forecast."""
+    """Forecast with ``job``'s network from the newest data and store the forecast
+    (``verify_cached``: see :func:`loaded_model_for`)."""
     if job.status is not TrainingStatus.COMPLETED:
         raise Conflict(
             f"training job {job.id} is {job.status.value}; only a completed training job can "
             "forecast"
         )
-    entry, loaded = loaded_model_for(db, job, cache, settings)
+    entry, loaded = loaded_model_for(db, job, cache, settings, verify_cached=verify_cached)
     spec = entry.spec
     window = fetch_window(spec, settings, now=now, sth=sth)
-    with entry.lock:  # a Keras network is not safe to call from two threads at once
-        values = run_network(entry.runner, entry.x_scaler, entry.y_scaler, window.values)
+    values = run_network(entry.network, entry.x_scaler, entry.y_scaler, window.values)
     if not all(math.isfinite(float(v)) for v in values):
         raise ChronosError(
             f"training job {job.id}: the network produced non-finite values from the window "
@@ -416,7 +427,7 @@ def compute_forecast(
         expires_at=ForecastRecord.expiry(issued_at, settings.forecast_retention_days),
     )
     ForecastRepository(db).insert(record)
-    return ComputedForecast(record=record, model_loaded=loaded)
+    return ComputedForecast(record=record, model_loaded=loaded, ngsi_flavour=spec.ngsi_flavour)
 
 
 def forecast_now(
@@ -435,20 +446,20 @@ def forecast_now(
     )
 
 
+def iso_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else format_datetime(moment)
+
+
 def forecast_summary(record: ForecastRecord) -> dict[str, Any]:
     """A forecast as plain JSON values (what the ``forecast`` flow returns)."""
-
-    def iso(moment: datetime | None) -> str | None:
-        return None if moment is None else format_datetime(moment)
-
     publication = record.publication
     return {
         "forecast_id": record.id,
         "model_id": record.model_id,
         "training_job_id": record.training_job_id,
         "trigger": record.trigger.value,
-        "scheduled_for": iso(record.scheduled_for),
-        "issued_at": iso(record.issued_at),
+        "scheduled_for": iso_or_none(record.scheduled_for),
+        "issued_at": iso_or_none(record.issued_at),
         "source": {
             "service": record.service,
             "service_path": record.service_path,
@@ -459,9 +470,9 @@ def forecast_summary(record: ForecastRecord) -> dict[str, Any]:
         "lookback_window": record.lookback_window,
         "forecast_horizon": record.forecast_horizon,
         "sampling_interval_seconds": record.sampling_interval_seconds,
-        "last_observed_at": iso(record.last_observed_at),
+        "last_observed_at": iso_or_none(record.last_observed_at),
         "context_window": [
-            {"timestamp": iso(point["timestamp"]), "value": point["value"]}
+            {"timestamp": iso_or_none(point["timestamp"]), "value": point["value"]}
             for point in record.context_window()
         ],
         "filled_inputs": list(record.filled_inputs),
@@ -469,7 +480,7 @@ def forecast_summary(record: ForecastRecord) -> dict[str, Any]:
             {
                 "step": p.step,
                 "value": p.value,
-                "target_timestamp": iso(p.target_timestamp),
+                "target_timestamp": iso_or_none(p.target_timestamp),
                 **p.intervals,
             }
             for p in record.points
@@ -480,7 +491,7 @@ def forecast_summary(record: ForecastRecord) -> dict[str, Any]:
             "entity_id": publication.entity_id,
             "entity_type": publication.entity_type,
             "attempts": publication.attempts,
-            "published_at": iso(publication.published_at),
+            "published_at": iso_or_none(publication.published_at),
             "error": publication.error,
         },
     }

@@ -18,7 +18,7 @@ The cache is a thread-safe LRU bounded by entries and by the bytes of the weight
 
 - one load per key at a time (threads asking for the same model while it loads wait for it);
 - a Keras network is not safe to call from two threads at once: the shared networks are only
-  called statelessly (no variable is assigned); :attr:`LoadedModel.lock` guards other runners.
+  called statelessly (no variable is assigned), so forecasts need no lock.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import tempfile
 import threading
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
@@ -65,50 +65,8 @@ class ForecastSpec:
     interval_half_widths: tuple[tuple[str, tuple[float, ...]], ...] = ()
     #: The season (steps) whose values fill longer outages in the input window (None: linear).
     fill_season_steps: int | None = None
-
-
-class TracedNetwork:
-    """A network's direct call ``network(x, training=False)``: eager on the first forecast after
-    loading, traced into a TensorFlow graph from the second one on.
-
-    Called eagerly, a recurrent layer runs its time loop step by step in Python (tens of
-    milliseconds for a short window, growing with it); the traced call takes a millisecond or
-    two, after a one-time trace of about 0.2 s. A model used once (the first sweep after a
-    start) is not traced; a model forecasting on a schedule is traced once and then cheap.
-    It has the network's ``input_shape``/``output_shape`` and is called like it, so
-    :func:`chronos_core.ml.inference.forecast` accepts it in place of the network.
-    """
-
-    def __init__(self, network: keras.Model, *, trace_after: int = 1) -> None:
-        self.network = network
-        self.input_shape = network.input_shape
-        self.output_shape = network.output_shape
-        self.calls = 0
-        self._trace_after = trace_after
-        self._traced: Any = None
-
-    @property
-    def traced(self) -> bool:
-        return self._traced is not None
-
-    def __call__(self, inputs: Any, training: bool = False) -> Any:
-        if training:
-            raise InvalidInput("a traced network only runs inference")
-        self.calls += 1
-        if self._traced is None:
-            if self.calls <= self._trace_after:
-                return self.network(inputs, training=False)
-
-            self._traced = _trace(self.network)
-        return self._traced(inputs)
-
-
-def _trace(network: Any) -> Any:
-    """``network(x, training=False)`` as a ``tf.function`` (any input structure)."""
-    from chronos_core.ml import tf_runtime
-
-    tf = tf_runtime.tensorflow_module()
-    return tf.function(lambda x: network(x, training=False), reduce_retracing=True)
+    #: The model's own ``ngsi_flavour`` (None: the installation's); fixed once it is trained.
+    ngsi_flavour: str | None = None
 
 
 #: Config keys that do not change what a trained network computes (how weights were initialised
@@ -255,20 +213,14 @@ ENTRY_OVERHEAD_BYTES = 4096
 
 @dataclass(eq=False)
 class LoadedModel:
-    """A network with its scalers and spec. Hold :attr:`lock` while running it."""
+    """A network (a :class:`SwappedNetwork`) with its scalers and spec."""
 
     key: CacheKey
     network: Any
     x_scaler: StandardScaler
     y_scaler: StandardScaler
     spec: ForecastSpec
-    runner: Any = None
     weights_nbytes: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.runner is None:
-            self.runner = self.network
 
     @property
     def nbytes(self) -> int:
@@ -289,15 +241,7 @@ class CacheStats:
     max_bytes: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {
-            "size": self.size,
-            "max_size": self.max_size,
-            "loads": self.loads,
-            "hits": self.hits,
-            "evictions": self.evictions,
-            "bytes": self.bytes,
-            "max_bytes": self.max_bytes,
-        }
+        return asdict(self)
 
 
 class _Entries(LRUCache[CacheKey, LoadedModel]):

@@ -271,14 +271,19 @@ def publish_forecast(
     settings: Settings,
     orion: OrionClient | None = None,
     record: ForecastRecord | None = None,
+    flavour: str | None = None,
+    record_success: bool = True,
 ) -> ForecastRecord:
     """Upsert the stored forecast's entity in Orion (NGSI v2) or the NGSI-LD broker, as the
     model's flavour says, and record the outcome on the forecast.
 
-    ``record`` is the stored forecast when the caller has it (saves a read). A forecast already
+    ``record`` is the stored forecast and ``flavour`` (``v2``/``ld``) its model's publication
+    flavour when the caller has them (each saves a read). A forecast already
     published is left as it is. On failure the forecast is marked ``failed`` with the error (it
     stays stored) and the error is raised. An NGSI-LD upsert replaces the previous forecast and
-    needs no history subscription: a broker with a temporal store keeps every forecast.
+    needs no history subscription: a broker with a temporal store keeps every forecast. With
+    ``record_success`` off, a publication that succeeded is returned but not written (the caller
+    writes many at once).
     """
     repo = ForecastRepository(db)
     if record is None or record.id != forecast_id:
@@ -287,7 +292,7 @@ def publish_forecast(
         return record
     entity_type = record.publication.entity_type or settings.forecast_entity_type
     entity_id = record.publication.entity_id
-    flavour = publication_flavour(db, record.model_id, settings)
+    flavour = flavour or publication_flavour(db, record.model_id, settings)
     try:
         if flavour == "ld":
             payload = build_ld_forecast_entity(
@@ -318,15 +323,18 @@ def publish_forecast(
             ),
         )
         raise
-    return repo.update_publication(
-        record,
-        Publication(
-            status=PublicationStatus.PUBLISHED,
-            entity_id=entity_id,
-            entity_type=entity_type,
-            published_at=utc_now(),
-        ),
+    published = Publication(
+        status=PublicationStatus.PUBLISHED,
+        entity_id=entity_id,
+        entity_type=entity_type,
+        published_at=utc_now(),
     )
+    if not record_success:
+        attempts = record.publication.attempts + 1
+        return record.model_copy(
+            update={"publication": published.model_copy(update={"attempts": attempts})}
+        )
+    return repo.update_publication(record, published)
 
 
 def _upsert_v2(

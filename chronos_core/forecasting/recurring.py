@@ -17,8 +17,7 @@ from chronos_core.domain.enums import TrainingStatus
 from chronos_core.domain.identifiers import parse_id
 from chronos_core.domain.training_job import TrainingJob
 from chronos_core.errors import Conflict, InvalidInput, NotFound
-from chronos_core.fiware.ngsi import format_datetime
-from chronos_core.forecasting.forecaster import artifact_key, check_artifacts_exist
+from chronos_core.forecasting.forecaster import artifact_key, check_artifacts_exist, iso_or_none
 from chronos_core.forecasting.publication import forecast_entity_id
 from chronos_core.settings import Settings
 from chronos_core.storage.documents import bson_datetime
@@ -53,10 +52,6 @@ def resolve_interval(interval_seconds: int | None, job: TrainingJob, settings: S
     return interval_seconds
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else format_datetime(moment)
-
-
 def schedule_state(job: TrainingJob) -> dict[str, Any]:
     """A job's recurring-forecast settings and latest outcomes, as plain JSON values."""
     config = job.prediction_config
@@ -65,11 +60,11 @@ def schedule_state(job: TrainingJob) -> dict[str, Any]:
         "model_id": job.model_id,
         "enabled": config.enabled,
         "interval_seconds": config.interval_seconds,
-        "next_prediction_at": _iso(job.next_prediction_at),
+        "next_prediction_at": iso_or_none(job.next_prediction_at),
         "forecast_entity_id": config.entity_id,
         "forecast_entity_type": config.entity_type,
-        "last_run_at": _iso(config.last_run_at),
-        "last_success_at": _iso(config.last_success_at),
+        "last_run_at": iso_or_none(config.last_run_at),
+        "last_success_at": iso_or_none(config.last_success_at),
         "last_error": config.last_error,
         "consecutive_failures": config.consecutive_failures,
         "disabled_reason": config.disabled_reason,

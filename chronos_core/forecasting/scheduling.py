@@ -37,7 +37,12 @@ from chronos_core.errors import ChronosError, DuplicateForecast, InvalidInput, N
 from chronos_core.fiware.errors import is_transient_error
 from chronos_core.fiware.ngsi import format_datetime
 from chronos_core.forecasting.errors import ArtifactsUnusable
-from chronos_core.forecasting.forecaster import compute_forecast
+from chronos_core.forecasting.forecaster import (
+    artifact_key,
+    compute_forecast,
+    iso_or_none,
+    missing_artifacts,
+)
 from chronos_core.forecasting.model_cache import ModelCache
 from chronos_core.forecasting.publication import publish_forecast
 from chronos_core.settings import Settings
@@ -55,9 +60,6 @@ FAILURES_BEFORE_BACKOFF = 1
 MAX_BACKOFF_EXPONENT = 6
 MAX_ERROR_LENGTH = 2000
 NOT_CLAIMED_STOPPING = "not claimed: the forecast worker is stopping; the job stays due"
-
-Publish = Callable[[str], object]
-
 
 # ---------------------------------------------------------------------------- slot arithmetic
 
@@ -126,10 +128,6 @@ def retry_slot(
 # ---------------------------------------------------------------------------- the sweep
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else format_datetime(moment)
-
-
 @dataclass(frozen=True)
 class DueJob:
     """A job whose recurring forecast is due: what a scheduler needs to claim it."""
@@ -139,11 +137,7 @@ class DueJob:
     interval_seconds: int
 
     def as_params(self) -> dict[str, Any]:
-        return {
-            "job_id": self.job_id,
-            "due_at": self.due_at,
-            "interval_seconds": self.interval_seconds,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -154,6 +148,8 @@ class Claim:
     slot: datetime
     next_at: datetime
     interval_seconds: int
+    #: The job as claimed (read by the claim itself).
+    job: TrainingJob | None = field(default=None, compare=False, repr=False)
 
 
 class RunOutcome(StrEnum):
@@ -179,7 +175,7 @@ class ScheduledRun:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["outcome"] = self.outcome.value
-        data["next_prediction_at"] = _iso(self.next_prediction_at)
+        data["next_prediction_at"] = iso_or_none(self.next_prediction_at)
         return data
 
 
@@ -198,13 +194,14 @@ def find_due_jobs(db: Db, now: datetime | None = None, *, limit: int = 200) -> l
 
 
 def claim(db: Db, due: DueJob, now: datetime | None = None) -> Claim | None:
-    """Take the due slot (atomic); ``None`` when another scheduler took it or it changed."""
+    """Take the due slot (atomic, one round trip that also reads the job); ``None`` when
+    another scheduler took it or it changed."""
     next_at = next_slot(due.due_at, due.interval_seconds, now or utc_now())
-    won = TrainingJobRepository(db).claim_prediction(due.job_id, due.due_at, next_at)
-    if not won:
+    job = TrainingJobRepository(db).claim_prediction_job(due.job_id, due.due_at, next_at)
+    if job is None:
         return None
     return Claim(
-        due.job_id, bson_datetime(due.due_at), bson_datetime(next_at), due.interval_seconds
+        due.job_id, bson_datetime(due.due_at), bson_datetime(next_at), due.interval_seconds, job
     )
 
 
@@ -213,17 +210,19 @@ def _message(error: BaseException) -> str:
     return text[:MAX_ERROR_LENGTH]
 
 
+def success_fields(now: datetime) -> dict[str, Any]:
+    """What a successful run records on its job."""
+    return {
+        "prediction_config.last_run_at": now,
+        "prediction_config.last_success_at": now,
+        "prediction_config.last_error": None,
+        "prediction_config.consecutive_failures": 0,
+    }
+
+
 def record_success(db: Db, claimed: Claim, now: datetime) -> None:
     with contextlib.suppress(NotFound):
-        TrainingJobRepository(db).set_fields(
-            claimed.job_id,
-            {
-                "prediction_config.last_run_at": now,
-                "prediction_config.last_success_at": now,
-                "prediction_config.last_error": None,
-                "prediction_config.consecutive_failures": 0,
-            },
-        )
+        TrainingJobRepository(db).set_fields(claimed.job_id, success_fields(now))
 
 
 def record_failure(
@@ -257,25 +256,22 @@ def record_failure(
     return claimed.next_at
 
 
-def disable_after_error(db: Db, claimed: Claim, message: str, now: datetime) -> None:
+def disable_after_error(db: Db, job: TrainingJob, message: str, now: datetime) -> None:
     """Switch off a job whose runs cannot succeed (its stored model is unusable)."""
-    jobs = TrainingJobRepository(db)
-    job = jobs.find(claimed.job_id)
-    if job is None:
-        return
-    jobs.set_fields(
-        claimed.job_id,
-        {
-            "prediction_config.enabled": False,
-            "prediction_config.disabled_reason": message,
-            "prediction_config.last_error": message,
-            "prediction_config.last_run_at": now,
-            "prediction_config.consecutive_failures": job.prediction_config.consecutive_failures
-            + 1,
-            "prediction_config.updated_at": now,
-            "next_prediction_at": None,
-        },
-    )
+    with contextlib.suppress(NotFound):
+        TrainingJobRepository(db).set_fields(
+            job.id,
+            {
+                "prediction_config.enabled": False,
+                "prediction_config.disabled_reason": message,
+                "prediction_config.last_error": message,
+                "prediction_config.last_run_at": now,
+                "prediction_config.consecutive_failures": job.prediction_config.consecutive_failures
+                + 1,
+                "prediction_config.updated_at": now,
+                "next_prediction_at": None,
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -288,6 +284,8 @@ class PendingPublication:
     model_loaded: bool
     started_at: datetime
     record: ForecastRecord | None = field(default=None, compare=False, repr=False)
+    #: The model's own NGSI flavour, known where the forecast was computed (not in params).
+    ngsi_flavour: str | None = field(default=None, compare=False, repr=False)
 
     def as_params(self) -> dict[str, Any]:
         return {
@@ -325,15 +323,14 @@ def forecast_due_job(
     """Claim ``due``'s slot, forecast and store the forecast (not published yet).
 
     Returns the finished run when nothing is left to publish (skipped, failed, disabled; the
-    outcome is recorded on the job), else the pending publication. Errors are not raised.
+    outcome is recorded on the job), else the pending publication. Errors are not raised. A
+    cached model is not checked to still exist here (see :func:`run_due_batch`).
     """
     moment = now or utc_now()
     claimed = claim(db, due, moment)
-    if claimed is None:
+    if claimed is None or claimed.job is None:
         return ScheduledRun(due.job_id, RunOutcome.SKIPPED, error="claimed by another scheduler")
-    job = TrainingJobRepository(db).find(due.job_id)
-    if job is None:
-        return ScheduledRun(due.job_id, RunOutcome.SKIPPED, error="the training job is gone")
+    job = claimed.job
     try:
         computed = compute_forecast(
             db,
@@ -343,10 +340,11 @@ def forecast_due_job(
             trigger=ForecastTrigger.SCHEDULE,
             scheduled_for=claimed.slot,
             now=moment,
+            verify_cached=False,
         )
     except ArtifactsUnusable as error:
         message = f"recurring forecasts disabled: {_message(error)}"
-        disable_after_error(db, claimed, message[:MAX_ERROR_LENGTH], moment)
+        disable_after_error(db, job, message[:MAX_ERROR_LENGTH], moment)
         logger.error("training job %s: %s", job.id, message)
         return ScheduledRun(job.id, RunOutcome.DISABLED, model_id=job.model_id, error=message)
     except DuplicateForecast as error:
@@ -360,6 +358,18 @@ def forecast_due_job(
         model_loaded=computed.model_loaded,
         started_at=moment,
         record=computed.record,
+        ngsi_flavour=computed.ngsi_flavour,
+    )
+
+
+def _succeeded(pending: PendingPublication) -> ScheduledRun:
+    return ScheduledRun(
+        pending.claim.job_id,
+        RunOutcome.SUCCEEDED,
+        model_id=pending.model_id,
+        forecast_id=pending.forecast_id,
+        next_prediction_at=pending.claim.next_at,
+        model_loaded=pending.model_loaded,
     )
 
 
@@ -374,14 +384,7 @@ def finish_run(
     claimed = pending.claim
     if error is None:
         record_success(db, claimed, pending.started_at)
-        return ScheduledRun(
-            claimed.job_id,
-            RunOutcome.SUCCEEDED,
-            model_id=pending.model_id,
-            forecast_id=pending.forecast_id,
-            next_prediction_at=claimed.next_at,
-            model_loaded=pending.model_loaded,
-        )
+        return _succeeded(pending)
     message = (f"forecast {pending.forecast_id} was computed but not published: {_message(error)}")[
         :MAX_ERROR_LENGTH
     ]
@@ -396,33 +399,6 @@ def finish_run(
         next_prediction_at=next_at,
         model_loaded=pending.model_loaded,
     )
-
-
-def run_due_job(
-    db: Db,
-    due: DueJob,
-    *,
-    settings: Settings,
-    cache: ModelCache,
-    publish: Publish | None = None,
-    now: datetime | None = None,
-) -> ScheduledRun:
-    """Claim ``due``'s slot, forecast, store, publish and record the outcome.
-
-    ``publish(forecast_id)`` publishes a stored forecast (default: :func:`publish_forecast`,
-    whose HTTP client retries). Forecast errors become the run's outcome; they are not raised.
-    """
-    step = forecast_due_job(db, due, settings=settings, cache=cache, now=now)
-    if isinstance(step, ScheduledRun):
-        return step
-    publish_one = publish or (
-        lambda forecast_id: publish_forecast(db, forecast_id, settings=settings, record=step.record)
-    )
-    try:
-        publish_one(step.forecast_id)
-    except Exception as error:
-        return finish_run(db, step, error, settings=settings)
-    return finish_run(db, step, None, settings=settings)
 
 
 def _failed(
@@ -463,30 +439,63 @@ def run_due_batch(
     ``should_stop()`` is asked before each job is claimed: once it says yes (the process is
     stopping), the rest of the batch is not claimed and stays due for the next sweep (outcome
     ``skipped``), so a stopping process never leaves a claimed job without its run.
+
+    The successes are recorded at the end of the batch, on their forecasts in one write and on
+    their jobs in another, and the cached models the batch used are checked to still exist in
+    one query: a model whose artifacts were deleted leaves the cache, so its job's next run
+    finds it gone (disabled).
     """
     runs: list[ScheduledRun] = []
     pending: list[PendingPublication] = []
-    for due in dues:
-        if should_stop is not None and should_stop():
-            runs.append(ScheduledRun(due.job_id, RunOutcome.SKIPPED, error=NOT_CLAIMED_STOPPING))
-            continue
-        step = forecast_due_job(db, due, settings=settings, cache=cache, now=now())
-        if isinstance(step, ScheduledRun):
-            runs.append(step)
-            continue
-        if pending:
-            pending.append(step)
-            continue
-        try:
-            publish_forecast(db, step.forecast_id, settings=settings, record=step.record)
-        except Exception as error:
-            if is_transient_error(error):
+    published: list[ForecastRecord] = []
+    succeeded: dict[str, dict[str, Any]] = {}
+    cached: list[TrainingJob] = []
+    try:
+        for due in dues:
+            if should_stop is not None and should_stop():
+                stopped = ScheduledRun(due.job_id, RunOutcome.SKIPPED, error=NOT_CLAIMED_STOPPING)
+                runs.append(stopped)
+                continue
+            step = forecast_due_job(db, due, settings=settings, cache=cache, now=now())
+            if isinstance(step, ScheduledRun):
+                runs.append(step)
+                continue
+            if not step.model_loaded and step.claim.job is not None:
+                cached.append(step.claim.job)
+            if pending:
                 pending.append(step)
-            else:
-                runs.append(finish_run(db, step, error, settings=settings))
-            continue
-        runs.append(finish_run(db, step, None, settings=settings))
+                continue
+            try:
+                record = publish_forecast(
+                    db,
+                    step.forecast_id,
+                    settings=settings,
+                    record=step.record,
+                    flavour=step.ngsi_flavour or settings.ngsi_flavour,
+                    record_success=False,
+                )
+            except Exception as error:
+                if is_transient_error(error):
+                    pending.append(step)
+                else:
+                    runs.append(finish_run(db, step, error, settings=settings))
+                continue
+            published.append(record)
+            runs.append(_succeeded(step))
+            succeeded[step.claim.job_id] = success_fields(step.started_at)
+    finally:
+        ForecastRepository(db).set_publications(published)
+        TrainingJobRepository(db).set_fields_many(succeeded)
+    _forget_deleted_models(db, cache, cached)
     return runs, pending
+
+
+def _forget_deleted_models(db: Db, cache: ModelCache, jobs: list[TrainingJob]) -> None:
+    if not jobs:
+        return
+    by_id = {job.id: job for job in jobs}
+    for job_id in missing_artifacts(db, jobs):
+        cache.discard(artifact_key(db, by_id[job_id]))
 
 
 def publish_pending(db: Db, pending: Iterable[PendingPublication], *, settings: Settings) -> None:
@@ -580,15 +589,15 @@ class SweepReport:
         }
 
 
-MAX_BATCH = 25
+#: Jobs per batch: a batch costs a Prefect task run (its states, parameters and result, the
+#: FIWARE slots), so a sweep makes few, large batches, one per worker slot.
+MIN_BATCH, MAX_BATCH = 25, 250
 
 
-def batches(due: list[DueJob], width: int, max_batch: int = MAX_BATCH) -> list[list[DueJob]]:
-    """Split the due jobs in batches for ``width`` workers (at least 2 batches per worker when
-    there are enough jobs, at most ``max_batch`` jobs per batch)."""
-    if not due:
-        return []
-    size = max(1, min(max_batch, -(-len(due) // (2 * max(1, width)))))
+def batches(due: list[DueJob], width: int) -> list[list[DueJob]]:
+    """Split the due jobs in ``width`` batches (at least ``MIN_BATCH``, at most ``MAX_BATCH``
+    jobs each, the last one shorter)."""
+    size = min(MAX_BATCH, max(MIN_BATCH, -(-len(due) // max(1, width))))
     return [due[i : i + size] for i in range(0, len(due), size)]
 
 
@@ -667,12 +676,13 @@ def run_sweep(
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInput(f"limit must be an integer >= 1, got {limit!r}")
     started = time.perf_counter()
+    due_by = now()  # what was due when the sweep started (not what falls due meanwhile)
     width = settings.forecast_concurrency
     with ThreadPoolExecutor(max_workers=width) as pool:
         runs, pending = collect_due_runs(
             limit=limit,
             width=width,
-            find_due=lambda asked: find_due_jobs(db, now(), limit=asked),
+            find_due=lambda asked: find_due_jobs(db, due_by, limit=asked),
             run_batches=lambda parts: pool.map(
                 lambda batch: run_due_batch(db, batch, settings=settings, cache=cache, now=now),
                 parts,

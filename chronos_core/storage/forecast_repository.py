@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pymongo import DESCENDING
+from pymongo import DESCENDING, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
@@ -120,6 +120,16 @@ class ForecastRepository:
         return record.model_copy(
             update={"publication": publication.model_copy(update={"attempts": attempts})}
         )
+
+    def set_publications(self, records: builtins.list[ForecastRecord]) -> None:
+        """Store the publication state of many forecasts as ``records`` have it, in one round
+        trip (forecasts that expired meanwhile are skipped)."""
+        updates = [
+            UpdateOne({"id": record.id}, {"$set": {"publication": to_bson(record.publication)}})
+            for record in records
+        ]
+        if updates:
+            self._collection.bulk_write(updates, ordered=False)
 
     def delete_expired(self, now: datetime | None = None) -> int:
         """Delete forecasts whose ``expires_at`` has passed; returns how many."""

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from chronos_core.clock import utc_now
@@ -301,6 +301,13 @@ class TrainingJobRepository(Repository[TrainingJob]):
 
         ``True`` for exactly one of several schedulers racing for the same due run.
         """
+        return self.claim_prediction_job(job_id, expected_next_at, new_next_at) is not None
+
+    def claim_prediction_job(
+        self, job_id: str, expected_next_at: datetime | None, new_next_at: datetime
+    ) -> TrainingJob | None:
+        """:meth:`claim_prediction` in one round trip that returns the claimed job (``None``:
+        the claim was lost)."""
         query = {
             "id": self._id(job_id),
             "prediction_config.enabled": True,
@@ -308,11 +315,27 @@ class TrainingJobRepository(Repository[TrainingJob]):
                 None if expected_next_at is None else bson_datetime(expected_next_at)
             ),
         }
-        result = self._collection.update_one(
+        return self._update(
             query,
             {"$set": {"next_prediction_at": bson_datetime(new_next_at), "updated_at": utc_now()}},
         )
-        return result.matched_count == 1
+
+    def set_fields_many(self, fields_by_job: Mapping[str, Mapping[str, Any]]) -> None:
+        """:meth:`set_fields` for many jobs in one round trip (jobs that are gone are skipped)."""
+        updates = [
+            UpdateOne(
+                {"id": self._id(job_id)},
+                {
+                    "$set": {
+                        **validated_fields(TrainingJob, fields, protected=_PROTECTED),
+                        "updated_at": utc_now(),
+                    }
+                },
+            )
+            for job_id, fields in fields_by_job.items()
+        ]
+        if updates:
+            self._collection.bulk_write(updates, ordered=False)
 
     def delete_for_model(self, model_id: str) -> int:
         return self._collection.delete_many(self._of_model(model_id)).deleted_count

@@ -131,26 +131,6 @@ def test_default_cache_follows_the_setting(settings: Any, monkeypatch: pytest.Mo
     assert cache.max_size == 256
 
 
-def test_traced_network_matches_the_eager_call(network_bytes: bytes) -> None:
-    import numpy as np
-
-    from chronos_core.forecasting.model_cache import TracedNetwork
-    from chronos_core.ml.model_io import load_network
-
-    network = load_network(network_bytes)
-    runner = TracedNetwork(network)
-    x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(1, 6, 1)
-    eager = np.asarray(network(x, training=False))
-    first = np.asarray(runner(x))
-    assert not runner.traced  # the first call is eager
-    second = np.asarray(runner(x))
-    assert runner.traced and runner.input_shape == network.input_shape
-    np.testing.assert_allclose(first, eager, rtol=1e-6)
-    np.testing.assert_allclose(second, eager, rtol=1e-5, atol=1e-6)
-    with pytest.raises(InvalidInput, match="only runs inference"):
-        runner(x, training=True)
-
-
 def test_the_memory_bound_evicts_the_least_recently_used() -> None:
     size = 100_000
     cache = ModelCache(1000, max_bytes=3 * (size + ENTRY_OVERHEAD_BYTES))

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from forecast_test_data import INTERVAL, TENANT, sine
+from pymongo import MongoClient, monitoring
 
 from chronos_core.clock import utc_now
 from chronos_core.domain.enums import TrainingStatus
@@ -301,12 +302,68 @@ def test_an_orion_outage_is_not_hammered_once_per_job(
     one_worker = fsettings.model_copy(update={"forecast_concurrency": 1})
     report = run_sweep(db, settings=one_worker, cache=cache)
     assert report.outcomes["publication_failed"] == 3
-    # 3 jobs in 2 batches: each batch stops publishing at its first failure, then the pending
+    # 3 jobs in 1 batch: it stops publishing at its first failure, then the pending
     # publications get 2 retries that also stop at the first failure; every attempt is one
-    # request retried by the HTTP client (4 requests).
+    # request retried by the HTTP client.
     per_attempt = fsettings.http_retries + 1
-    assert before - sandbox.orion.pending_faults() == (2 + 2) * per_attempt
+    assert before - sandbox.orion.pending_faults() == (1 + 2) * per_attempt
     for job_run in report.runs:
         stored = ForecastRepository(db).get(job_run.forecast_id or "")
         assert stored.publication.status is PublicationStatus.FAILED
         assert stored.publication.error
+
+
+class CommandCounter(monitoring.CommandListener):
+    """Counts the database commands a client sends (pymongo command monitoring)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: Any) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: Any) -> None:
+        pass
+
+    def failed(self, event: Any) -> None:
+        pass
+
+
+def test_a_warm_sweep_costs_two_database_round_trips_per_job(
+    db: Any, mongodb_uri: str, fsettings: Settings, sandbox: Any, completed_job: Any
+) -> None:
+    scheduled(db, fsettings, sandbox, completed_job, n=4)
+    cache = ModelCache(8)
+    assert run_sweep(db, settings=fsettings, cache=cache).outcomes["succeeded"] == 4
+    for job in TrainingJobRepository(db).find_due_predictions(utc_now() + timedelta(hours=1)):
+        due_now(db, job.id)
+    counter = CommandCounter()
+    client: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri, event_listeners=[counter])
+    try:
+        report = run_sweep(client[db.name], settings=fsettings, cache=cache)
+    finally:
+        client.close()
+    assert report.outcomes["succeeded"] == 4 and report.model_loads == 0
+    # Per job: the claim (which reads the job) and the forecast insert. Per batch: the
+    # publications in one write, the jobs' outcomes in another, the cached models' artifacts in
+    # one query. Per sweep: the due jobs (one page, then an empty one).
+    assert counter.names.count("findAndModify") == 4
+    assert counter.names.count("insert") == 4
+    assert counter.names.count("update") == 2  # one batch
+    assert len(counter.names) <= 2 * 4 + 3 + 2, counter.names
+
+
+def test_a_cached_model_whose_artifacts_were_deleted_is_disabled_by_the_next_sweep(
+    db: Any, fsettings: Settings, sandbox: Any, completed_job: Any, cache: ModelCache
+) -> None:
+    (job,) = scheduled(db, fsettings, sandbox, completed_job)
+    assert run_sweep(db, settings=fsettings, cache=cache).outcomes["succeeded"] == 1
+    ArtifactStore(db).delete_for_job(job.id)
+    due_now(db, job.id)
+    # The sweep does not ask GridFS before each cached job: this run still forecasts, and the
+    # batch's one check afterwards drops the model from the cache.
+    assert run_sweep(db, settings=fsettings, cache=cache).outcomes["succeeded"] == 1
+    assert len(cache) == 0
+    due_now(db, job.id)
+    assert run_sweep(db, settings=fsettings, cache=cache).outcomes["disabled"] == 1
+    assert not TrainingJobRepository(db).get(job.id).prediction_config.enabled
