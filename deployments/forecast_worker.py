@@ -35,6 +35,27 @@ def _own_result_key(context: Any, _parameters: Any) -> str:
     return str(context.task_run.id)
 
 
+def import_flows_as_scripts() -> None:
+    """Make the sweep's flow module importable under the name a ``prefect.yaml`` run gives it.
+
+    A flow run started from ``prefect.yaml`` (file entrypoint ``flows/predictions.py``) loads
+    that file as the module ``predictions``, and Prefect stores the flow-run context, its flow
+    object pickled by reference to that module, with each batch it submits. The worker imports
+    the flows as the package modules (``flows.predictions``), so it aliases the script names.
+    """
+    import importlib
+    import sys
+    from pathlib import PurePosixPath
+
+    from deployments.catalog import DEPLOYMENTS
+
+    for spec in DEPLOYMENTS:
+        if spec.flow_name == "run-due-forecasts":
+            script = PurePosixPath(spec.entrypoint.split(":")[0]).stem
+            if script not in sys.modules:
+                sys.modules[script] = importlib.import_module(spec.module)
+
+
 def forecast_tasks() -> list[Any]:
     """The tasks a forecast worker serves. A background task's result must be stored for the
     sweep to read it; it is stored under its task run id, so nothing is hashed or looked up
@@ -57,6 +78,7 @@ async def aserve_forecast_worker(
     from tasks.forecasting import STOPPING
 
     settings = get_settings()
+    import_flows_as_scripts()
     worker = TaskWorker(*forecast_tasks(), limit=limit or settings.forecast_concurrency)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
