@@ -45,14 +45,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scheduler_bench import (  # noqa: E402
-    HISTORY_POINTS,
-    HORIZON,
     LOOKBACK,
     _serve_sandbox,
-    clone_models,
-    entity,
     machine,
     make_all_due,
+    train_and_clone,
 )
 
 DEPLOYMENT = "run-due-forecasts/every-minute"
@@ -420,36 +417,15 @@ def main() -> int:
     print(f"Prefect server up in {time.perf_counter() - started:.1f} s", flush=True)
     serving: subprocess.Popen[bytes] | None = None
     try:
-        from chronos_core.forecasting.recurring import enable_forecasts
-        from chronos_core.services.models import register_model
         from chronos_core.settings import get_settings
         from chronos_core.storage.database import get_database
         from chronos_core.storage.schema import TRAINING_JOBS
-        from flows.training import train_model
 
         get_settings.cache_clear()
         settings = get_settings()
         db = get_database()
-        definition = {
-            "model_type": "lstm",
-            "feature": "temperature",
-            "entity_type": "Room",
-            "entity_id": entity(0),
-            "epochs": 1,
-            "batch_size": 64,
-            "rnn_layers": [{"units": 8, "dropout": 0.0}],
-            "dense_layers": [],
-            "lookback_window": LOOKBACK,
-            "forecast_horizon": HORIZON,
-        }
         if args.reuse is None:
-            begin = time.perf_counter()
-            model_id = register_model(db, definition).id
-            job_id = train_model(model_id, last_n=HISTORY_POINTS)
-            print(f"trained one model in {time.perf_counter() - begin:.1f} s", flush=True)
-            job_ids = clone_models(db, model_id, job_id, args.models)
-            for clone_job_id in job_ids:
-                enable_forecasts(db, clone_job_id, 60, settings=settings)
+            job_id, job_ids = train_and_clone(db, args.models, settings)
         else:
             job_ids = [
                 d["id"]
