@@ -157,6 +157,8 @@ class Repository(Generic[E]):
     entity: type[E]
     what: str
     collection: str
+    #: Added to the "not found" message (e.g. why a document may be gone).
+    missing_hint: str = ""
 
     def __init__(self, db: Database[dict[str, Any]]) -> None:
         self._collection: Collection[dict[str, Any]] = db[self.collection]
@@ -185,5 +187,5 @@ class Repository(Generic[E]):
     def get(self, entity_id: str) -> E:
         entity = self.find(entity_id)
         if entity is None:
-            raise NotFound(f"{self.what} {entity_id} not found")
+            raise NotFound(f"{self.what} {entity_id} not found{self.missing_hint}")
         return entity

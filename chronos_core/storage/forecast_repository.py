@@ -14,16 +14,15 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import DESCENDING, UpdateOne
-from pymongo.collection import Collection
-from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from chronos_core.clock import utc_now
 from chronos_core.domain.forecast import ForecastRecord, Publication
 from chronos_core.errors import Conflict, DuplicateForecast, NotFound
 from chronos_core.storage.documents import (
+    NO_ID,
+    Repository,
     bson_datetime,
-    document_to_entity,
     entity_to_document,
     require_id,
     to_bson,
@@ -31,29 +30,14 @@ from chronos_core.storage.documents import (
 from chronos_core.storage.model_repository import DEFAULT_PAGE_SIZE, check_page
 from chronos_core.storage.schema import FORECASTS, ONE_FORECAST_PER_SLOT_INDEX
 
-_NO_ID = {"_id": False}
 
-
-class ForecastRepository:
+class ForecastRepository(Repository[ForecastRecord]):
     """Reads and writes :class:`~chronos_core.domain.forecast.ForecastRecord` documents."""
 
-    def __init__(self, db: Database[dict[str, Any]]) -> None:
-        self._collection: Collection[dict[str, Any]] = db[FORECASTS]
-
-    def _entity(self, document: Mapping[str, Any]) -> ForecastRecord:
-        return document_to_entity(ForecastRecord, document, "forecast")
-
-    # --- reads ---
-
-    def find(self, forecast_id: str) -> ForecastRecord | None:
-        document = self._collection.find_one({"id": require_id(forecast_id, "forecast id")}, _NO_ID)
-        return None if document is None else self._entity(document)
-
-    def get(self, forecast_id: str) -> ForecastRecord:
-        record = self.find(forecast_id)
-        if record is None:
-            raise NotFound(f"forecast {forecast_id} not found (it may have expired)")
-        return record
+    entity = ForecastRecord
+    what = "forecast"
+    collection = FORECASTS
+    missing_hint = " (it may have expired)"
 
     def list_for_model(
         self,
@@ -69,7 +53,7 @@ class ForecastRepository:
         if training_job_id is not None:
             query["training_job_id"] = require_id(training_job_id, "training job id")
         cursor = (
-            self._collection.find(query, _NO_ID)
+            self._collection.find(query, NO_ID)
             .sort([("issued_at", DESCENDING), ("id", DESCENDING)])
             .skip(skip)
             .limit(limit)
