@@ -71,6 +71,18 @@ def subscribed_workers() -> int:
     return len(response.json())
 
 
+def deployment_registered(name: str) -> bool:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            return False
+    return True
+
+
 @pytest.fixture
 def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
@@ -114,13 +126,13 @@ def test_served_sweeps_keep_the_models_loaded_and_stop_cleanly(
     job_ids = add_scheduled_copies(db, job, 2)
     serving = start(processes, "deployments.serve")
     wait_for(lambda: subscribed_workers() == 1, STARTUP_SECONDS, "the forecast worker")
+    sweep = "run-due-forecasts/every-minute"
+    wait_for(lambda: deployment_registered(sweep), STARTUP_SECONDS, "the served deployments")
     tables = []
     for _ in range(2):
         for job_id in job_ids:
             make_due(db, job_id)
-        flow_run: Any = run_deployment(
-            "run-due-forecasts/every-minute", timeout=STARTUP_SECONDS, as_subflow=False
-        )
+        flow_run: Any = run_deployment(sweep, timeout=STARTUP_SECONDS, as_subflow=False)
         assert flow_run.state is not None and flow_run.state.is_completed(), flow_run.state
         tables.append(sweep_table(flow_run.id))
     (first, first_note), (second, second_note) = tables
