@@ -64,9 +64,21 @@ DEFINITION_OPTIONS: dict[str, Any] = {
     **{
         name: _field_option(name)
         for name in (
-            "entity_type", "entity_id", "feature", "model_type", "name", "description",
-            "service", "service_path", "lookback_window", "forecast_horizon", "epochs",
-            "batch_size", "learning_rate", "early_stopping_patience", "publish_next_value",
+            "entity_type",
+            "entity_id",
+            "feature",
+            "model_type",
+            "name",
+            "description",
+            "service",
+            "service_path",
+            "lookback_window",
+            "forecast_horizon",
+            "epochs",
+            "batch_size",
+            "learning_rate",
+            "early_stopping_patience",
+            "publish_next_value",
         )
     },
     "rnn_layers": _units_option(

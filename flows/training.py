@@ -135,9 +135,7 @@ def _collect_all(job_id: str, chunk_ids: list[str]) -> int:
 @one_line_failures
 def train_model(
     model_id: ModelId,
-    last_n: Annotated[
-        int | None, Field(ge=1, le=MAX_LAST_N), titled("Points to train on")
-    ] = None,
+    last_n: Annotated[int | None, Field(ge=1, le=MAX_LAST_N), titled("Points to train on")] = None,
 ) -> str:
     """Train a registered model on its entity attribute's newest ``last_n`` points (unset:
     chosen from the sampling interval of the newest points; the job records the value).
