@@ -143,17 +143,9 @@ class MemorySampler:
 
 
 def forecast_workers() -> int:
-    from prefect.client.orchestration import get_client
+    from tasks.forecasting import subscribed_forecast_workers
 
-    from tasks.forecasting import run_due_batch_task
-
-    with get_client(sync_client=True) as client:
-        response = client.request(
-            "POST",
-            "/task_workers/filter",
-            json={"task_worker_filter": {"task_keys": [run_due_batch_task.task_key]}},
-        )
-    return len(response.json())
+    return subscribed_forecast_workers()
 
 
 def finished_sweeps(after: Any) -> list[Any]:

@@ -48,6 +48,7 @@ from tasks.forecasting import (
     finish_pending_task,
     publish_pending_with_retries,
     run_due_batch_task,
+    subscribed_forecast_workers,
 )
 
 MAX_SWEEP = 10_000
@@ -107,18 +108,8 @@ def _batch_label(index: int) -> str:
 
 
 def _forecast_workers_running() -> bool:
-    """Whether a forecast worker (a task worker serving ``run-due-batch``) is subscribed."""
-    from prefect.client.orchestration import get_client
-
     try:
-        with get_client(sync_client=True) as client:
-            response = client.request(
-                "POST",
-                "/task_workers/filter",
-                json={"task_worker_filter": {"task_keys": [run_due_batch_task.task_key]}},
-            )
-            response.raise_for_status()
-            return bool(response.json())
+        return subscribed_forecast_workers() > 0
     except Exception:
         return False
 

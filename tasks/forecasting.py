@@ -182,6 +182,21 @@ def run_due_batch_task(due: list[dict[str, Any]], label: str) -> dict[str, Any]:
     return {"runs": [run.as_dict() for run in runs], "pending": [p.as_params() for p in pending]}
 
 
+def subscribed_forecast_workers() -> int:
+    """How many forecast workers (task workers serving ``run-due-batch``) are subscribed to the
+    Prefect API now (raises if the API cannot be asked)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        response = client.request(
+            "POST",
+            "/task_workers/filter",
+            json={"task_worker_filter": {"task_keys": [run_due_batch_task.task_key]}},
+        )
+        response.raise_for_status()
+        return len(response.json())
+
+
 @task(name="publish-pending")
 def publish_pending_task(pending: list[dict[str, Any]], delay_seconds: float) -> None:
     """Wait, then try the pending publications again (raises at the first transient failure,

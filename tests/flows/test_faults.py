@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from chronos_core.settings import Settings, get_settings
 from chronos_core.storage.model_repository import ModelRepository
 from chronos_core.storage.training_job_repository import TrainingJobRepository
 from fiware_sandbox import Fault
+from tests.waiting import BOUND_SECONDS, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.prefect]
 
@@ -47,20 +48,8 @@ TINY = {
     "lookback_window": 8,
     "forecast_horizon": 3,
 }
-#: Upper bound of any wait below (a loaded 2-core machine starts TensorFlow slowly).
-BOUND_SECONDS = 300.0
 #: A lost database must end ``chronos train`` within this many seconds (it took 53 s before).
 DB_LOSS_EXIT_SECONDS = 45.0
-
-
-def wait_for(condition: Callable[[], Any], what: str, bound: float = BOUND_SECONDS) -> Any:
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"gave up after {bound:.0f} s waiting for {what}")
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,6 +24,8 @@ from chronos_core.forecasting.scheduling import NOT_CLAIMED_STOPPING
 from chronos_core.storage.forecast_repository import ForecastRepository
 from chronos_core.storage.training_job_repository import TrainingJobRepository
 from flows.predictions import run_due_forecasts
+from tasks.forecasting import subscribed_forecast_workers
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 __all__ = ["job", "trained"]  # fixtures
@@ -45,30 +46,6 @@ def child_env() -> dict[str, str]:
     env = {**os.environ, "PREFECT_API_URL": api_url(), "PYTHONPATH": str(ROOT)}
     env["CHRONOS_FORECAST_EXECUTOR"] = "workers"
     return env
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def subscribed_workers() -> int:
-    from prefect.client.orchestration import get_client
-
-    from tasks.forecasting import run_due_batch_task
-
-    with get_client(sync_client=True) as client:
-        response = client.request(
-            "POST",
-            "/task_workers/filter",
-            json={"task_worker_filter": {"task_keys": [run_due_batch_task.task_key]}},
-        )
-    return len(response.json())
 
 
 def deployment_registered(name: str) -> bool:
@@ -125,9 +102,9 @@ def test_served_sweeps_keep_the_models_loaded_and_stop_cleanly(
 
     job_ids = add_scheduled_copies(db, job, 2)
     serving = start(processes, "deployments.serve")
-    wait_for(lambda: subscribed_workers() == 1, STARTUP_SECONDS, "the forecast worker")
+    wait_for(lambda: subscribed_forecast_workers() == 1, "the forecast worker", STARTUP_SECONDS)
     sweep = "run-due-forecasts/every-minute"
-    wait_for(lambda: deployment_registered(sweep), STARTUP_SECONDS, "the served deployments")
+    wait_for(lambda: deployment_registered(sweep), "the served deployments", STARTUP_SECONDS)
     tables = []
     for _ in range(2):
         for job_id in job_ids:
@@ -147,7 +124,7 @@ def test_served_sweeps_keep_the_models_loaded_and_stop_cleanly(
     for job_id in job_ids:
         make_due(db, job_id)
     assert stop(serving) == 0
-    wait_for(lambda: subscribed_workers() == 0, 60, "the forecast worker to stop")
+    wait_for(lambda: subscribed_forecast_workers() == 0, "the forecast worker to stop", 120)
     jobs = TrainingJobRepository(db)
     # Nothing ran after the stop: every job is still due, nothing claimed and left behind.
     assert all(jobs.get(job_id).prediction_config.enabled for job_id in job_ids)
@@ -161,7 +138,7 @@ def test_two_forecast_workers_forecast_each_slot_once(
     jobs = TrainingJobRepository(db)
     slots = {job_id: jobs.get(job_id).next_prediction_at for job_id in job_ids}
     workers = [start(processes, "deployments.forecast_worker") for _ in range(2)]
-    wait_for(lambda: subscribed_workers() == 2, STARTUP_SECONDS, "two forecast workers")
+    wait_for(lambda: subscribed_forecast_workers() == 2, "two forecast workers", STARTUP_SECONDS)
     report = run_due_forecasts()
     assert report["executor"] == "workers"
     assert report["due"] == 6 and report["succeeded"] == 6, report

@@ -8,7 +8,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +15,7 @@ import pytest
 
 from cli.local_server import LocalPrefectServer
 from tests.ui.schema_checks import missing_help
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -63,11 +63,12 @@ def test_several_machines_recipe_runs_as_written(
                 command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
             )
             try:
-                deadline = time.monotonic() + 120
-                while not workers_of(local_prefect_server.api_url, "chronos"):
+
+                def polling(worker: subprocess.Popen[bytes] = worker) -> bool:
                     assert worker.poll() is None, worker.stdout.read()  # type: ignore[union-attr]
-                    assert time.monotonic() < deadline, "the worker never polled its pool"
-                    time.sleep(0.5)
+                    return bool(workers_of(local_prefect_server.api_url, "chronos"))
+
+                wait_for(polling, "the worker to poll its pool")
                 # docs/operations.md: one SIGTERM stops an idle worker.
                 worker.send_signal(signal.SIGTERM)
                 worker.wait(timeout=60)
