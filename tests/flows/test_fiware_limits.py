@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from chronos_core.settings import Settings
 from tasks import fiware_limits
 from tasks.fiware_limits import ensure_fiware_limits, fiware_slots
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.prefect]
 
@@ -59,7 +59,8 @@ def test_limits_are_created_and_respected(no_limits: None) -> None:
             with lock:
                 holding += 1
                 most = max(most, holding)
-            time.sleep(0.3)
+            # Hold the slot until two batches have held slots at once (never with a limit of 1).
+            wait_for(lambda: most >= 2, "two batches holding FIWARE slots at once")
             with lock:
                 holding -= 1
 

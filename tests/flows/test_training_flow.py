@@ -29,6 +29,7 @@ from chronos_core.storage.model_repository import ModelRepository
 from chronos_core.storage.training_job_repository import TrainingJobRepository
 from fiware_sandbox import Fault
 from flows.training import cancel_training, on_run_cancelled, train_model
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -258,14 +259,12 @@ def test_a_chunk_that_keeps_failing_fails_the_job_naming_the_chunk(
 
 
 def _cancel_when(db: Any, model_id: str, status: TrainingStatus) -> threading.Thread:
+    def in_status() -> Any:
+        jobs = TrainingJobRepository(db).list_for_model(model_id)
+        return jobs[0] if jobs and jobs[0].status is status else None
+
     def watch() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            jobs = TrainingJobRepository(db).list_for_model(model_id)
-            if jobs and jobs[0].status is status:
-                request_cancel(db, jobs[0].id)
-                return
-            time.sleep(0.05)
+        request_cancel(db, wait_for(in_status, f"the training job to be {status.value}").id)
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
