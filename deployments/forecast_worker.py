@@ -74,11 +74,14 @@ async def aserve_forecast_worker(
     """Serve the forecast tasks until SIGTERM/SIGINT (or until ``parent_pid`` is gone)."""
     from prefect.task_worker import TaskWorker
 
+    from chronos_core.ml import tf_runtime
     from chronos_core.settings import get_settings
     from tasks.forecasting import STOPPING
 
     settings = get_settings()
     import_flows_as_scripts()
+    # TensorFlow's import takes seconds: pay it before taking a batch, not in the first sweep.
+    tf_runtime.configure(settings.tf_threads, settings.random_seed)
     worker = TaskWorker(*forecast_tasks(), limit=limit or settings.forecast_concurrency)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -148,7 +148,7 @@ class Claim:
     slot: datetime
     next_at: datetime
     interval_seconds: int
-    #: The job as claimed (read by the claim itself).
+    #: The job as claimed (read by its batch just before the claim).
     job: TrainingJob | None = field(default=None, compare=False, repr=False)
 
 
@@ -193,15 +193,15 @@ def find_due_jobs(db: Db, now: datetime | None = None, *, limit: int = 200) -> l
     return due
 
 
-def claim(db: Db, due: DueJob, now: datetime | None = None) -> Claim | None:
-    """Take the due slot (atomic, one round trip that also reads the job); ``None`` when
-    another scheduler took it or it changed."""
+def claim(db: Db, due: DueJob, job: TrainingJob, now: datetime | None = None) -> Claim | None:
+    """Take the due slot of ``job`` (read by the caller just before; atomic); ``None`` when
+    another scheduler took it or it changed (disabled, rescheduled)."""
     next_at = next_slot(due.due_at, due.interval_seconds, now or utc_now())
-    job = TrainingJobRepository(db).claim_prediction_job(due.job_id, due.due_at, next_at)
-    if job is None:
+    if not TrainingJobRepository(db).claim_prediction(due.job_id, due.due_at, next_at):
         return None
+    claimed = job.model_copy(update={"next_prediction_at": next_at})
     return Claim(
-        due.job_id, bson_datetime(due.due_at), bson_datetime(next_at), due.interval_seconds, job
+        due.job_id, bson_datetime(due.due_at), bson_datetime(next_at), due.interval_seconds, claimed
     )
 
 
@@ -315,20 +315,22 @@ class PendingPublication:
 def forecast_due_job(
     db: Db,
     due: DueJob,
+    job: TrainingJob | None,
     *,
     settings: Settings,
     cache: ModelCache,
     now: datetime | None = None,
 ) -> ScheduledRun | PendingPublication:
-    """Claim ``due``'s slot, forecast and store the forecast (not published yet).
+    """Claim ``due``'s slot of ``job`` (as its batch read it; ``None``: gone), forecast and
+    store the forecast (not published yet).
 
     Returns the finished run when nothing is left to publish (skipped, failed, disabled; the
     outcome is recorded on the job), else the pending publication. Errors are not raised. A
     cached model is not checked to still exist here (see :func:`run_due_batch`).
     """
     moment = now or utc_now()
-    claimed = claim(db, due, moment)
-    if claimed is None or claimed.job is None:
+    claimed = None if job is None else claim(db, due, job, moment)
+    if claimed is None or claimed.job is None:  # taken, changed or deleted meanwhile
         return ScheduledRun(due.job_id, RunOutcome.SKIPPED, error="claimed by another scheduler")
     job = claimed.job
     try:
@@ -450,13 +452,16 @@ def run_due_batch(
     published: list[ForecastRecord] = []
     succeeded: dict[str, dict[str, Any]] = {}
     cached: list[TrainingJob] = []
+    dues = list(dues)
+    jobs = TrainingJobRepository(db).find_many(due.job_id for due in dues)
     try:
         for due in dues:
             if should_stop is not None and should_stop():
                 stopped = ScheduledRun(due.job_id, RunOutcome.SKIPPED, error=NOT_CLAIMED_STOPPING)
                 runs.append(stopped)
                 continue
-            step = forecast_due_job(db, due, settings=settings, cache=cache, now=now())
+            job = jobs.get(due.job_id)
+            step = forecast_due_job(db, due, job, settings=settings, cache=cache, now=now())
             if isinstance(step, ScheduledRun):
                 runs.append(step)
                 continue

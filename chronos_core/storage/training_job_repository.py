@@ -299,15 +299,10 @@ class TrainingJobRepository(Repository[TrainingJob]):
     ) -> bool:
         """Move ``next_prediction_at`` from ``expected_next_at`` to ``new_next_at`` (atomic CAS).
 
-        ``True`` for exactly one of several schedulers racing for the same due run.
+        ``True`` for exactly one of several schedulers racing for the same due run. A plain
+        update, not a ``findAndModify``: the embedded server scans the whole collection for
+        the latter (about 18 ms at 1,000 jobs, 80 ms at 5,000), and a sweep claims every job.
         """
-        return self.claim_prediction_job(job_id, expected_next_at, new_next_at) is not None
-
-    def claim_prediction_job(
-        self, job_id: str, expected_next_at: datetime | None, new_next_at: datetime
-    ) -> TrainingJob | None:
-        """:meth:`claim_prediction` in one round trip that returns the claimed job (``None``:
-        the claim was lost)."""
         query = {
             "id": self._id(job_id),
             "prediction_config.enabled": True,
@@ -315,10 +310,11 @@ class TrainingJobRepository(Repository[TrainingJob]):
                 None if expected_next_at is None else bson_datetime(expected_next_at)
             ),
         }
-        return self._update(
+        result = self._collection.update_one(
             query,
             {"$set": {"next_prediction_at": bson_datetime(new_next_at), "updated_at": utc_now()}},
         )
+        return result.matched_count == 1
 
     def set_fields_many(self, fields_by_job: Mapping[str, Mapping[str, Any]]) -> None:
         """:meth:`set_fields` for many jobs in one round trip (jobs that are gone are skipped)."""

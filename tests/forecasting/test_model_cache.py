@@ -192,3 +192,57 @@ def test_shared_graphs_reproduce_each_models_own_keras_network(network_bytes: by
             assert relative.max() <= 1e-6, (name, relative.max())
     with pytest.raises(InvalidInput, match="only runs inference"):
         runners["a"](np.zeros((1, 6, 1), dtype=np.float32), training=True)
+
+
+def test_weights_read_from_the_archive_are_what_keras_loads() -> None:
+    import zipfile
+    from io import BytesIO
+
+    import numpy as np
+
+    from chronos_core.domain.model import DenseLayer, RNNLayer
+    from chronos_core.forecasting.model_cache import WEIGHTS_FILE, GraphSlot, architecture_signature
+    from chronos_core.ml.model_io import load_network, serialize_network
+    from chronos_core.ml.rnn import build_network
+
+    def archive(kind: str, seed: int, **seasonal: Any) -> bytes:
+        network = build_network(
+            kind,
+            lookback_window=12,
+            forecast_horizon=2,
+            rnn_layers=[RNNLayer(units=4, dropout=0.1), RNNLayer(units=3, dropout=0.0)],
+            dense_layers=[DenseLayer(units=5)],
+            learning_rate=0.01,
+            seed=seed,
+            **seasonal,
+        )
+        return serialize_network(network)
+
+    for kind, seasonal in (
+        ("lstm", {}),
+        ("gru", {}),
+        ("gru", {"season_steps": 4, "season_cycles": 2, "recent_steps": 4}),
+    ):
+        first, second = archive(kind, 1, **seasonal), archive(kind, 2, **seasonal)
+        slot = GraphSlot(architecture_signature(first), load_network(first))
+        initial = slot.current_weights()
+        from_keras = slot._read_with_keras(second)
+        read = slot.read_weights(second)
+        assert len(read) == len(from_keras)
+        for ours, theirs in zip(read, from_keras, strict=True):
+            assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs)
+        assert not all(np.array_equal(a, b) for a, b in zip(read, initial, strict=True))
+
+    # An archive whose weights file is damaged or missing is refused, as Keras refuses it.
+    with zipfile.ZipFile(BytesIO(first)) as source:
+        files = {name: source.read(name) for name in source.namelist()}
+    for damaged in (b"not hdf5", None):
+        buffer = BytesIO()
+        with zipfile.ZipFile(buffer, "w") as target:
+            for name, data in files.items():
+                if name != WEIGHTS_FILE:
+                    target.writestr(name, data)
+                elif damaged is not None:
+                    target.writestr(name, damaged)
+        with pytest.raises(InvalidInput, match="cannot read its weights"):
+            slot.read_weights(buffer.getvalue())
