@@ -181,16 +181,10 @@ class ScheduledRun:
 
 def find_due_jobs(db: Db, now: datetime | None = None, *, limit: int = 200) -> list[DueJob]:
     """Jobs whose recurring forecast is due, earliest first (at most ``limit``, up to 500)."""
-    jobs = TrainingJobRepository(db).find_due_predictions(
+    due = TrainingJobRepository(db).find_due_predictions(
         now or utc_now(), limit=min(limit, MAX_PAGE_SIZE)
     )
-    due: list[DueJob] = []
-    for job in jobs:
-        interval = job.prediction_config.interval_seconds or job.sampling_interval_seconds
-        if job.next_prediction_at is None or not interval:
-            continue
-        due.append(DueJob(job.id, job.next_prediction_at, interval))
-    return due
+    return [DueJob(d.job_id, d.due_at, d.interval_seconds) for d in due if d.interval_seconds]
 
 
 def claim(db: Db, due: DueJob, job: TrainingJob, now: datetime | None = None) -> Claim | None:
@@ -453,7 +447,10 @@ def run_due_batch(
     succeeded: dict[str, dict[str, Any]] = {}
     cached: list[TrainingJob] = []
     dues = list(dues)
-    jobs = TrainingJobRepository(db).find_many(due.job_id for due in dues)
+    # A forecast needs neither the training metrics nor the collection chunks (most of a job).
+    jobs = TrainingJobRepository(db).find_many(
+        (due.job_id for due in dues), without=("metrics", "data_collection_jobs")
+    )
     try:
         for due in dues:
             if should_stop is not None and should_stop():

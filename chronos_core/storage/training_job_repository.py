@@ -12,12 +12,12 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from chronos_core.clock import utc_now
+from chronos_core.clock import as_utc, utc_now
 from chronos_core.domain.enums import (
     ACTIVE_TRAINING_STATUSES,
     DataCollectionStatus,
@@ -44,6 +44,15 @@ UNFINISHED_CHUNK_STATUSES = (DataCollectionStatus.PENDING, DataCollectionStatus.
 DUE_PREDICTIONS_LIMIT = 50
 
 Statuses = TrainingStatus | Iterable[TrainingStatus]
+
+
+class DuePrediction(NamedTuple):
+    """A job whose recurring forecast is due: its next slot and its interval (the forecast
+    interval, else the sampling interval; ``None`` if neither is set)."""
+
+    job_id: str
+    due_at: datetime
+    interval_seconds: int | None
 
 
 def _in(statuses: Statuses) -> dict[str, builtins.list[str]]:
@@ -104,16 +113,30 @@ class TrainingJobRepository(Repository[TrainingJob]):
 
     def find_due_predictions(
         self, now: datetime | None = None, *, limit: int = DUE_PREDICTIONS_LIMIT
-    ) -> builtins.list[TrainingJob]:
-        """Completed jobs with recurring forecasts enabled whose next run is due, earliest first."""
+    ) -> builtins.list[DuePrediction]:
+        """Completed jobs with recurring forecasts enabled whose next run is due, earliest
+        first: only what a scheduler needs to claim them (not the whole job document)."""
         check_page(0, limit)
         query = {
             "prediction_config.enabled": True,
             "status": TrainingStatus.COMPLETED.value,
             "next_prediction_at": {"$lte": bson_datetime(now or utc_now())},
         }
-        cursor = self._collection.find(query, NO_ID).sort("next_prediction_at", ASCENDING)
-        return self._many(cursor.limit(limit))
+        fields = {
+            "_id": False,
+            "id": True,
+            "next_prediction_at": True,
+            "sampling_interval_seconds": True,
+            "prediction_config.interval_seconds": True,
+        }
+        cursor = self._collection.find(query, fields).sort("next_prediction_at", ASCENDING)
+        due = []
+        for document in cursor.limit(limit):
+            config = document.get("prediction_config") or {}
+            interval = config.get("interval_seconds") or document.get("sampling_interval_seconds")
+            next_at = as_utc(document["next_prediction_at"])
+            due.append(DuePrediction(document["id"], next_at, interval))
+        return due
 
     # --- writes ---
 

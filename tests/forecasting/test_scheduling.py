@@ -336,7 +336,7 @@ def test_a_warm_sweep_costs_two_database_round_trips_per_job(
     cache = ModelCache(8)
     assert run_sweep(db, settings=fsettings, cache=cache).outcomes["succeeded"] == 4
     for job in TrainingJobRepository(db).find_due_predictions(utc_now() + timedelta(hours=1)):
-        due_now(db, job.id)
+        due_now(db, job.job_id)
     counter = CommandCounter()
     client: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri, event_listeners=[counter])
     try:

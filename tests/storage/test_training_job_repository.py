@@ -351,8 +351,8 @@ def test_due_predictions_and_claims(db: Db, race: Race) -> None:
     job_with(True, None)  # never scheduled
     job_with(True, now - timedelta(minutes=9), status=T.FAILED)  # not a completed job
     due = repository.find_due_predictions(now)
-    assert [j.id for j in due] == [due_early.id, due_now.id]
-    assert [j.id for j in repository.find_due_predictions(now, limit=1)] == [due_early.id]
+    assert [j.job_id for j in due] == [due_early.id, due_now.id]
+    assert [j.job_id for j in repository.find_due_predictions(now, limit=1)] == [due_early.id]
 
     expected = due_early.next_prediction_at
     new_next = now + timedelta(minutes=30)
@@ -360,7 +360,7 @@ def test_due_predictions_and_claims(db: Db, race: Race) -> None:
     assert sorted(results) == [False] * 5 + [True]
     assert repository.get(due_early.id).next_prediction_at == new_next
     assert repository.claim_prediction(due_early.id, expected, new_next) is False
-    assert [j.id for j in repository.find_due_predictions(now)] == [due_now.id]
+    assert [j.job_id for j in repository.find_due_predictions(now)] == [due_now.id]
 
 
 def test_listing_and_deleting(db: Db) -> None:
