@@ -185,11 +185,7 @@ def reconcile(
     was asked), its partial artifacts are removed and its model gets its status back.
     """
     from chronos_core.errors import Conflict
-    from chronos_core.services.training_jobs import (
-        finish_job_cancelled,
-        finish_job_failed,
-        reconcile_dead_jobs,
-    )
+    from chronos_core.services.training_jobs import end_lost_job, reconcile_dead_jobs
     from chronos_core.storage.training_job_repository import TrainingJobRepository
     from cli.context import open_database
     from cli.prefect_runtime import prepare
@@ -202,16 +198,7 @@ def reconcile(
             raise Conflict(f"training job {job.id} already ended ({job.status.value})")
     ended: list[str] = []
     for job in forced_jobs:
-        if job.status is TrainingStatus.CANCEL_REQUESTED:
-            finish_job_cancelled(db, job.id)
-        else:
-            finish_job_failed(
-                db,
-                job.id,
-                f"the training run stopped unexpectedly while {job.status.value} "
-                "(declared dead with chronos jobs reconcile --dead)",
-                {"reason": "run_lost", "flow_run_id": job.flow_run_id},
-            )
+        end_lost_job(db, job, "declared_dead")
         ended.append(job.id)
 
     prepare()

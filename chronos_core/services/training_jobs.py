@@ -95,7 +95,7 @@ def start_training_job(
     if active is not None and lease_expired(
         active, utc_now(), settings.training_lease_grace_seconds
     ):
-        _end_lost_job(db, active, "lease_expired")
+        end_lost_job(db, active, "lease_expired")
         model = models.get(model_id)
     _refuse_if_active(jobs, model_id)
     try:
@@ -345,7 +345,7 @@ def reconcile_dead_jobs(
     ended: list[str] = []
     for job in jobs.find_active():
         if lease_expired(job, now, lease_grace_seconds):
-            _end_lost_job(db, job, "lease_expired", now=now)
+            end_lost_job(db, job, "lease_expired", now=now)
             ended.append(job.id)
             continue
         if job.lease_expires_at is not None and job.lease_expires_at >= now:
@@ -354,7 +354,7 @@ def reconcile_dead_jobs(
             continue
         if is_run_alive(job.flow_run_id):
             continue
-        _end_lost_job(db, job, "run_lost", now=now)
+        end_lost_job(db, job, "run_lost", now=now)
         ended.append(job.id)
     _restore_orphaned_models(db, now - timedelta(seconds=lease_grace_seconds + ORPHAN_MIN_AGE))
     return ended
@@ -385,14 +385,23 @@ def _restore_orphaned_models(db: Db, changed_before: datetime) -> list[str]:
 _ORPHAN_SCAN_LIMIT = 500
 
 
-def _end_lost_job(
+def end_lost_job(
     db: Db, job: TrainingJob, reason: str, *, now: datetime | None = None
 ) -> TrainingJob:
-    """End a job whose process is gone: cancelled if that was asked, failed otherwise."""
+    """End a job whose process is gone: cancelled if that was asked, failed otherwise.
+
+    ``reason``: ``lease_expired``, ``run_lost`` (Prefect shows no live run) or
+    ``declared_dead`` (an operator said so: ``chronos jobs reconcile --dead``).
+    """
     if job.status is TrainingStatus.CANCEL_REQUESTED:
         return finish_job_cancelled(db, job.id, now=now)
     run = job.flow_run_id or "none recorded"
-    if reason == "lease_expired":
+    if reason == "declared_dead":
+        message = (
+            f"the training run stopped unexpectedly while {job.status.value} "
+            "(declared dead with chronos jobs reconcile --dead)"
+        )
+    elif reason == "lease_expired":
         owner = f"process {job.owner_pid} on {job.owner_host}" if job.owner_pid else "its process"
         expired = job.lease_expires_at.isoformat() if job.lease_expires_at else "?"
         message = (
