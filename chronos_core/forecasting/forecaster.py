@@ -158,17 +158,21 @@ def check_artifacts_exist(db: Db, job: TrainingJob) -> None:
         )
 
 
-def _download(store: ArtifactStore, job: TrainingJob, kind: str, artifact_id: str) -> bytes:
+def _download_all(db: Db, job: TrainingJob) -> dict[str, bytes]:
+    """The job's four artifacts by kind, in one read."""
+    ids = {kind: str(getattr(job, name)) for kind, name in _ARTIFACT_FIELDS}
     try:
-        return store.download(artifact_id)
+        data = ArtifactStore(db).download_many(ids.values())
     except NotFound:
+        gone = missing_artifacts(db, [job]).get(job.id) or list(ids)
         raise ArtifactsMissing(
-            f"the stored model of training job {job.id} is gone: its {kind} artifact "
-            f"{artifact_id} was deleted; retrain the model or use another training job",
-            details={"training_job_id": job.id, "missing": [kind]},
+            f"the stored model of training job {job.id} is gone: its {', '.join(gone)} "
+            "artifact(s) were deleted; retrain the model or use another training job",
+            details={"training_job_id": job.id, "missing": gone},
         ) from None
     except ArtifactIntegrityError as error:
         raise ArtifactsUnusable(f"training job {job.id}: {error}") from None
+    return {kind: data[artifact_id] for kind, artifact_id in ids.items()}
 
 
 def _json_artifact(data: bytes, job: TrainingJob, kind: str) -> Any:
@@ -229,11 +233,7 @@ def load_model(
 ) -> LoadedModel:
     """Download a job's network, scalers and spec (safe mode, no pickle); only the network's
     weights are kept, run in the shared network of their architecture (``graphs``)."""
-    store = ArtifactStore(db)
-    raw = {
-        kind: _download(store, job, kind, str(getattr(job, name)))
-        for kind, name in _ARTIFACT_FIELDS
-    }
+    raw = _download_all(db, job)
     # A model with a completed job cannot change (only drafts can), so its setting is cached.
     model = ModelRepository(db).find(job.model_id)
     spec = spec_from_metadata(

@@ -88,6 +88,25 @@ def _object_id(artifact_id: object) -> ObjectId:
         ) from None
 
 
+def _checked(artifact_id: str, file: Mapping[str, Any], pieces: list[bytes]) -> bytes:
+    """A file's bytes from its chunks, checked against its GridFS record and SHA-256."""
+    payload = b"".join(pieces)
+    length, chunk_size = int(file.get("length", -1)), int(file.get("chunkSize", 0))
+    expected_chunks = -(-length // chunk_size) if chunk_size > 0 else -1
+    if len(payload) != length or len(pieces) != expected_chunks:
+        raise ArtifactIntegrityError(
+            f"artifact {artifact_id} is corrupted (its chunks do not add up to its recorded "
+            f"{length} bytes)"
+        )
+    expected = (file.get("metadata") or {}).get("sha256")
+    if expected and hashlib.sha256(payload).hexdigest() != expected:
+        raise ArtifactIntegrityError(
+            f"artifact {artifact_id} is corrupted (its SHA-256 does not match the one "
+            "recorded at upload)"
+        )
+    return payload
+
+
 def _require_text(value: object, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{what} must be a non-empty string")
@@ -101,6 +120,7 @@ class ArtifactStore:
         self._db = db
         self._bucket = GridFSBucket(db, bucket_name=bucket_name)
         self._files: Collection[dict[str, Any]] = db[f"{bucket_name}.files"]
+        self._chunks: Collection[dict[str, Any]] = db[f"{bucket_name}.chunks"]
 
     def upload(
         self,
@@ -144,21 +164,31 @@ class ArtifactStore:
 
     def download(self, artifact_id: str) -> bytes:
         """The artifact's bytes; NotFound if missing, ArtifactIntegrityError if corrupted."""
-        oid = _object_id(artifact_id)
-        try:
-            stream = self._bucket.open_download_stream(oid)
-        except NoFile:
-            raise NotFound(f"artifact {artifact_id} not found") from None
-        with stream:
-            payload = stream.read()
-            metadata = stream.metadata or {}
-        expected = metadata.get("sha256")
-        if expected and hashlib.sha256(payload).hexdigest() != expected:
-            raise ArtifactIntegrityError(
-                f"artifact {artifact_id} is corrupted (its SHA-256 does not match the one "
-                "recorded at upload)"
-            )
-        return payload
+        return self.download_many([artifact_id])[artifact_id]
+
+    def download_many(self, artifact_ids: Iterable[str]) -> dict[str, bytes]:
+        """The bytes of each artifact, by id, in two queries (the files, then all their chunks
+        in order; a model's four artifacts are one chunk each). NotFound names the first one
+        missing; ArtifactIntegrityError if a file's chunks or SHA-256 do not match its record."""
+        wanted = {artifact_id: _object_id(artifact_id) for artifact_id in artifact_ids}
+        files = {d["_id"]: d for d in self._files.find({"_id": {"$in": list(wanted.values())}})}
+        for artifact_id, oid in wanted.items():
+            if oid not in files:
+                raise NotFound(f"artifact {artifact_id} not found")
+        parts: dict[ObjectId, list[bytes]] = {oid: [] for oid in files}
+        chunks = self._chunks.find(
+            {"files_id": {"$in": list(files)}},
+            {"_id": False, "files_id": True, "n": True, "data": True},
+        ).sort([("files_id", ASCENDING), ("n", ASCENDING)])
+        for chunk in chunks:
+            pieces = parts[chunk["files_id"]]
+            if chunk["n"] != len(pieces):
+                pieces.append(b"\0")  # a missing or repeated chunk: caught below
+            pieces.append(bytes(chunk["data"]))
+        return {
+            artifact_id: _checked(artifact_id, files[oid], parts[oid])
+            for artifact_id, oid in wanted.items()
+        }
 
     def info(self, artifact_id: str) -> ArtifactInfo:
         document = self._files.find_one({"_id": _object_id(artifact_id)})

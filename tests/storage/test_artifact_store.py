@@ -71,6 +71,34 @@ def test_corruption_is_detected(db: Db) -> None:
         store.download(artifact_id)
 
 
+def test_many_artifacts_are_read_together_and_their_chunks_checked(db: Db) -> None:
+    store = ArtifactStore(db)
+    payloads = {
+        "big": bytes(range(256)) * 3000,  # four GridFS chunks
+        "small": b'{"a": 1}',
+        "empty": b"",
+    }
+    ids = {
+        name: upload(store, "m", "j", ArtifactType.METADATA, data)
+        for name, data in payloads.items()
+    }
+    read = store.download_many(ids.values())
+    assert {name: read[artifact_id] for name, artifact_id in ids.items()} == payloads
+    with pytest.raises(NotFound, match="artifact 0123456789abcdef01234567 not found"):
+        store.download_many([ids["small"], "0123456789abcdef01234567"])
+    chunks = db["model_artifacts.chunks"]
+    # A chunk lost, then one cut short: neither passes for the file.
+    lost = chunks.find_one_and_delete({"n": 2})
+    assert lost is not None
+    with pytest.raises(ArtifactIntegrityError, match="chunks do not add up"):
+        store.download(ids["big"])
+    lost["data"] = lost["data"][:-1]
+    chunks.insert_one(lost)
+    with pytest.raises(ArtifactIntegrityError, match="chunks do not add up"):
+        store.download(ids["big"])
+    assert store.download(ids["small"]) == payloads["small"]
+
+
 def test_missing_and_invalid_ids(db: Db) -> None:
     store = ArtifactStore(db)
     with pytest.raises(NotFound, match="artifact 0123456789abcdef01234567 not found"):
