@@ -248,8 +248,9 @@ def bare_io(db: Any, job_ids: list[str]) -> tuple[float, int]:
     from chronos_core.forecasting.model_cache import ForecastSpec
     from chronos_core.forecasting.publication import build_forecast_entity
     from chronos_core.settings import get_settings
+    from chronos_core.storage.database import is_embedded_server
     from chronos_core.storage.forecast_repository import ForecastRepository
-    from chronos_core.storage.schema import COLLECTION_INDEXES, FORECASTS, TRAINING_JOBS
+    from chronos_core.storage.schema import FORECASTS, TRAINING_JOBS, indexes_for
 
     settings = get_settings()
     orion = orion_client(settings)
@@ -261,7 +262,9 @@ def bare_io(db: Any, job_ids: list[str]) -> tuple[float, int]:
     records = {job_id: forecasts.get(latest[job_id]) for job_id in job_ids if job_id in latest}
     # The copies go to a collection with the forecasts' own indexes: they are part of the cost.
     db.drop_collection("bench_bare_forecasts")
-    db["bench_bare_forecasts"].create_indexes(COLLECTION_INDEXES[FORECASTS])
+    db["bench_bare_forecasts"].create_indexes(
+        indexes_for(FORECASTS, ttl_monitor=not is_embedded_server(db))
+    )
 
     def one(job_id: str) -> None:
         record = records[job_id]

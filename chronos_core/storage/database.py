@@ -29,7 +29,7 @@ from chronos_core import runtime
 from chronos_core.errors import ExternalServiceError, InvalidInput
 from chronos_core.settings import Settings, get_settings
 from chronos_core.storage.embedded import ensure_embedded_server
-from chronos_core.storage.schema import COLLECTION_INDEXES
+from chronos_core.storage.schema import COLLECTION_INDEXES, EXPIRY_TTL_INDEX, indexes_for
 
 Document = dict[str, Any]
 
@@ -171,24 +171,36 @@ def connect(settings: Settings | None = None) -> Database[Document]:
     return client_for(database_uri(settings))[settings.mongodb_database]
 
 
+def is_embedded_server(db: Database[Document]) -> bool:
+    """Whether ``db`` is served by SecantusDB (the embedded database), whatever its address."""
+    return "secantusVersion" in db.client.server_info()
+
+
 def bootstrap(db: Database[Document]) -> None:
-    """Create every collection's indexes (idempotent: existing identical indexes are kept)."""
-    for collection, indexes in COLLECTION_INDEXES.items():
-        if not indexes:
-            continue
-        try:
-            db[collection].create_indexes(indexes)
-        except OperationFailure as error:
-            raise ExternalServiceError(
-                f"cannot create the indexes of {db.name}.{collection}: {error.details or error} "
-                "(an index with the same name or keys but other options exists; drop it and "
-                "start Chronos again)"
-            ) from None
-        except PyMongoError as error:
-            raise ExternalServiceError(
-                f"cannot reach the database to create indexes: {type(error).__name__}: "
-                f"{str(error).splitlines()[0][:300]}"
-            ) from None
+    """Create every collection's indexes (idempotent: existing identical indexes are kept).
+
+    On the embedded database the forecasts' expiry index has no TTL (see
+    :data:`~chronos_core.storage.schema.EXPIRY_INDEX_WITHOUT_TTL`); a TTL index left there by
+    an earlier version is dropped.
+    """
+    collection = "?"
+    try:
+        embedded = is_embedded_server(db)
+        for collection in COLLECTION_INDEXES:
+            if embedded and EXPIRY_TTL_INDEX in db[collection].index_information():
+                db[collection].drop_index(EXPIRY_TTL_INDEX)
+            db[collection].create_indexes(indexes_for(collection, ttl_monitor=not embedded))
+    except OperationFailure as error:
+        raise ExternalServiceError(
+            f"cannot create the indexes of {db.name}.{collection}: {error.details or error} "
+            "(an index with the same name or keys but other options exists; drop it and "
+            "start Chronos again)"
+        ) from None
+    except PyMongoError as error:
+        raise ExternalServiceError(
+            f"cannot reach the database to create indexes: {type(error).__name__}: "
+            f"{str(error).splitlines()[0][:300]}"
+        ) from None
 
 
 def get_database(settings: Settings | None = None) -> Database[Document]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 from pymongo.database import Database
 
+from chronos_core.clock import utc_now
 from chronos_core.errors import ExternalServiceError, InvalidInput
 from chronos_core.settings import Settings
 from chronos_core.storage.database import (
@@ -65,7 +66,8 @@ EXPECTED: dict[str, dict[str, dict[str, Any]]] = {
             "unique": True,
             "partialFilterExpression": {"trigger": "schedule"},
         },
-        "expires_at_ttl": {"key": [("expires_at", 1)], "expireAfterSeconds": 0},
+        # The test server is the embedded database: its expiry index has no TTL (see schema).
+        "expires_at_idx": {"key": [("expires_at", 1)]},
     },
 }
 
@@ -102,6 +104,34 @@ def test_bootstrap_creates_exactly_the_index_set(mongodb_uri: str) -> None:
         bootstrap(db)  # idempotent
         for collection, expected in EXPECTED.items():
             assert _indexes(db, collection) == expected, collection
+    finally:
+        db.client.drop_database(db.name)
+
+
+def test_the_embedded_database_expires_forecasts_without_its_ttl_monitor(mongodb_uri: str) -> None:
+    """SecantusDB's TTL monitor reads every document of the collection once a minute; there the
+    TTL index of an earlier version is replaced by a plain one, and chronos-maintenance deletes
+    expired forecasts with a range query on it."""
+    from chronos_core.storage.database import is_embedded_server
+    from chronos_core.storage.forecast_repository import ForecastRepository
+
+    db = _fresh(mongodb_uri, "chronos_test_expiry")
+    try:
+        assert is_embedded_server(db)
+        db["forecasts"].create_index("expires_at", name="expires_at_ttl", expireAfterSeconds=0)
+        bootstrap(db)
+        indexes = _indexes(db, "forecasts")
+        assert "expires_at_ttl" not in indexes
+        assert indexes["expires_at_idx"] == {"key": [("expires_at", 1)]}
+        now = utc_now()
+        db["forecasts"].insert_many(
+            [
+                {"id": "old", "expires_at": now - timedelta(seconds=1)},
+                {"id": "new", "expires_at": now + timedelta(days=1)},
+            ]
+        )
+        assert ForecastRepository(db).delete_expired(now) == 1
+        assert [d["id"] for d in db["forecasts"].find({}, {"id": 1})] == ["new"]
     finally:
         db.client.drop_database(db.name)
 
