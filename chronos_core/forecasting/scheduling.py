@@ -436,6 +436,10 @@ def run_due_batch(
     stopping), the rest of the batch is not claimed and stays due for the next sweep (outcome
     ``skipped``), so a stopping process never leaves a claimed job without its run.
 
+    The batch reads its jobs in one query before its first claim; each claim is a
+    compare-and-set on the job's slot, so a job disabled, rescheduled or deleted meanwhile is
+    skipped, and one otherwise edited meanwhile runs this slot as it was read.
+
     The successes are recorded at the end of the batch, on their forecasts in one write and on
     their jobs in another, and the cached models the batch used are checked to still exist in
     one query: a model whose artifacts were deleted leaves the cache, so its job's next run

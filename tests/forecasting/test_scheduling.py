@@ -18,7 +18,14 @@ from chronos_core.errors import Conflict, InvalidInput, NotFound
 from chronos_core.forecasting.errors import ArtifactsMissing
 from chronos_core.forecasting.model_cache import ModelCache
 from chronos_core.forecasting.recurring import disable_forecasts, enable_forecasts
-from chronos_core.forecasting.scheduling import DueJob, RunOutcome, claim, run_sweep
+from chronos_core.forecasting.scheduling import (
+    DueJob,
+    RunOutcome,
+    claim,
+    find_due_jobs,
+    run_due_batch,
+    run_sweep,
+)
 from chronos_core.settings import Settings
 from chronos_core.storage.artifact_store import ArtifactStore
 from chronos_core.storage.forecast_repository import ForecastRepository
@@ -352,6 +359,32 @@ def test_a_warm_sweep_costs_two_database_round_trips_per_job(
     assert counter.names.count("insert") == 4
     assert counter.names.count("update") == 4 + 2  # the claims, then one batch's outcomes
     assert len(counter.names) <= 2 * 4 + 4 + 2, counter.names
+
+
+def test_a_job_disabled_after_its_batch_read_it_is_not_forecast(
+    db: Any, fsettings: Settings, sandbox: Any, completed_job: Any, cache: ModelCache
+) -> None:
+    first, second = scheduled(db, fsettings, sandbox, completed_job, n=2)
+    due = sorted(find_due_jobs(db, utc_now() + timedelta(minutes=2)), key=lambda d: d.job_id)
+    assert {d.job_id for d in due} == {first.id, second.id}
+    asked: list[int] = []
+
+    def disable_the_other_one() -> bool:
+        # Asked before each claim, after the batch read its jobs: disable the next job now.
+        asked.append(1)
+        if len(asked) == 1:
+            disable_forecasts(db, due[1].job_id)
+        return False
+
+    runs, pending = run_due_batch(
+        db, due, settings=fsettings, cache=cache, should_stop=disable_the_other_one
+    )
+    assert not pending
+    outcomes = {run.job_id: run.outcome for run in runs}
+    assert outcomes == {due[0].job_id: RunOutcome.SUCCEEDED, due[1].job_id: RunOutcome.SKIPPED}
+    forecasts = ForecastRepository(db)
+    assert forecasts.count_for_slot(due[1].job_id, due[1].due_at) == 0
+    assert not TrainingJobRepository(db).get(due[1].job_id).prediction_config.enabled
 
 
 def test_a_cached_model_whose_artifacts_were_deleted_is_disabled_by_the_next_sweep(
