@@ -15,17 +15,13 @@ app = typer.Typer(help="Database administration.", no_args_is_help=True)
 def init(as_json: JsonOption = False) -> None:
     """Create Chronos' collections and indexes (idempotent) and list what was created."""
     from chronos_core.storage.database import bootstrap, connect, database_uri, redact_uri
-    from chronos_core.storage.schema import COLLECTION_INDEXES
     from cli.context import load_settings
 
     settings = load_settings()
     db = connect(settings)
-    before = {name: set(db[name].index_information()) for name in COLLECTION_INDEXES}
-    bootstrap(db)
     rows = [
-        {"collection": collection, "index": name, "created": name not in before[collection]}
-        for collection, indexes in COLLECTION_INDEXES.items()
-        for name in (index.document["name"] for index in indexes)
+        {"collection": collection, "index": name, "created": created}
+        for collection, name, created in bootstrap(db)
     ]
     created = sum(1 for row in rows if row["created"])
     uri = redact_uri(database_uri(settings))

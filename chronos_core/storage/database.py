@@ -176,20 +176,27 @@ def is_embedded_server(db: Database[Document]) -> bool:
     return "secantusVersion" in db.client.server_info()
 
 
-def bootstrap(db: Database[Document]) -> None:
-    """Create every collection's indexes (idempotent: existing identical indexes are kept).
+def bootstrap(db: Database[Document]) -> list[tuple[str, str, bool]]:
+    """Create every collection's indexes (idempotent: existing identical indexes are kept);
+    returns each index as (collection, name, created now).
 
     On the embedded database the forecasts' expiry index has no TTL (see
     :data:`~chronos_core.storage.schema.EXPIRY_INDEX_WITHOUT_TTL`); a TTL index left there by
     an earlier version is dropped.
     """
     collection = "?"
+    made: list[tuple[str, str, bool]] = []
     try:
         embedded = is_embedded_server(db)
         for collection in COLLECTION_INDEXES:
-            if embedded and EXPIRY_TTL_INDEX in db[collection].index_information():
+            existing = set(db[collection].index_information())
+            if embedded and EXPIRY_TTL_INDEX in existing:
                 db[collection].drop_index(EXPIRY_TTL_INDEX)
-            db[collection].create_indexes(indexes_for(collection, ttl_monitor=not embedded))
+            indexes = indexes_for(collection, ttl_monitor=not embedded)
+            db[collection].create_indexes(indexes)
+            for index in indexes:
+                name = index.document["name"]
+                made.append((collection, name, name not in existing))
     except OperationFailure as error:
         raise ExternalServiceError(
             f"cannot create the indexes of {db.name}.{collection}: {error.details or error} "
@@ -201,6 +208,7 @@ def bootstrap(db: Database[Document]) -> None:
             f"cannot reach the database to create indexes: {type(error).__name__}: "
             f"{str(error).splitlines()[0][:300]}"
         ) from None
+    return made
 
 
 def get_database(settings: Settings | None = None) -> Database[Document]:
