@@ -54,6 +54,7 @@ from chronos_core.ml.preprocessing import ForecastWindow, latest_window
 from chronos_core.ml.scalers import StandardScaler
 from chronos_core.settings import Settings
 from chronos_core.storage.artifact_store import ArtifactIntegrityError, ArtifactStore
+from chronos_core.storage.documents import find_in
 from chronos_core.storage.forecast_repository import ForecastRepository
 from chronos_core.storage.model_repository import ModelRepository
 from chronos_core.storage.schema import ARTIFACT_FILES
@@ -139,10 +140,10 @@ def _artifact_ids(job: TrainingJob) -> dict[str, ObjectId]:
 
 def missing_artifacts(db: Db, jobs: Iterable[TrainingJob]) -> dict[str, list[str]]:
     """The kinds of artifact no longer in GridFS, by job id (jobs with all four are left out;
-    one query for all the jobs)."""
+    :func:`~chronos_core.storage.documents.find_in` for all the jobs)."""
     ids = {job.id: _artifact_ids(job) for job in jobs}
     wanted = [oid for kinds in ids.values() for oid in kinds.values()]
-    found = {d["_id"] for d in db[ARTIFACT_FILES].find({"_id": {"$in": wanted}}, {"_id": 1})}
+    found = {d["_id"] for d in find_in(db[ARTIFACT_FILES], "_id", wanted, {"_id": 1})}
     gone = {job_id: [k for k, oid in ks.items() if oid not in found] for job_id, ks in ids.items()}
     return {job_id: kinds for job_id, kinds in gone.items() if kinds}
 

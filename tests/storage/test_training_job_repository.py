@@ -19,6 +19,7 @@ from chronos_core.domain.training_job import (
     TrainingMetrics,
 )
 from chronos_core.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from chronos_core.storage.documents import IN_CHUNK
 from chronos_core.storage.training_job_repository import TrainingJobRepository
 
 Db = Database[dict[str, Any]]
@@ -385,6 +386,17 @@ def test_listing_and_deleting(db: Db) -> None:
     assert {j.id for j in repository.find_active()} >= {active.id}
     assert repository.delete_for_model(model_id) == 3
     assert repository.list_for_model(model_id) == []
+
+
+def test_find_many_reads_every_job_across_in_chunks(db: Db) -> None:
+    repository = TrainingJobRepository(db)
+    jobs = [repository.insert(full_job(new_id())) for _ in range(2 * IN_CHUNK + 3)]
+    wanted = [job.id for job in jobs] + [new_id()]  # one that does not exist
+    found = repository.find_many(wanted, without=("metrics",))
+    assert set(found) == {job.id for job in jobs}
+    assert all(job.metrics is None for job in found.values())
+    assert found[jobs[-1].id].data_collection_jobs == jobs[-1].data_collection_jobs
+    assert repository.find_many([]) == {}
 
 
 def test_the_stored_status_follows_the_state_machine_exactly(db: Db) -> None:
