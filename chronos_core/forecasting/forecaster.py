@@ -37,6 +37,7 @@ from chronos_core.fiware.sth_comet import SthCometClient
 from chronos_core.fiware.tenant import Tenant
 from chronos_core.forecasting.clients import history_reader
 from chronos_core.forecasting.errors import ArtifactsMissing, ArtifactsUnusable, StaleData
+from chronos_core.forecasting.ld_publication import ld_forecast_entity_id
 from chronos_core.forecasting.model_cache import (
     CacheKey,
     ForecastSpec,
@@ -391,8 +392,11 @@ def compute_forecast(
     widths = dict(spec.interval_half_widths)
     bounds = conformal.bounds(values, widths) if widths else {}
     issued_at = utc_now()
+    # The flavour's own entity id, so that publishing never has to change it.
+    flavour = spec.ngsi_flavour or settings.ngsi_flavour
+    entity_name = ld_forecast_entity_id if flavour == "ld" else forecast_entity_id
     try:
-        entity_id: str | None = forecast_entity_id(spec.entity_type, spec.entity_id, spec.feature)
+        entity_id: str | None = entity_name(spec.entity_type, spec.entity_id, spec.feature)
     except InvalidInput:
         entity_id = None  # reported when publishing
     record = ForecastRecord(

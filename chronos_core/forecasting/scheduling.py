@@ -46,7 +46,7 @@ from chronos_core.forecasting.forecaster import (
 from chronos_core.forecasting.model_cache import ModelCache
 from chronos_core.forecasting.publication import publish_forecast
 from chronos_core.settings import Settings
-from chronos_core.storage.documents import bson_datetime
+from chronos_core.storage.documents import IN_CHUNK, bson_datetime
 from chronos_core.storage.forecast_repository import ForecastRepository
 from chronos_core.storage.model_repository import MAX_PAGE_SIZE
 from chronos_core.storage.training_job_repository import TrainingJobRepository
@@ -188,10 +188,14 @@ def find_due_jobs(db: Db, now: datetime | None = None, *, limit: int = 200) -> l
 
 
 def claim(db: Db, due: DueJob, job: TrainingJob, now: datetime | None = None) -> Claim | None:
-    """Take the due slot of ``job`` (read by the caller just before; atomic); ``None`` when
-    another scheduler took it or it changed (disabled, rescheduled)."""
-    next_at = next_slot(due.due_at, due.interval_seconds, now or utc_now())
-    if not TrainingJobRepository(db).claim_prediction(due.job_id, due.due_at, next_at):
+    """Take the due slot of ``job`` (read by the caller just before; atomic) and record ``now``
+    as its last run; ``None`` when another scheduler took it or it changed (disabled,
+    rescheduled)."""
+    moment = now or utc_now()
+    next_at = next_slot(due.due_at, due.interval_seconds, moment)
+    if not TrainingJobRepository(db).claim_prediction(
+        due.job_id, due.due_at, next_at, run_at=moment
+    ):
         return None
     claimed = job.model_copy(update={"next_prediction_at": next_at})
     return Claim(
@@ -204,19 +208,8 @@ def _message(error: BaseException) -> str:
     return text[:MAX_ERROR_LENGTH]
 
 
-def success_fields(now: datetime) -> dict[str, Any]:
-    """What a successful run records on its job."""
-    return {
-        "prediction_config.last_run_at": now,
-        "prediction_config.last_success_at": now,
-        "prediction_config.last_error": None,
-        "prediction_config.consecutive_failures": 0,
-    }
-
-
-def record_success(db: Db, claimed: Claim, now: datetime) -> None:
-    with contextlib.suppress(NotFound):
-        TrainingJobRepository(db).set_fields(claimed.job_id, success_fields(now))
+def record_success(db: Db, claimed: Claim) -> None:
+    TrainingJobRepository(db).record_successes([claimed.job_id])
 
 
 def record_failure(
@@ -379,7 +372,7 @@ def finish_run(
     """Record how publishing ``pending``'s forecast ended (``error`` None: it was published)."""
     claimed = pending.claim
     if error is None:
-        record_success(db, claimed, pending.started_at)
+        record_success(db, claimed)
         return _succeeded(pending)
     message = (f"forecast {pending.forecast_id} was computed but not published: {_message(error)}")[
         :MAX_ERROR_LENGTH
@@ -440,16 +433,22 @@ def run_due_batch(
     compare-and-set on the job's slot, so a job disabled, rescheduled or deleted meanwhile is
     skipped, and one otherwise edited meanwhile runs this slot as it was read.
 
-    The successes are recorded at the end of the batch, on their forecasts in one write and on
-    their jobs in another, and the cached models the batch used are checked to still exist in
-    one query: a model whose artifacts were deleted leaves the cache, so its job's next run
-    finds it gone (disabled).
+    The successes are recorded :data:`IN_CHUNK` at a time (and at the end of the batch), on
+    their forecasts in one write and on their jobs in another, and the cached models the batch
+    used are checked to still exist at the end: a model whose artifacts were deleted leaves
+    the cache, so its job's next run finds it gone (disabled).
     """
     runs: list[ScheduledRun] = []
     pending: list[PendingPublication] = []
-    published: list[ForecastRecord] = []
-    succeeded: dict[str, dict[str, Any]] = {}
+    succeeded: list[PendingPublication] = []
     cached: list[TrainingJob] = []
+
+    def record_successes() -> None:
+        if succeeded:
+            ForecastRepository(db).mark_published((s.forecast_id for s in succeeded), now())
+            TrainingJobRepository(db).record_successes(s.claim.job_id for s in succeeded)
+            succeeded.clear()
+
     dues = list(dues)
     # A forecast needs neither the training metrics nor the collection chunks (most of a job).
     jobs = TrainingJobRepository(db).find_many(
@@ -472,7 +471,7 @@ def run_due_batch(
                 pending.append(step)
                 continue
             try:
-                record = publish_forecast(
+                publish_forecast(
                     db,
                     step.forecast_id,
                     settings=settings,
@@ -486,12 +485,12 @@ def run_due_batch(
                 else:
                     runs.append(finish_run(db, step, error, settings=settings))
                 continue
-            published.append(record)
             runs.append(_succeeded(step))
-            succeeded[step.claim.job_id] = success_fields(step.started_at)
+            succeeded.append(step)
+            if len(succeeded) >= IN_CHUNK:
+                record_successes()
     finally:
-        ForecastRepository(db).set_publications(published)
-        TrainingJobRepository(db).set_fields_many(succeeded)
+        record_successes()
     _forget_deleted_models(db, cache, cached)
     return runs, pending
 

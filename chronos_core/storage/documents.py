@@ -54,6 +54,19 @@ def find_in(
         yield from collection.find({field: {"$in": listed[start : start + IN_CHUNK]}}, projection)
 
 
+def update_in(
+    collection: Collection[dict[str, Any]],
+    field: str,
+    values: Iterable[Any],
+    update: Mapping[str, Any] | list[Mapping[str, Any]],
+) -> None:
+    """Apply ``update`` to the documents whose ``field`` is one of ``values``, in updates of
+    :data:`IN_CHUNK` values (one write each however many documents it changes)."""
+    listed = list(values)
+    for start in range(0, len(listed), IN_CHUNK):
+        collection.update_many({field: {"$in": listed[start : start + IN_CHUNK]}}, update)
+
+
 def bson_datetime(value: datetime) -> datetime:
     """``value`` in UTC, truncated to the millisecond a BSON date can hold."""
     utc = as_utc(value)

@@ -9,15 +9,15 @@ does the same work on servers without a TTL monitor).
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from pymongo import DESCENDING, UpdateOne
+from pymongo import DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from chronos_core.clock import utc_now
-from chronos_core.domain.forecast import ForecastRecord, Publication
+from chronos_core.domain.forecast import ForecastRecord, Publication, PublicationStatus
 from chronos_core.errors import Conflict, DuplicateForecast, NotFound
 from chronos_core.storage.documents import (
     NO_ID,
@@ -26,6 +26,7 @@ from chronos_core.storage.documents import (
     entity_to_document,
     require_id,
     to_bson,
+    update_in,
 )
 from chronos_core.storage.model_repository import DEFAULT_PAGE_SIZE, check_page
 from chronos_core.storage.schema import FORECASTS, ONE_FORECAST_PER_SLOT_INDEX
@@ -105,15 +106,20 @@ class ForecastRepository(Repository[ForecastRecord]):
             update={"publication": publication.model_copy(update={"attempts": attempts})}
         )
 
-    def set_publications(self, records: builtins.list[ForecastRecord]) -> None:
-        """Store the publication state of many forecasts as ``records`` have it, in one round
-        trip (forecasts that expired meanwhile are skipped)."""
-        updates = [
-            UpdateOne({"id": record.id}, {"$set": {"publication": to_bson(record.publication)}})
-            for record in records
-        ]
-        if updates:
-            self._collection.bulk_write(updates, ordered=False)
+    def mark_published(self, forecast_ids: Iterable[str], published_at: datetime) -> None:
+        """Record that the forecasts of ``forecast_ids`` were published (one more attempt each),
+        keeping the entity id and type they were stored with, in one write per
+        :data:`~chronos_core.storage.documents.IN_CHUNK` forecasts (forecasts that expired
+        meanwhile are skipped)."""
+        update = {
+            "$set": {
+                "publication.status": PublicationStatus.PUBLISHED.value,
+                "publication.published_at": bson_datetime(published_at),
+                "publication.error": None,
+            },
+            "$inc": {"publication.attempts": 1},
+        }
+        update_in(self._collection, "id", forecast_ids, update)
 
     def delete_expired(self, now: datetime | None = None) -> int:
         """Delete forecasts whose ``expires_at`` has passed; returns how many."""

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from chronos_core.clock import as_utc, utc_now
@@ -33,6 +33,7 @@ from chronos_core.storage.documents import (
     bson_datetime,
     entity_to_document,
     enum_values,
+    update_in,
     validated_fields,
 )
 from chronos_core.storage.model_repository import DEFAULT_PAGE_SIZE, check_page
@@ -318,9 +319,15 @@ class TrainingJobRepository(Repository[TrainingJob]):
         return result.matched_count == 1
 
     def claim_prediction(
-        self, job_id: str, expected_next_at: datetime | None, new_next_at: datetime
+        self,
+        job_id: str,
+        expected_next_at: datetime | None,
+        new_next_at: datetime,
+        *,
+        run_at: datetime | None = None,
     ) -> bool:
-        """Move ``next_prediction_at`` from ``expected_next_at`` to ``new_next_at`` (atomic CAS).
+        """Move ``next_prediction_at`` from ``expected_next_at`` to ``new_next_at`` (atomic CAS),
+        recording ``run_at`` as the run's ``prediction_config.last_run_at`` if given.
 
         ``True`` for exactly one of several schedulers racing for the same due run. A plain
         update, not a ``findAndModify``: the embedded server scans the whole collection for
@@ -333,28 +340,24 @@ class TrainingJobRepository(Repository[TrainingJob]):
                 None if expected_next_at is None else bson_datetime(expected_next_at)
             ),
         }
-        result = self._collection.update_one(
-            query,
-            {"$set": {"next_prediction_at": bson_datetime(new_next_at), "updated_at": utc_now()}},
-        )
-        return result.matched_count == 1
+        fields = {"next_prediction_at": bson_datetime(new_next_at), "updated_at": utc_now()}
+        if run_at is not None:
+            fields["prediction_config.last_run_at"] = bson_datetime(run_at)
+        return self._collection.update_one(query, {"$set": fields}).matched_count == 1
 
-    def set_fields_many(self, fields_by_job: Mapping[str, Mapping[str, Any]]) -> None:
-        """:meth:`set_fields` for many jobs in one round trip (jobs that are gone are skipped)."""
-        updates = [
-            UpdateOne(
-                {"id": self._id(job_id)},
-                {
-                    "$set": {
-                        **validated_fields(TrainingJob, fields, protected=_PROTECTED),
-                        "updated_at": utc_now(),
-                    }
-                },
-            )
-            for job_id, fields in fields_by_job.items()
-        ]
-        if updates:
-            self._collection.bulk_write(updates, ordered=False)
+    def record_successes(self, job_ids: Iterable[str]) -> None:
+        """Record that the runs last claimed on these jobs succeeded: ``last_success_at``
+        becomes the ``last_run_at`` their claim wrote, the error and the failure count are
+        cleared; one write per :data:`~chronos_core.storage.documents.IN_CHUNK` jobs (jobs
+        that are gone are skipped)."""
+        ids = [self._id(job_id) for job_id in job_ids]
+        cleared = {
+            "prediction_config.last_success_at": "$prediction_config.last_run_at",
+            "prediction_config.last_error": None,
+            "prediction_config.consecutive_failures": 0,
+            "updated_at": utc_now(),
+        }
+        update_in(self._collection, "id", ids, [{"$set": cleared}])
 
     def delete_for_model(self, model_id: str) -> int:
         return self._collection.delete_many(self._of_model(model_id)).deleted_count
