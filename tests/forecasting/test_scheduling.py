@@ -163,10 +163,15 @@ def test_sweep_runs_due_jobs_once_per_slot(
     assert forecast.trigger is ForecastTrigger.SCHEDULE
     assert forecast.scheduled_for == slot
     assert forecast.publication.status is PublicationStatus.PUBLISHED
+    assert forecast.publication.attempts == 1 and forecast.publication.error is None
+    assert forecast.publication.published_at is not None
+    assert forecast.publication.published_at >= forecast.issued_at
     after = TrainingJobRepository(db).get(job.id)
     assert after.next_prediction_at == slot + timedelta(seconds=60)
-    assert after.prediction_config.last_success_at is not None
-    assert after.prediction_config.consecutive_failures == 0
+    config = after.prediction_config
+    assert config.last_run_at is not None and config.last_run_at <= forecast.issued_at
+    assert config.last_success_at == config.last_run_at  # the run's start, written by the claim
+    assert config.consecutive_failures == 0
 
     # Nothing is due any more: a second sweep does nothing.
     assert run_sweep(db, settings=fsettings, cache=cache).due == 0
@@ -352,12 +357,13 @@ def test_a_warm_sweep_costs_two_database_round_trips_per_job(
         client.close()
     assert report.outcomes["succeeded"] == 4 and report.model_loads == 0
     # Per job: the claim (a plain update; the batch read the jobs in one query) and the forecast
-    # insert. Per batch: the jobs, the publications in one write, the jobs' outcomes in another,
-    # the cached models' artifacts in one query. Per sweep: the due jobs (one page, then an
-    # empty one). No findAndModify: the embedded server scans the collection for each.
+    # insert. Per batch and IN_CHUNK successes: the publications in one write, the jobs'
+    # outcomes in another. Per batch: the jobs, the cached models' artifacts (one query per
+    # IN_CHUNK). Per sweep: the due jobs (one page, then an empty one). No findAndModify: the
+    # embedded server scans the collection for each.
     assert counter.names.count("findAndModify") == 0
     assert counter.names.count("insert") == 4
-    assert counter.names.count("update") == 4 + 2  # the claims, then one batch's outcomes
+    assert counter.names.count("update") == 4 + 2  # the claims, then the outcomes (4 < IN_CHUNK)
     assert len(counter.names) <= 2 * 4 + 4 + 2, counter.names
 
 
