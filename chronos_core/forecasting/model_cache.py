@@ -157,6 +157,17 @@ class GraphSlot:
         self.trainable_count = len(network.trainable_variables)
         self._traced: Any = None
         self._defaults = self.current_weights()
+        #: Where each weight lies in the packed arrays (one flat array per dtype, see
+        #: :meth:`pack`): (array index, start, stop, shape).
+        self._dtypes = sorted({w.dtype.str for w in self._defaults})
+        self._layout: list[tuple[int, int, int, tuple[int, ...]]] = []
+        filled = [0] * len(self._dtypes)
+        for weight in self._defaults:
+            group = self._dtypes.index(weight.dtype.str)
+            start = filled[group]
+            filled[group] = start + weight.size
+            self._layout.append((group, start, filled[group], weight.shape))
+        self._packed_sizes = filled
         paths = weight_paths(network)
         #: None when some trainable variable was not found in the file: Keras reads them.
         self._paths = paths if set(range(self.trainable_count)) <= set(paths) else None
@@ -203,27 +214,50 @@ class GraphSlot:
                 raise _unreadable(error) from None
             return self.current_weights()
 
-    def run(self, weights: list[np.ndarray], inputs: Any) -> Any:
-        """``network(inputs, training=False)`` computed with ``weights`` (a numpy result)."""
+    def pack(self, weights: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+        """``weights`` as one flat array per dtype: a call then hands TensorFlow one or two
+        arrays instead of one per variable (converting each cost more than the forecast)."""
+        groups: list[list[np.ndarray]] = [[] for _ in self._dtypes]
+        for weight, (group, _, _, _) in zip(weights, self._layout, strict=True):
+            groups[group].append(np.ravel(weight))
+        return tuple(np.concatenate(parts) for parts in groups)
+
+    def unpack(self, packed: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+        """The weights of :meth:`pack`'s result (views of it)."""
+        return [packed[g][start:stop].reshape(shape) for g, start, stop, shape in self._layout]
+
+    def run(self, packed: tuple[np.ndarray, ...], inputs: Any) -> Any:
+        """``network(inputs, training=False)`` computed with the weights :meth:`pack` made
+        (a numpy result)."""
         if self._traced is None:
             with self.lock:
                 if self._traced is None:
                     self._traced = self._trace()
-        trainable = weights[: self.trainable_count]
-        others = weights[self.trainable_count :]
-        return np.asarray(self._traced(trainable, others, inputs))
+        return np.asarray(self._traced(packed, np.asarray(inputs, dtype=np.float32)))
 
     def _trace(self) -> Any:
         from chronos_core.ml import tf_runtime
 
         tf = tf_runtime.tensorflow_module()
         network = self.network
+        layout = self._layout
+        count = self.trainable_count
 
-        def call(trainable: Any, others: Any, inputs: Any) -> Any:
-            outputs, _ = network.stateless_call(trainable, others, inputs, training=False)
+        def call(packed: Any, inputs: Any) -> Any:
+            weights = [tf.reshape(packed[g][start:stop], shape) for g, start, stop, shape in layout]
+            outputs, _ = network.stateless_call(
+                weights[:count], weights[count:], inputs, training=False
+            )
             return outputs
 
-        return tf.function(call, reduce_retracing=True)
+        # One concrete function of a fixed signature: a call skips tf.function's argument
+        # matching (about a third of a cached forecast's TensorFlow time).
+        packed = tuple(
+            tf.TensorSpec([size], np.dtype(dtype).name)
+            for size, dtype in zip(self._packed_sizes, self._dtypes, strict=True)
+        )
+        batch = tf.TensorSpec([None, *self.input_shape[1:]], "float32")
+        return tf.function(call, input_signature=[packed, batch]).get_concrete_function()
 
 
 class SwappedNetwork:
@@ -233,14 +267,18 @@ class SwappedNetwork:
 
     def __init__(self, slot: GraphSlot, weights: list[np.ndarray]) -> None:
         self.slot = slot
-        self.weights = weights
+        self.packed = slot.pack(weights)
         self.input_shape = slot.input_shape
         self.output_shape = slot.output_shape
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        return self.slot.unpack(self.packed)
 
     def __call__(self, inputs: Any, training: bool = False) -> Any:
         if training:
             raise InvalidInput("a cached network only runs inference")
-        return self.slot.run(self.weights, inputs)
+        return self.slot.run(self.packed, inputs)
 
 
 class SharedGraphs:

@@ -232,6 +232,11 @@ def test_weights_read_from_the_archive_are_what_keras_loads() -> None:
         for ours, theirs in zip(read, from_keras, strict=True):
             assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs)
         assert not all(np.array_equal(a, b) for a, b in zip(read, initial, strict=True))
+        # Packed for a call (one flat array per dtype) and back, nothing changes.
+        packed = slot.pack(read)
+        assert len(packed) == len({w.dtype for w in read})
+        for ours, theirs in zip(slot.unpack(packed), read, strict=True):
+            assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs)
 
     # An archive whose weights file is damaged or missing is refused, as Keras refuses it.
     with zipfile.ZipFile(BytesIO(first)) as source:
