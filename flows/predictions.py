@@ -26,7 +26,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
 from chronos_core.clock import utc_now
-from chronos_core.errors import InvalidInput
+from chronos_core.domain.validation import check_int
 from chronos_core.fiware.ngsi import parse_datetime
 from chronos_core.forecasting.scheduling import (
     BatchResult,
@@ -223,8 +223,7 @@ def run_due_forecasts(
     Args:
         limit: The most forecasts this sweep runs.
     """
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SWEEP:
-        raise InvalidInput(f"limit must be an integer from 1 to {MAX_SWEEP}, got {limit!r}")
+    limit = check_int(limit, "limit", 1, MAX_SWEEP)
     logger = get_run_logger()
     settings = get_settings()
     started = time.perf_counter()

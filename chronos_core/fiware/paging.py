@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from chronos_core.errors import Cancelled, InvalidInput
+from chronos_core.domain.validation import check_int
+from chronos_core.errors import Cancelled
 from chronos_core.fiware.series import ObservationSeries, merge_series
 from chronos_core.fiware.tenant import Tenant
 
@@ -39,25 +40,19 @@ class ChunkPlan:
     pages: tuple[PagePlan, ...]
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidInput(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def collection_window(total: int, last_n: int | None) -> tuple[int, int]:
     """(first offset, number of points) of the ``last_n`` most recent of ``total`` points."""
-    _check_int("total", total, 0)
+    check_int(total, "total", 0)
     if last_n is None:
         return 0, total
-    _check_int("last_n", last_n, 1)
+    check_int(last_n, "last_n", 1)
     count = min(total, last_n)
     return total - count, count
 
 
 def plan_pages(total: int, last_n: int | None, page_size: int) -> tuple[PagePlan, ...]:
     """Pages covering exactly the most recent ``last_n`` points (all when None), oldest first."""
-    _check_int("page_size", page_size, 1)
+    check_int(page_size, "page_size", 1)
     start, count = collection_window(total, last_n)
     return tuple(
         PagePlan(offset, min(page_size, start + count - offset))
@@ -69,7 +64,7 @@ def plan_chunks(
     total: int, last_n: int | None, page_size: int, pages_per_chunk: int
 ) -> tuple[ChunkPlan, ...]:
     """:func:`plan_pages` grouped ``pages_per_chunk`` at a time into numbered chunks."""
-    _check_int("pages_per_chunk", pages_per_chunk, 1)
+    check_int(pages_per_chunk, "pages_per_chunk", 1)
     pages = plan_pages(total, last_n, page_size)
     groups = [
         pages[first : first + pages_per_chunk] for first in range(0, len(pages), pages_per_chunk)

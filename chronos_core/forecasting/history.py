@@ -24,7 +24,8 @@ from pymongo.database import Database
 from chronos_core.clock import as_utc, utc_now
 from chronos_core.domain.forecast import ForecastRecord
 from chronos_core.domain.identifiers import parse_id
-from chronos_core.errors import ChronosError, InvalidInput, NotFound
+from chronos_core.domain.validation import check_int
+from chronos_core.errors import ChronosError, NotFound
 from chronos_core.fiware.history_source import HistoryClient, history_client
 from chronos_core.fiware.series import ObservationSeries
 from chronos_core.fiware.tenant import Tenant
@@ -84,8 +85,7 @@ def forecast_history(
     model_id = parse_id(model_id, "model id")
     if training_job_id is not None:
         training_job_id = parse_id(training_job_id, "training job id")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise InvalidInput(f"limit must be an integer from 1 to {MAX_PAGE_SIZE}, got {limit!r}")
+    limit = check_int(limit, "limit", 1, MAX_PAGE_SIZE)
     records = ForecastRepository(db).list_for_model(
         model_id, training_job_id=training_job_id, limit=limit
     )

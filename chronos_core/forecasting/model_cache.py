@@ -39,6 +39,7 @@ import h5py
 import numpy as np
 from cachetools import LRUCache
 
+from chronos_core.domain.validation import check_int
 from chronos_core.errors import InvalidInput
 from chronos_core.ml.scalers import StandardScaler
 
@@ -485,9 +486,7 @@ class ModelCache:
 
 
 def _check_size(max_size: Any, what: str = "model cache size") -> int:
-    if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
-        raise InvalidInput(f"{what} must be an integer >= 1, got {max_size!r}")
-    return max_size
+    return check_int(max_size, what)
 
 
 def default_model_cache(settings: Settings | None = None) -> ModelCache:

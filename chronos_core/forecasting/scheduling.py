@@ -33,6 +33,7 @@ from pymongo.database import Database
 from chronos_core.clock import as_utc, utc_now
 from chronos_core.domain.forecast import ForecastRecord, ForecastTrigger, PublicationStatus
 from chronos_core.domain.training_job import TrainingJob
+from chronos_core.domain.validation import check_int
 from chronos_core.errors import ChronosError, DuplicateForecast, InvalidInput, NotFound
 from chronos_core.fiware.errors import is_transient_error
 from chronos_core.fiware.ngsi import format_datetime
@@ -678,8 +679,7 @@ def run_sweep(
     """One scheduler sweep without an orchestrator: every due job (at most ``limit``) in
     batches, ``settings.forecast_concurrency`` at a time in threads; publications that failed
     on a transient error get ``settings.forecast_publication_retries`` more attempts."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidInput(f"limit must be an integer >= 1, got {limit!r}")
+    limit = check_int(limit, "limit")
     started = time.perf_counter()
     due_by = now()  # what was due when the sweep started (not what falls due meanwhile)
     width = settings.forecast_concurrency

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from chronos_core.domain.model import default_patience
+from chronos_core.domain.validation import check_int
 from chronos_core.errors import Cancelled, ChronosError, InvalidInput
 from chronos_core.ml import tf_runtime
 from chronos_core.ml.preprocessing import PreparedData
@@ -70,12 +71,6 @@ def lr_patience(early_stopping_patience: int) -> int:
     return max(1, early_stopping_patience // 3)
 
 
-def _check_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidInput(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def _finite(value: Any) -> float | None:
     number = float(value)
     return number if math.isfinite(number) else None
@@ -107,12 +102,12 @@ def fit_network(
     When the run ends, the network holds the weights of the best validation epoch. Raises
     ``InvalidInput`` for bad arguments and :class:`TrainingDiverged` if the loss is never finite.
     """
-    _check_int("epochs", epochs)
-    _check_int("batch_size", batch_size)
+    check_int(epochs, "epochs")
+    check_int(batch_size, "batch_size")
     patience = (
         default_patience(epochs) if early_stopping_patience is None else early_stopping_patience
     )
-    _check_int("early_stopping_patience", patience)
+    check_int(patience, "early_stopping_patience")
     if stop_check_seconds < 0:
         raise InvalidInput(f"stop_check_seconds must be >= 0, got {stop_check_seconds!r}")
 
