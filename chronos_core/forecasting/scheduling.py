@@ -209,10 +209,6 @@ def _message(error: BaseException) -> str:
     return text[:MAX_ERROR_LENGTH]
 
 
-def record_success(db: Db, claimed: Claim) -> None:
-    TrainingJobRepository(db).record_successes([claimed.job_id])
-
-
 def record_failure(
     db: Db, claimed: Claim, message: str, now: datetime, settings: Settings
 ) -> datetime:
@@ -373,7 +369,7 @@ def finish_run(
     """Record how publishing ``pending``'s forecast ended (``error`` None: it was published)."""
     claimed = pending.claim
     if error is None:
-        record_success(db, claimed)
+        TrainingJobRepository(db).record_successes([claimed.job_id])
         return _succeeded(pending)
     message = (f"forecast {pending.forecast_id} was computed but not published: {_message(error)}")[
         :MAX_ERROR_LENGTH
@@ -444,7 +440,7 @@ def run_due_batch(
     succeeded: list[PendingPublication] = []
     cached: list[TrainingJob] = []
 
-    def record_successes() -> None:
+    def flush_successes() -> None:
         if succeeded:
             ForecastRepository(db).mark_published((s.forecast_id for s in succeeded), now())
             TrainingJobRepository(db).record_successes(s.claim.job_id for s in succeeded)
@@ -489,9 +485,9 @@ def run_due_batch(
             runs.append(_succeeded(step))
             succeeded.append(step)
             if len(succeeded) >= IN_CHUNK:
-                record_successes()
+                flush_successes()
     finally:
-        record_successes()
+        flush_successes()
     _forget_deleted_models(db, cache, cached)
     return runs, pending
 

@@ -167,11 +167,12 @@ class ArtifactStore:
         return self.download_many([artifact_id])[artifact_id]
 
     def download_many(self, artifact_ids: Iterable[str]) -> dict[str, bytes]:
-        """The bytes of each artifact, by id, in two queries (the files, then all their chunks
-        in order; a model's four artifacts are one chunk each). NotFound names the first one
-        missing; ArtifactIntegrityError if a file's chunks or SHA-256 do not match its record."""
+        """The bytes of each artifact, by id: the files (:func:`find_in`), then all their chunks
+        in order in one query (a model's four artifacts: two queries). NotFound names the first
+        one missing; ArtifactIntegrityError if a file's chunks or SHA-256 do not match its
+        record."""
         wanted = {artifact_id: _object_id(artifact_id) for artifact_id in artifact_ids}
-        files = {d["_id"]: d for d in self._files.find({"_id": {"$in": list(wanted.values())}})}
+        files = {d["_id"]: d for d in find_in(self._files, "_id", wanted.values())}
         for artifact_id, oid in wanted.items():
             if oid not in files:
                 raise NotFound(f"artifact {artifact_id} not found")
