@@ -33,13 +33,18 @@ DISABLED_ON_REQUEST = "disabled on request"
 def resolve_interval(interval_seconds: int | None, job: TrainingJob, settings: Settings) -> int:
     """The forecast interval: the given one (at least the configured minimum) or, by default,
     the job's sampling interval (raised to the minimum if shorter)."""
+    if interval_seconds is not None:
+        return check_interval(interval_seconds, settings)
+    if job.sampling_interval_seconds is None:
+        raise InvalidInput(f"training job {job.id} has no sampling interval; give interval_seconds")
     minimum = settings.min_prediction_interval_seconds
-    if interval_seconds is None:
-        if job.sampling_interval_seconds is None:
-            raise InvalidInput(
-                f"training job {job.id} has no sampling interval; give interval_seconds"
-            )
-        return min(max(job.sampling_interval_seconds, minimum), MAX_INTERVAL_SECONDS)
+    return min(max(job.sampling_interval_seconds, minimum), MAX_INTERVAL_SECONDS)
+
+
+def check_interval(interval_seconds: object, settings: Settings) -> int:
+    """A given forecast interval, refused unless a whole number of seconds within the
+    configured minimum and 366 days."""
+    minimum = settings.min_prediction_interval_seconds
     if isinstance(interval_seconds, bool) or not isinstance(interval_seconds, int):
         raise InvalidInput(
             f"interval_seconds must be a whole number of seconds, got {interval_seconds!r}"
@@ -85,12 +90,8 @@ def enable_forecasts(
     this job. Bad input or a job that cannot forecast raises before anything is written.
     """
     job_id = parse_id(training_job_id, "training job id")
-    if interval_seconds is not None and (
-        isinstance(interval_seconds, bool) or not isinstance(interval_seconds, int)
-    ):
-        raise InvalidInput(
-            f"interval_seconds must be a whole number of seconds, got {interval_seconds!r}"
-        )
+    if interval_seconds is not None:
+        check_interval(interval_seconds, settings)  # before anything is read
     jobs = TrainingJobRepository(db)
     job = jobs.get(job_id)
     if job.status is not TrainingStatus.COMPLETED:

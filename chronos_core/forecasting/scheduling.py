@@ -34,7 +34,7 @@ from chronos_core.clock import as_utc, utc_now
 from chronos_core.domain.forecast import ForecastRecord, ForecastTrigger, PublicationStatus
 from chronos_core.domain.training_job import TrainingJob
 from chronos_core.domain.validation import check_int
-from chronos_core.errors import ChronosError, DuplicateForecast, InvalidInput, NotFound
+from chronos_core.errors import ChronosError, DuplicateForecast, NotFound
 from chronos_core.fiware.errors import is_transient_error
 from chronos_core.fiware.ngsi import format_datetime
 from chronos_core.forecasting.errors import ArtifactsUnusable
@@ -65,22 +65,12 @@ NOT_CLAIMED_STOPPING = "not claimed: the forecast worker is stopping; the job st
 # ---------------------------------------------------------------------------- slot arithmetic
 
 
-def _check_interval_value(interval_seconds: int) -> int:
-    if (
-        isinstance(interval_seconds, bool)
-        or not isinstance(interval_seconds, int)
-        or interval_seconds < 1
-    ):
-        raise InvalidInput(f"interval_seconds must be an integer >= 1, got {interval_seconds!r}")
-    return interval_seconds
-
-
 def next_slot(due_at: datetime, interval_seconds: int, now: datetime) -> datetime:
     """The first ``due_at + k * interval`` (k >= 1) strictly after ``now``.
 
     Every slot missed up to ``now`` is skipped (coalesced), and the grid never drifts.
     """
-    step = timedelta(seconds=_check_interval_value(interval_seconds))
+    step = timedelta(seconds=check_int(interval_seconds, "interval_seconds"))
     due, moment = as_utc(due_at), as_utc(now)
     if moment < due:
         return due + step
@@ -89,7 +79,7 @@ def next_slot(due_at: datetime, interval_seconds: int, now: datetime) -> datetim
 
 def slot_at_or_after(due_at: datetime, interval_seconds: int, moment: datetime) -> datetime:
     """The first slot ``due_at + k * interval`` (k >= 1) that is not before ``moment``."""
-    step = timedelta(seconds=_check_interval_value(interval_seconds))
+    step = timedelta(seconds=check_int(interval_seconds, "interval_seconds"))
     due, target = as_utc(due_at), as_utc(moment)
     if target <= due + step:
         return due + step
@@ -102,7 +92,7 @@ def backoff_seconds(interval_seconds: int, consecutive_failures: int, max_second
     The interval itself while failures <= FAILURES_BEFORE_BACKOFF; then the interval doubled per
     further failure (at most 2**6 times), capped at ``max_seconds`` but never below the interval.
     """
-    interval = _check_interval_value(interval_seconds)
+    interval = check_int(interval_seconds, "interval_seconds")
     if consecutive_failures <= FAILURES_BEFORE_BACKOFF:
         return interval
     exponent = min(consecutive_failures - FAILURES_BEFORE_BACKOFF, MAX_BACKOFF_EXPONENT)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from chronos_core.errors import InvalidInput
+from chronos_core.domain.validation import check_int
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +69,7 @@ def configure(threads: int = 0, seed: int = 42, *, deterministic: bool = False) 
     - GPUs, if any, get memory growth so TensorFlow does not reserve all their memory.
     """
     global _configured
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-        raise InvalidInput(f"threads must be an integer >= 0 (0: all cores), got {threads!r}")
+    check_int(threads, "threads", low=0)  # 0: all cores
     with _lock:
         tf = tensorflow_module()
         intra = threads or os.cpu_count() or 1
