@@ -67,7 +67,7 @@ def fit_model(
         other_seasons=inputs.reference_seasons,
     )
     # Started once the network is built: the baseline's Python work holds the GIL, and building
-    # beside it took 1.1 s instead of 0.2 s.
+    # beside it took 1.1 s instead of 0.1 s.
     pool = ThreadPoolExecutor(1, thread_name_prefix=f"chronos-baseline-{job_id[:8]}")
     workspace.keep(
         STATISTICAL_BASELINE,
