@@ -159,9 +159,13 @@ def _process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def helper_cpu(extra_pids: tuple[int, ...] = ()) -> float:
-    """CPU seconds used so far by this process's descendants (the Prefect API server, the
-    sandbox) and ``extra_pids`` (the database daemon): work a flow run causes outside it."""
+def helper_pids(extra_pids: tuple[int, ...] = ()) -> tuple[int, ...]:
+    """This process's descendants (the Prefect API server, the sandbox) and ``extra_pids`` (the
+    database daemon): the processes whose work a run causes outside this one.
+
+    Found once per run, before it is timed: scanning ``/proc`` beside the statistical
+    baseline's thread, which holds the GIL, took up to 1.8 s (every file read waits for the GIL
+    again), which a scan inside the measured flow would have added to its time."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -179,7 +183,12 @@ def helper_cpu(extra_pids: tuple[int, ...] = ()) -> float:
                 family.add(pid)
                 grew = True
     family.discard(os.getpid())
-    return sum(_process_cpu(pid) for pid in family | set(extra_pids))
+    return tuple(sorted(family | set(extra_pids)))
+
+
+def helper_cpu(pids: tuple[int, ...]) -> float:
+    """CPU seconds used so far by the processes ``pids`` (see :func:`helper_pids`)."""
+    return sum(_process_cpu(pid) for pid in pids)
 
 
 def peak_rss_mb() -> float:
@@ -219,7 +228,8 @@ def plain_fit(model: Any, data: pd.Series, seed: int) -> Run:
 
     tf_runtime.set_seed(seed)
     keras = tf_runtime.keras_module()
-    helpers = helper_cpu(HELPER_PIDS)
+    pids = helper_pids(HELPER_PIDS)
+    helpers = helper_cpu(pids)
     wall, cpu = time.perf_counter(), time.process_time()
     prepared = prepare(
         data,
@@ -238,7 +248,7 @@ def plain_fit(model: Any, data: pd.Series, seed: int) -> Run:
         seed=seed,
     )
     patience = model.effective_patience
-    fit_helpers = helper_cpu(HELPER_PIDS)
+    fit_helpers = helper_cpu(pids)
     fit_cpu = time.process_time()
     fit_started = time.perf_counter()
     network.fit(
@@ -264,8 +274,8 @@ def plain_fit(model: Any, data: pd.Series, seed: int) -> Run:
     end = time.perf_counter()
     fit_cpu = time.process_time() - fit_cpu
     cpu = time.process_time() - cpu
-    fit_helpers = helper_cpu(HELPER_PIDS) - fit_helpers
-    helpers = helper_cpu(HELPER_PIDS) - helpers
+    fit_helpers = helper_cpu(pids) - fit_helpers
+    helpers = helper_cpu(pids) - helpers
     return Run(
         "plain",
         end - wall,
@@ -280,6 +290,7 @@ def plain_fit(model: Any, data: pd.Series, seed: int) -> Run:
 
 FLOW_FITS: list[tuple[float, float, int]] = []  # (helper CPU, CPU, parameters) per flow fit
 BASELINE_CPU: list[float] = []  # CPU of each background statistical baseline (its own thread)
+FLOW_HELPERS: tuple[int, ...] = ()  # the helper processes of the flow run being measured
 
 
 def watch_flow_fits() -> None:
@@ -291,12 +302,12 @@ def watch_flow_fits() -> None:
     fit, baseline = fitting.fit_network, fitting.statistical_baseline
 
     def watched(network: Any, *args: Any, **kwargs: Any) -> Any:
-        helpers, cpu, baselines = helper_cpu(HELPER_PIDS), time.process_time(), len(BASELINE_CPU)
+        helpers, cpu, baselines = helper_cpu(FLOW_HELPERS), time.process_time(), len(BASELINE_CPU)
         try:
             return fit(network, *args, **kwargs)
         finally:
             cpu = time.process_time() - cpu - sum(BASELINE_CPU[baselines:])
-            FLOW_FITS.append((helper_cpu(HELPER_PIDS) - helpers, cpu, network.count_params()))
+            FLOW_FITS.append((helper_cpu(FLOW_HELPERS) - helpers, cpu, network.count_params()))
 
     def timed_baseline(*args: Any, **kwargs: Any) -> Any:
         started = time.thread_time()
@@ -314,14 +325,16 @@ def flow_run(model_id: str, points: int) -> Run:
     from chronos_core.storage.training_job_repository import TrainingJobRepository
     from flows.training import train_model
 
-    helpers = helper_cpu(HELPER_PIDS)
+    global FLOW_HELPERS
+    FLOW_HELPERS = helper_pids(HELPER_PIDS)
+    helpers = helper_cpu(FLOW_HELPERS)
     with RssSampler() as sampler:
         called = time.time()
         wall, cpu = time.perf_counter(), time.process_time()
         job_id = train_model(model_id, last_n=points)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         returned = time.time()
-    helpers = helper_cpu(HELPER_PIDS) - helpers
+    helpers = helper_cpu(FLOW_HELPERS) - helpers
     db = get_database()
     job = TrainingJobRepository(db).get(job_id)
     metadata = json.loads(ArtifactStore(db).download(job.metadata_artifact_id or ""))
