@@ -78,7 +78,7 @@ class Settings(BaseSettings):
 
     # --- training ---
     collection_pages_per_chunk: int = Field(
-        default=20,
+        default=50,
         ge=1,
         le=10_000,
         description="STH pages grouped into one collection chunk (more when a job would "
