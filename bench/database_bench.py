@@ -8,7 +8,12 @@ compare-and-set updates plus the read-back of a claim token (which jobs the batc
 forecasts as one ``insert_many``. Each variant runs twice, alternating, and the medians are
 compared.
 
-    .venv/bin/python bench/database_bench.py --jobs 1000
+It also times GridFS uploads (the artifacts a training stores) into an empty database and into
+one that already holds ``--artifacts`` files: the driver checks on every upload whether the
+files and chunks collections are empty (to create its indexes), and the embedded server answers
+that empty-filter ``find_one`` by reading the collection.
+
+    .venv/bin/python bench/database_bench.py --jobs 1000 --artifacts 1000
 
 Run it from the repository root.
 """
@@ -30,6 +35,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 BATCH = 32
+UPLOADS = 100
+ARTIFACT_BYTES = 60_000  # a small network's .keras file
 HORIZON = 4
 LOOKBACK = 24
 
@@ -78,12 +85,14 @@ def forecast_document(job_id: str, slot: Any) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--artifacts", type=int, default=1000, help="files stored before")
     args = parser.parse_args()
 
     from pymongo import MongoClient, UpdateOne
 
     from chronos_core.clock import utc_now
     from chronos_core.storage import schema
+    from chronos_core.storage.artifact_store import ArtifactStore
     from chronos_core.storage.embedded import ensure_embedded_server, stop_embedded_server
 
     work = Path(tempfile.mkdtemp(prefix="chronos-database-bench-"))
@@ -175,6 +184,30 @@ def main() -> int:
         single = statistics.median(results[f"{what} one by one"])
         batched = statistics.median(results[f"{what} in batches"])
         print(f"ratio {what} in batches / one by one: {batched / single:.2f}")
+    store = ArtifactStore(db)
+    artifact = os.urandom(ARTIFACT_BYTES)
+
+    def upload(count: int) -> None:
+        for _ in range(count):
+            store.upload(
+                artifact,
+                "model.keras",
+                model_id=str(uuid.uuid4()),
+                training_job_id=str(uuid.uuid4()),
+                artifact_type="model",
+                content_type="application/zip",
+            )
+
+    for name in (schema.ARTIFACT_FILES, schema.ARTIFACT_CHUNKS):
+        db[name].create_indexes(schema.indexes_for(name))
+    empty = measure(lambda: upload(UPLOADS))
+    upload(args.artifacts - UPLOADS)
+    full = measure(lambda: upload(UPLOADS))
+    print(
+        f"  {UPLOADS} uploads of {ARTIFACT_BYTES // 1000} kB: server CPU {empty:.2f} s into an "
+        f"empty database, {full:.2f} s with {args.artifacts} files stored"
+    )
+    print(f"ratio uploads with {args.artifacts} stored / empty: {full / empty:.2f}")
     print(f"({time.perf_counter() - started:.0f} s; load average at end: {os.getloadavg()[0]:.2f})")
     stop_embedded_server(work / "db")
     return 0
