@@ -59,6 +59,14 @@ def test_several_machines_recipe_runs_as_written(
     for line in lines[1:]:
         command = prefect_command(line)
         if "worker" in line:
+            # The deployed schedules make a sweep due every minute. A worker that took one would
+            # finish it before stopping (a minute or more on a loaded machine), so the pool
+            # hands out no runs here: the worker polls and stays idle.
+            httpx.patch(
+                f"{local_prefect_server.api_url}/work_pools/chronos",
+                json={"concurrency_limit": 0},
+                timeout=10,
+            ).raise_for_status()
             worker = subprocess.Popen(
                 command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
             )
