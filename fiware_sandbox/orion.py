@@ -1050,6 +1050,9 @@ class OrionEmulator(EmulatedService):
                 continue
             tenant = self._tenant(change.tenant)
             for sub in list(tenant.subscriptions.values()):
+                named = sub.entity_ids
+                if named is not None and change.entity.id not in named:
+                    continue
                 if sub.status != "active" and sub.status != "oneshot":
                     continue
                 if sub.expires is not None and sub.expires < now:

@@ -8,6 +8,7 @@ any other URL is notified over HTTP.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import threading
 import time
@@ -60,6 +61,16 @@ class Subscription:
     last_failure: float | None = None
     last_failure_reason: str | None = None
     fails_counter: int = 0
+
+    @functools.cached_property
+    def entity_ids(self) -> frozenset[str] | None:
+        """The entity ids the subject names when every selector names one (``None`` when one
+        has a pattern or no id): a cheap first test before :func:`subject_matches`, so an
+        upsert is not matched in full against every subscription of the tenant."""
+        specs = self.subject["entities"]
+        if not all("id" in spec for spec in specs):
+            return None
+        return frozenset(str(spec["id"]) for spec in specs)
 
 
 @dataclass
