@@ -33,18 +33,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from training_bench import process_cpu
 
 BATCH = 32
 UPLOADS = 100
 ARTIFACT_BYTES = 60_000  # a small network's .keras file
 HORIZON = 4
 LOOKBACK = 24
-
-
-def server_cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def forecast_document(job_id: str, slot: Any) -> dict[str, Any]:
@@ -163,9 +160,9 @@ def main() -> int:
             forecasts.insert_many(documents, ordered=False)
 
     def measure(run: Callable[[], None]) -> float:
-        before = server_cpu(server.pid)
+        before = process_cpu(server.pid)
         run()
-        return server_cpu(server.pid) - before
+        return process_cpu(server.pid) - before
 
     print(f"{args.jobs} jobs, batches of {BATCH}; load average at start: {os.getloadavg()[0]:.2f}")
     results: dict[str, list[float]] = {}

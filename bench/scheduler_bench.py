@@ -98,7 +98,7 @@ def clone_models(db: Any, model_id: str, job_id: str, count: int) -> list[str]:
     from chronos_core.storage.artifact_store import ArtifactStore
     from chronos_core.storage.documents import bson_datetime
     from chronos_core.storage.model_repository import ModelRepository
-    from chronos_core.storage.schema import ARTIFACT_BUCKET
+    from chronos_core.storage.schema import ARTIFACT_CHUNKS, ARTIFACT_FILES
     from chronos_core.storage.training_job_repository import TrainingJobRepository
 
     models = ModelRepository(db)
@@ -109,7 +109,7 @@ def clone_models(db: Any, model_id: str, job_id: str, count: int) -> list[str]:
     infos = {str(info.artifact_type): info for info in store.list_for_job(job_id)}
     blobs = {kind: store.download(info.id) for kind, info in infos.items()}
     templates = {
-        kind: db[f"{ARTIFACT_BUCKET}.files"].find_one({"_id": ObjectId(info.id)})
+        kind: db[ARTIFACT_FILES].find_one({"_id": ObjectId(info.id)})
         for kind, info in infos.items()
     }
     metadata = json.loads(blobs[ArtifactType.METADATA.value])
@@ -142,9 +142,9 @@ def clone_models(db: Any, model_id: str, job_id: str, count: int) -> list[str]:
         return str(file_id)
 
     def flush() -> None:
-        for name, documents in (("files", files), ("chunks", chunks)):
+        for name, documents in ((ARTIFACT_FILES, files), (ARTIFACT_CHUNKS, chunks)):
             if documents:
-                db[f"{ARTIFACT_BUCKET}.{name}"].insert_many(documents)
+                db[name].insert_many(documents)
                 documents.clear()
 
     job_ids = []

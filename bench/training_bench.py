@@ -150,7 +150,8 @@ class RssSampler:
         return max(self.samples, key=lambda sample: sample[1]) if self.samples else (0.0, 0.0)
 
 
-def _process_cpu(pid: int) -> float:
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid``; 0 once it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
@@ -188,7 +189,7 @@ def helper_pids(extra_pids: tuple[int, ...] = ()) -> tuple[int, ...]:
 
 def helper_cpu(pids: tuple[int, ...]) -> float:
     """CPU seconds used so far by the processes ``pids`` (see :func:`helper_pids`)."""
-    return sum(_process_cpu(pid) for pid in pids)
+    return sum(process_cpu(pid) for pid in pids)
 
 
 def peak_rss_mb() -> float:

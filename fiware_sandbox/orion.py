@@ -1050,16 +1050,13 @@ class OrionEmulator(EmulatedService):
                 continue
             tenant = self._tenant(change.tenant)
             for sub in list(tenant.subscriptions.values()):
-                named = sub.entity_ids
-                if named is not None and change.entity.id not in named:
+                if not subject_matches(sub, change.entity):
                     continue
                 if sub.status != "active" and sub.status != "oneshot":
                     continue
                 if sub.expires is not None and sub.expires < now:
                     continue
                 if not path_matches(sub.servicepath, change.entity.servicepath):
-                    continue
-                if not subject_matches(sub, change.entity):
                     continue
                 condition = sub.subject["condition"]
                 watched = condition["attrs"]

@@ -65,8 +65,8 @@ class Subscription:
     @functools.cached_property
     def entity_ids(self) -> frozenset[str] | None:
         """The entity ids the subject names when every selector names one (``None`` when one
-        has a pattern or no id): a cheap first test before :func:`subject_matches`, so an
-        upsert is not matched in full against every subscription of the tenant."""
+        has a pattern or no id): :func:`subject_matches` tests it first, so an upsert is not
+        matched in full against every subscription of the tenant."""
         specs = self.subject["entities"]
         if not all("id" in spec for spec in specs):
             return None
@@ -263,6 +263,8 @@ def render_subscription(sub: Subscription) -> dict[str, Any]:
 
 def subject_matches(sub: Subscription, entity: Entity) -> bool:
     """Whether one of the subject's entity selectors matches the entity."""
+    if sub.entity_ids is not None and entity.id not in sub.entity_ids:
+        return False
     for spec in sub.subject["entities"]:
         if "id" in spec and spec["id"] != entity.id:
             continue
