@@ -50,7 +50,7 @@ from chronos_core.settings import Settings
 from chronos_core.storage.documents import IN_CHUNK, bson_datetime
 from chronos_core.storage.forecast_repository import ForecastRepository
 from chronos_core.storage.model_repository import MAX_PAGE_SIZE
-from chronos_core.storage.training_job_repository import TrainingJobRepository
+from chronos_core.storage.training_job_repository import DueJob, TrainingJobRepository
 
 Db = Database[dict[str, Any]]
 logger = logging.getLogger(__name__)
@@ -120,18 +120,6 @@ def retry_slot(
 
 
 @dataclass(frozen=True)
-class DueJob:
-    """A job whose recurring forecast is due: what a scheduler needs to claim it."""
-
-    job_id: str
-    due_at: datetime
-    interval_seconds: int
-
-    def as_params(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
 class Claim:
     """A won claim: this run owns slot ``slot``; the job's next slot is ``next_at``."""
 
@@ -172,10 +160,9 @@ class ScheduledRun:
 
 def find_due_jobs(db: Db, now: datetime | None = None, *, limit: int = 200) -> list[DueJob]:
     """Jobs whose recurring forecast is due, earliest first (at most ``limit``, up to 500)."""
-    due = TrainingJobRepository(db).find_due_predictions(
+    return TrainingJobRepository(db).find_due_predictions(
         now or utc_now(), limit=min(limit, MAX_PAGE_SIZE)
     )
-    return [DueJob(d.job_id, d.due_at, d.interval_seconds) for d in due if d.interval_seconds]
 
 
 def claim(db: Db, due: DueJob, job: TrainingJob, now: datetime | None = None) -> Claim | None:

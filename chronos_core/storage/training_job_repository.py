@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
@@ -47,13 +48,17 @@ DUE_PREDICTIONS_LIMIT = 50
 Statuses = TrainingStatus | Iterable[TrainingStatus]
 
 
-class DuePrediction(NamedTuple):
-    """A job whose recurring forecast is due: its next slot and its interval (the forecast
-    interval, else the sampling interval; ``None`` if neither is set)."""
+@dataclass(frozen=True)
+class DueJob:
+    """A job whose recurring forecast is due: what a scheduler needs to claim it (its next
+    slot, and its interval: the forecast interval, else the sampling interval)."""
 
     job_id: str
     due_at: datetime
-    interval_seconds: int | None
+    interval_seconds: int
+
+    def as_params(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def _in(statuses: Statuses) -> dict[str, builtins.list[str]]:
@@ -114,14 +119,19 @@ class TrainingJobRepository(Repository[TrainingJob]):
 
     def find_due_predictions(
         self, now: datetime | None = None, *, limit: int = DUE_PREDICTIONS_LIMIT
-    ) -> builtins.list[DuePrediction]:
+    ) -> builtins.list[DueJob]:
         """Completed jobs with recurring forecasts enabled whose next run is due, earliest
-        first: only what a scheduler needs to claim them (not the whole job document)."""
+        first: only what a scheduler needs to claim them (not the whole job document). A job
+        with neither a forecast nor a sampling interval has no slots and is left out."""
         check_page(0, limit)
         query = {
             "prediction_config.enabled": True,
             "status": TrainingStatus.COMPLETED.value,
             "next_prediction_at": {"$lte": bson_datetime(now or utc_now())},
+            "$or": [
+                {"prediction_config.interval_seconds": {"$gt": 0}},
+                {"sampling_interval_seconds": {"$gt": 0}},
+            ],
         }
         fields = {
             "_id": False,
@@ -134,9 +144,8 @@ class TrainingJobRepository(Repository[TrainingJob]):
         due = []
         for document in cursor.limit(limit):
             config = document.get("prediction_config") or {}
-            interval = config.get("interval_seconds") or document.get("sampling_interval_seconds")
-            next_at = as_utc(document["next_prediction_at"])
-            due.append(DuePrediction(document["id"], next_at, interval))
+            interval = config.get("interval_seconds") or document["sampling_interval_seconds"]
+            due.append(DueJob(document["id"], as_utc(document["next_prediction_at"]), interval))
         return due
 
     # --- writes ---

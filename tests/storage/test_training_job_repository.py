@@ -335,12 +335,15 @@ def test_due_predictions_and_claims(db: Db, race: Race) -> None:
     repository = TrainingJobRepository(db)
     now = utc_now()
 
-    def job_with(enabled: bool, next_at: datetime | None, status: T = T.COMPLETED) -> TrainingJob:
+    def job_with(
+        enabled: bool, next_at: datetime | None, status: T = T.COMPLETED, interval: int | None = 60
+    ) -> TrainingJob:
         return repository.insert(
             TrainingJob(
                 model_id=new_id(),
                 status=status,
                 next_prediction_at=next_at,
+                sampling_interval_seconds=interval,
                 prediction_config=PredictionConfig(enabled=enabled),
             )
         )
@@ -351,8 +354,10 @@ def test_due_predictions_and_claims(db: Db, race: Race) -> None:
     job_with(False, now - timedelta(minutes=5))  # disabled
     job_with(True, None)  # never scheduled
     job_with(True, now - timedelta(minutes=9), status=T.FAILED)  # not a completed job
+    job_with(True, now - timedelta(minutes=7), interval=None)  # no slots: no interval at all
     due = repository.find_due_predictions(now)
     assert [j.job_id for j in due] == [due_early.id, due_now.id]
+    assert {j.interval_seconds for j in due} == {60}
     assert [j.job_id for j in repository.find_due_predictions(now, limit=1)] == [due_early.id]
 
     expected = due_early.next_prediction_at
