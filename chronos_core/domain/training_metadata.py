@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 METADATA_FORMAT = "chronos.training_metadata"
 METADATA_FORMAT_VERSION = 1
@@ -28,6 +28,15 @@ class TrainingMetadataError(ValueError):
         self.value = value
 
 
+class StoredNetworkInputs(BaseModel):
+    """How the network reads its window (:class:`~chronos_core.ml.network_inputs.NetworkInputs`
+    as stored); only the anchor season is checked, the rest is kept as written."""
+
+    model_config = ConfigDict(extra="allow")
+
+    anchor_season_steps: int | None = Field(default=None, strict=True)
+
+
 class TrainingMetadata(BaseModel):
     """One metadata artifact. Unknown fields are kept (an audit record is never trimmed)."""
 
@@ -41,7 +50,7 @@ class TrainingMetadata(BaseModel):
     lookback_window: int = _PositiveInt
     forecast_horizon: int = _PositiveInt
     seasons: list[Any] = Field(default_factory=list)
-    network_inputs: dict[str, Any] | None = None
+    network_inputs: StoredNetworkInputs | None = None
     feature: str = _Text
     feature_columns: list[str] = Field(default_factory=lambda: ["value"])
     entity_type: str = _Text
@@ -66,18 +75,10 @@ class TrainingMetadata(BaseModel):
     library_versions: dict[str, Any] | None = None
     plots: dict[str, str] | None = None
 
-    @field_validator("network_inputs")
-    @classmethod
-    def _anchor_season_is_whole(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        season = (value or {}).get("anchor_season_steps")
-        if season is not None and (isinstance(season, bool) or not isinstance(season, int)):
-            raise ValueError(f"invalid anchor season ({season!r})")
-        return value
-
     @property
     def anchor_season_steps(self) -> int | None:
-        season = (self.network_inputs or {}).get("anchor_season_steps")
-        return season if isinstance(season, int) and season > 0 else None
+        season = self.network_inputs.anchor_season_steps if self.network_inputs else None
+        return season if season is not None and season > 0 else None
 
     @classmethod
     def parse(cls, document: Any) -> TrainingMetadata:
@@ -90,14 +91,7 @@ class TrainingMetadata(BaseModel):
         except ValidationError as error:
             first = error.errors()[0]
             name = ".".join(str(part) for part in first["loc"]) or None
-            value = document.get(str(first["loc"][0])) if first["loc"] else document
-            if name == "network_inputs":
-                raise TrainingMetadataError(
-                    f"the metadata artifact has an invalid anchor season "
-                    f"({(value or {}).get('anchor_season_steps')!r})",
-                    name,
-                    value,
-                ) from None
+            value = None if first["type"] == "missing" else first["input"]
             raise TrainingMetadataError(
                 f"the metadata artifact has no valid {name} ({value!r})", name, value
             ) from None

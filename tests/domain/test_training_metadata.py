@@ -50,7 +50,10 @@ def test_the_document_round_trips_with_its_stored_names_and_unknown_fields() -> 
         ({"forecast_horizon": 0}, "no valid forecast_horizon"),
         ({"sampling_interval_seconds": 1.5}, "no valid sampling_interval_seconds"),
         ({"entity_id": ""}, "no valid entity_id"),
-        ({"network_inputs": {"anchor_season_steps": "24"}}, "invalid anchor season"),
+        (
+            {"network_inputs": {"anchor_season_steps": "24"}},
+            r"no valid network_inputs.anchor_season_steps \('24'\)",
+        ),
         ({"format_version": METADATA_FORMAT_VERSION + 1}, "newer than this Chronos reads"),
     ],
 )
