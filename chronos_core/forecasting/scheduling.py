@@ -127,8 +127,6 @@ class Claim:
     slot: datetime
     next_at: datetime
     interval_seconds: int
-    #: The job as claimed (read by its batch just before the claim).
-    job: TrainingJob | None = field(default=None, compare=False, repr=False)
 
 
 class RunOutcome(StrEnum):
@@ -165,19 +163,17 @@ def find_due_jobs(db: Db, now: datetime | None = None, *, limit: int = 200) -> l
     )
 
 
-def claim(db: Db, due: DueJob, job: TrainingJob, now: datetime | None = None) -> Claim | None:
-    """Take the due slot of ``job`` (read by the caller just before; atomic) and record ``now``
-    as its last run; ``None`` when another scheduler took it or it changed (disabled,
-    rescheduled)."""
+def claim(db: Db, due: DueJob, now: datetime | None = None) -> Claim | None:
+    """Take ``due``'s slot (atomic) and record ``now`` as the job's last run; ``None`` when
+    another scheduler took it or the job changed (disabled, rescheduled)."""
     moment = now or utc_now()
     next_at = next_slot(due.due_at, due.interval_seconds, moment)
     if not TrainingJobRepository(db).claim_prediction(
         due.job_id, due.due_at, next_at, run_at=moment
     ):
         return None
-    claimed = job.model_copy(update={"next_prediction_at": next_at})
     return Claim(
-        due.job_id, bson_datetime(due.due_at), bson_datetime(next_at), due.interval_seconds, claimed
+        due.job_id, bson_datetime(due.due_at), bson_datetime(next_at), due.interval_seconds
     )
 
 
@@ -290,10 +286,9 @@ def forecast_due_job(
     cached model is not checked to still exist here (see :func:`run_due_batch`).
     """
     moment = now or utc_now()
-    claimed = None if job is None else claim(db, due, job, moment)
-    if claimed is None or claimed.job is None:  # taken, changed or deleted meanwhile
+    claimed = None if job is None else claim(db, due, moment)
+    if job is None or claimed is None:  # taken, changed or deleted meanwhile
         return ScheduledRun(due.job_id, RunOutcome.SKIPPED, error="claimed by another scheduler")
-    job = claimed.job
     try:
         computed = compute_forecast(
             db,
@@ -439,8 +434,8 @@ def run_due_batch(
             if isinstance(step, ScheduledRun):
                 runs.append(step)
                 continue
-            if not step.model_loaded and step.claim.job is not None:
-                cached.append(step.claim.job)
+            if not step.model_loaded and job is not None:
+                cached.append(job)
             if pending:
                 pending.append(step)
                 continue

@@ -287,9 +287,9 @@ def test_a_scheduler_that_dies_after_its_claim_leaves_nothing_stuck(
     jobs = TrainingJobRepository(db)
     slot = jobs.get(job.id).next_prediction_at
     assert slot is not None
-    won = claim(db, DueJob(job.id, slot, 60), job)  # ... and the scheduler dies here
+    won = claim(db, DueJob(job.id, slot, 60))  # ... and the scheduler dies here
     assert won is not None
-    assert claim(db, DueJob(job.id, slot, 60), job) is None  # the slot is taken
+    assert claim(db, DueJob(job.id, slot, 60)) is None  # the slot is taken
     assert run_sweep(db, settings=fsettings, cache=cache).due == 0
     # Once the next slot is due, the next sweep runs the job as usual.
     report = run_sweep(db, settings=fsettings, cache=cache, now=lambda: won.next_at)
