@@ -15,8 +15,15 @@ that every forecast reached Orion. The FIWARE sandbox runs in a child process (i
 holds each entity's history; its Orion notifies its STH-Comet), the database is a temporary
 embedded one and Prefect runs its test harness.
 
+``--breakdown`` also reports where the time went: the CPU seconds of the database server, the
+FIWARE sandbox, the Prefect test server and this process (the flow and its batch threads), and
+the database commands sent, with the sum of their round trips, for each sweep and for the bare
+I/O of the same forecasts measured after them (as ``bench/serving_bench.py`` measures it),
+and the steady sweeps' wall time over the bare I/O's.
+
     .venv/bin/python bench/scheduler_bench.py --models 200
     .venv/bin/python bench/scheduler_bench.py --models 200 --cpus 2 --concurrency 4
+    .venv/bin/python bench/scheduler_bench.py --models 500 --concurrency 1 --breakdown
 
 Run it from the repository root.
 """
@@ -243,11 +250,65 @@ def machine() -> str:
     return f"{cores} cores ({cpu}), {memory:.0f} GiB, Python {platform.python_version()}"
 
 
-def sweep(label: str) -> dict[str, Any]:
+class Breakdown:
+    """CPU seconds per process and database commands (count, summed round trips) while
+    :meth:`measure` runs; the listener is registered before any client is made."""
+
+    def __init__(self, pids: dict[str, tuple[int, ...]]) -> None:
+        from pymongo import monitoring
+
+        self.pids = pids
+        self.commands: dict[str, list[float]] = {}
+        self.counting = False
+
+        tally = self
+
+        class Listener(monitoring.CommandListener):
+            def started(self, event: Any) -> None:
+                pass
+
+            def succeeded(self, event: Any) -> None:
+                if tally.counting:  # list.append and += on floats are safe enough for a tally
+                    entry = tally.commands.setdefault(event.command_name, [0, 0.0])
+                    entry[0] += 1
+                    entry[1] += event.duration_micros / 1e6
+
+            failed = succeeded
+
+        monitoring.register(Listener())
+
+    def cpu(self) -> dict[str, float]:
+        from training_bench import helper_cpu
+
+        return {name: helper_cpu(pids) for name, pids in self.pids.items()} | {
+            "this process": time.process_time()
+        }
+
+    @contextlib.contextmanager
+    def measure(self, into: dict[str, Any]) -> Any:
+        self.commands.clear()
+        before = self.cpu()
+        self.counting = True
+        try:
+            yield
+        finally:
+            self.counting = False
+            after = self.cpu()
+            into["cpu_seconds"] = {k: round(after[k] - before[k], 2) for k in after}
+            into["database_commands"] = {
+                name: {"count": int(n), "round_trip_seconds": round(total, 2)}
+                for name, (n, total) in sorted(self.commands.items())
+            }
+            print(f"  CPU s: {into['cpu_seconds']}; database commands: {into['database_commands']}")
+
+
+def sweep(label: str, breakdown: Breakdown | None = None) -> dict[str, Any]:
     from flows.predictions import run_due_forecasts
 
+    measured: dict[str, Any] = {}
     started = time.perf_counter()
-    report = run_due_forecasts(limit=10_000)
+    with breakdown.measure(measured) if breakdown else contextlib.nullcontext():
+        report = run_due_forecasts(limit=10_000)
     wall = time.perf_counter() - started
     report.pop("runs")
     report["wall_seconds"] = round(wall, 2)
@@ -259,7 +320,18 @@ def sweep(label: str) -> dict[str, Any]:
         f"{report['forecasts_per_second_wall']} forecasts/s; model loads: "
         f"{report['model_loads']}, cache hits: {report['cache_hits']}"
     )
-    return report
+    return report | measured
+
+
+def bare_io_breakdown(db: Any, job_ids: list[str], breakdown: Breakdown) -> dict[str, Any]:
+    """The same forecasts' bare I/O (``serving_bench.bare_io``: each one's STH-Comet read,
+    forecast insert, Orion upsert and one job update, no model), with its breakdown."""
+    from serving_bench import bare_io
+
+    measured: dict[str, Any] = {}
+    seconds, count = bare_io(db, job_ids, timed=lambda: breakdown.measure(measured))
+    print(f"bare I/O: {count} forecasts in {seconds:.1f} s")
+    return {"wall_seconds": round(seconds, 2), "forecasts": count} | measured
 
 
 def main() -> int:
@@ -268,6 +340,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=None, help="forecasts in parallel")
     parser.add_argument("--cpus", type=int, default=None, help="pin this process to N CPUs")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="CPU per process and database commands per sweep"
+    )
     args = parser.parse_args()
     if args.cpus:
         os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cpus]))
@@ -322,14 +397,33 @@ def main() -> int:
         "lookback_window": LOOKBACK,
         "forecast_horizon": HORIZON,
     }
+    assert process.pid is not None
+    breakdown = (
+        Breakdown({"database server": (server.pid,), "FIWARE sandbox": (process.pid,)})
+        if args.breakdown
+        else None
+    )
     with prefect_test_harness(server_startup_timeout=240):
+        if breakdown:
+            from training_bench import helper_pids
+
+            known = {server.pid, process.pid}
+            breakdown.pids["Prefect test server and other children"] = tuple(
+                p for p in helper_pids() if p not in known
+            )
         db = get_database()
-        train_and_clone(db, args.models, settings)
-        results["first_sweep"] = sweep("sweep 1 (cold cache)")
+        _, job_ids = train_and_clone(db, args.models, settings)
+        results["first_sweep"] = sweep("sweep 1 (cold cache)", breakdown)
         make_all_due(db)
-        results["second_sweep"] = sweep("sweep 2 (all due again)")
+        results["second_sweep"] = sweep("sweep 2 (all due again)", breakdown)
         make_all_due(db)
-        results["third_sweep"] = sweep("sweep 3 (all due again)")
+        results["third_sweep"] = sweep("sweep 3 (all due again)", breakdown)
+        if breakdown:
+            results["bare_io"] = bare_io_breakdown(db, job_ids, breakdown)
+            steady = [results[k]["wall_seconds"] for k in ("second_sweep", "third_sweep")]
+            ratios = [round(wall / results["bare_io"]["wall_seconds"], 2) for wall in steady]
+            results["steady_sweeps_over_bare_io"] = ratios
+            print(f"steady sweeps / bare I/O: {ratios}")
         with OrionClient(settings=settings) as orion:
             published = orion.count_entities(Tenant(*TENANT), entity_type="Forecast")
         results["forecast_entities_in_orion"] = published

@@ -36,7 +36,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager as ContextManager
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, cast
 
@@ -237,11 +240,13 @@ def observe_sweep(index: int, db: Any, serve_pid: int, timeout: float) -> dict[s
 # --------------------------------------------------------------------------- bare I/O
 
 
-def bare_io(db: Any, job_ids: list[str]) -> tuple[float, int]:
+def bare_io(
+    db: Any, job_ids: list[str], timed: Callable[[], ContextManager[Any]] = nullcontext
+) -> tuple[float, int]:
     """The I/O of each forecast without a model, and nothing else: read the window from
     STH-Comet, insert a forecast record (a copy of the job's latest, read before the clock
     starts, into a collection with the forecasts' indexes), upsert its entity in Orion, update
-    the job once (a plain update)."""
+    the job once (a plain update). ``timed()`` wraps the timed part (not the reads before)."""
     from chronos_core.fiware.tenant import Tenant
     from chronos_core.forecasting.clients import orion_client
     from chronos_core.forecasting.forecaster import fetch_window
@@ -294,10 +299,11 @@ def bare_io(db: Any, job_ids: list[str]) -> tuple[float, int]:
             {"id": job_id}, {"$set": {"prediction_config.last_run_at": record.issued_at}}
         )
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=settings.forecast_concurrency) as pool:
+    with timed(), ThreadPoolExecutor(max_workers=settings.forecast_concurrency) as pool:
+        started = time.perf_counter()
         list(pool.map(one, list(records)))
-    return time.perf_counter() - started, len(records)
+        seconds = time.perf_counter() - started
+    return seconds, len(records)
 
 
 # --------------------------------------------------------------------------- known models
