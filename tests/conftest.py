@@ -7,7 +7,9 @@ the embedded SecantusDB one.
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import tempfile
 import threading
 import uuid
@@ -22,6 +24,18 @@ from chronos_core.domain.model import Model, ModelDefinition
 from chronos_core.settings import Settings, get_settings
 
 TEST_DB_PREFIX = "chronos_test_"
+
+
+def pytest_sessionfinish() -> None:
+    """Stop Prefect's temporary API servers (started by tests that run a flow outside the test
+    harness) quietly, now: left to Prefect's exit hook, each stop is logged to a stream pytest
+    has already closed, and a logging traceback ends the test output."""
+    server = sys.modules.get("prefect.server.api.server")
+    if server is None:
+        return
+    logging.getLogger("prefect").disabled = True
+    for instance in list(server.SubprocessASGIServer._instances.values()):
+        instance.stop()
 
 
 @pytest.fixture(scope="session")
