@@ -23,7 +23,7 @@ and the steady sweeps' wall time over the bare I/O's.
 
     .venv/bin/python bench/scheduler_bench.py --models 200
     .venv/bin/python bench/scheduler_bench.py --models 200 --cpus 2 --concurrency 4
-    .venv/bin/python bench/scheduler_bench.py --models 500 --concurrency 1 --breakdown
+    .venv/bin/python bench/scheduler_bench.py --models 1000 --breakdown
 
 Run it from the repository root.
 """
@@ -40,11 +40,13 @@ import platform
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pymongo import monitoring
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -250,32 +252,26 @@ def machine() -> str:
     return f"{cores} cores ({cpu}), {memory:.0f} GiB, Python {platform.python_version()}"
 
 
-class Breakdown:
+class Breakdown(monitoring.CommandListener):
     """CPU seconds per process and database commands (count, summed round trips) while
-    :meth:`measure` runs; the listener is registered before any client is made."""
+    :meth:`measure` runs; registered as a pymongo listener before any client is made."""
 
     def __init__(self, pids: dict[str, tuple[int, ...]]) -> None:
-        from pymongo import monitoring
-
         self.pids = pids
-        self.commands: dict[str, list[float]] = {}
+        self.counts: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()
         self.counting = False
+        monitoring.register(self)
 
-        tally = self
+    def started(self, event: Any) -> None:
+        pass
 
-        class Listener(monitoring.CommandListener):
-            def started(self, event: Any) -> None:
-                pass
+    def succeeded(self, event: Any) -> None:
+        if self.counting:  # not locked: a rare lost update between threads would miss one command
+            self.counts[event.command_name] += 1
+            self.seconds[event.command_name] += event.duration_micros / 1e6
 
-            def succeeded(self, event: Any) -> None:
-                if tally.counting:  # list.append and += on floats are safe enough for a tally
-                    entry = tally.commands.setdefault(event.command_name, [0, 0.0])
-                    entry[0] += 1
-                    entry[1] += event.duration_micros / 1e6
-
-            failed = succeeded
-
-        monitoring.register(Listener())
+    failed = succeeded
 
     def cpu(self) -> dict[str, float]:
         from training_bench import helper_cpu
@@ -286,7 +282,8 @@ class Breakdown:
 
     @contextlib.contextmanager
     def measure(self, into: dict[str, Any]) -> Any:
-        self.commands.clear()
+        self.counts.clear()
+        self.seconds.clear()
         before = self.cpu()
         self.counting = True
         try:
@@ -296,8 +293,8 @@ class Breakdown:
             after = self.cpu()
             into["cpu_seconds"] = {k: round(after[k] - before[k], 2) for k in after}
             into["database_commands"] = {
-                name: {"count": int(n), "round_trip_seconds": round(total, 2)}
-                for name, (n, total) in sorted(self.commands.items())
+                name: {"count": count, "round_trip_seconds": round(self.seconds[name], 2)}
+                for name, count in sorted(self.counts.items())
             }
             print(f"  CPU s: {into['cpu_seconds']}; database commands: {into['database_commands']}")
 

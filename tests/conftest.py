@@ -27,9 +27,9 @@ TEST_DB_PREFIX = "chronos_test_"
 
 
 def pytest_sessionfinish() -> None:
-    """Stop Prefect's temporary API servers (started by tests that run a flow outside the test
-    harness) quietly, now: left to Prefect's exit hook, each stop is logged to a stream pytest
-    has already closed, and a logging traceback ends the test output."""
+    """Stop any temporary API server Prefect started and still runs, quietly, now: left to
+    Prefect's exit hook, the stop is logged to a stream pytest has already closed, and a
+    logging traceback ends the test output. (Prefect keeps them in a private registry.)"""
     server = sys.modules.get("prefect.server.api.server")
     if server is None:
         return

@@ -434,8 +434,8 @@ def run_due_batch(
             if isinstance(step, ScheduledRun):
                 runs.append(step)
                 continue
-            if not step.model_loaded and job is not None:
-                cached.append(job)
+            if not step.model_loaded:
+                cached.append(jobs[due.job_id])
             if pending:
                 pending.append(step)
                 continue
