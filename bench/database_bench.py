@@ -9,9 +9,14 @@ forecasts as one ``insert_many``. Each variant runs twice, alternating, and the 
 compared.
 
 It also times GridFS uploads (the artifacts a training stores) into an empty database and into
-one that already holds ``--artifacts`` files: the driver checks on every upload whether the
-files and chunks collections are empty (to create its indexes), and the embedded server answers
-that empty-filter ``find_one`` by reading the collection.
+one that already holds ``--artifacts`` files, with Chronos's upload and, alternating with it,
+the driver's own: that one checks on every upload whether the files and chunks collections are
+empty (to create its indexes), and the embedded server answers that ``find_one`` by reading the
+whole collection. Chronos's upload skips the check (the bootstrap made the indexes).
+
+And it times the claims with all five indexes of ``training_jobs`` against only the two a claim
+uses (``id`` and ``next_prediction_at``): the embedded server rewrites a document's entries in
+every index on each update.
 
     .venv/bin/python bench/database_bench.py --jobs 1000 --artifacts 1000
 
@@ -85,6 +90,7 @@ def main() -> int:
     parser.add_argument("--artifacts", type=int, default=1000, help="files stored before")
     args = parser.parse_args()
 
+    from gridfs import GridFSBucket
     from pymongo import MongoClient, UpdateOne
 
     from chronos_core.clock import utc_now
@@ -176,16 +182,37 @@ def main() -> int:
         ):
             results.setdefault(name, []).append(measure(run))
     for name, values in results.items():
-        print(f"  {name:30s} server CPU {statistics.median(values):5.2f} s {values}")
+        median, each = statistics.median(values), [round(v, 2) for v in values]
+        print(f"  {name:30s} server CPU {median:5.2f} s {each}")
     for what in ("claims", "forecast inserts"):
         single = statistics.median(results[f"{what} one by one"])
         batched = statistics.median(results[f"{what} in batches"])
         print(f"ratio {what} in batches / one by one: {batched / single:.2f}")
+    # An update rewrites the document's entries in every index of its collection: the same
+    # claims with only the two indexes a claim uses, alternating with all five.
+    used = {"id_unique", "next_prediction_at_idx"}
+    others = [i for i in schema.TRAINING_JOB_INDEXES if i.document["name"] not in used]
+    by_indexes: dict[str, list[float]] = {"all five indexes": [], "two indexes": []}
+    for _ in range(2):
+        by_indexes["all five indexes"].append(measure(claim_one_by_one))
+        for index in others:
+            jobs.drop_index(index.document["name"])
+        by_indexes["two indexes"].append(measure(claim_one_by_one))
+        jobs.create_indexes(others)
+    for name, values in by_indexes.items():
+        per_claim = statistics.median(values) / args.jobs * 1000
+        print(f"  claims one by one, {name:17s} {per_claim:4.2f} ms of server CPU per claim")
+    two, five = (statistics.median(by_indexes[k]) for k in ("two indexes", "all five indexes"))
+    print(f"ratio claims with two indexes / all five: {two / five:.2f}")
     store = ArtifactStore(db)
+    bucket = GridFSBucket(db, bucket_name=schema.ARTIFACT_BUCKET)
     artifact = os.urandom(ARTIFACT_BYTES)
 
-    def upload(count: int) -> None:
+    def upload(count: int, *, by_driver: bool = False) -> None:
         for _ in range(count):
+            if by_driver:  # the driver's own upload: it checks for its indexes every time
+                bucket.upload_from_stream("model.keras", artifact, metadata={"size": 0})
+                continue
             store.upload(
                 artifact,
                 "model.keras",
@@ -199,12 +226,18 @@ def main() -> int:
         db[name].create_indexes(schema.indexes_for(name))
     empty = measure(lambda: upload(UPLOADS))
     upload(args.artifacts - UPLOADS)
-    full = measure(lambda: upload(UPLOADS))
+    stored: dict[str, list[float]] = {"Chronos's upload": [], "the driver's upload": []}
+    for _ in range(2):
+        stored["Chronos's upload"].append(measure(lambda: upload(UPLOADS)))
+        stored["the driver's upload"].append(measure(lambda: upload(UPLOADS, by_driver=True)))
     print(
         f"  {UPLOADS} uploads of {ARTIFACT_BYTES // 1000} kB: server CPU {empty:.2f} s into an "
-        f"empty database, {full:.2f} s with {args.artifacts} files stored"
+        "empty database (Chronos's upload)"
     )
-    print(f"ratio uploads with {args.artifacts} stored / empty: {full / empty:.2f}")
+    for name, values in stored.items():
+        full, each = statistics.median(values), [round(v, 2) for v in values]
+        print(f"  {name:20s} with {args.artifacts}+ files stored: server CPU {full:5.2f} s {each}")
+        print(f"ratio {name} with {args.artifacts}+ stored / empty: {full / empty:.2f}")
     print(f"({time.perf_counter() - started:.0f} s; load average at end: {os.getloadavg()[0]:.2f})")
     stop_embedded_server(work / "db")
     return 0

@@ -8,7 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from gridfs import GridIn
+from pymongo import MongoClient, monitoring
 from pymongo.database import Database
+from pymongo.errors import AutoReconnect
 
 from chronos_core.clock import utc_now
 from chronos_core.domain.enums import ArtifactType, TrainingStatus
@@ -174,3 +177,55 @@ def test_find_orphans(db: Db, make_model: Callable[..., Model]) -> None:
     assert orphans == {stray, of_failed, of_missing_job, of_missing_model}
     assert kept not in orphans and in_progress not in orphans
     assert store.find_orphans(uploaded_before=utc_now() - timedelta(hours=1)) == []
+
+
+class CommandLog(monitoring.CommandListener):
+    """The (command, collection) pairs a client sends (pymongo command monitoring)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def started(self, event: Any) -> None:
+        self.sent.append((event.command_name, str(event.command.get(event.command_name))))
+
+    def succeeded(self, event: Any) -> None:
+        pass
+
+    def failed(self, event: Any) -> None:
+        pass
+
+
+def test_an_upload_does_not_probe_for_the_indexes_bootstrap_made(db: Db, mongodb_uri: str) -> None:
+    """pymongo's own check (a find_one on both collections per upload) is a full collection scan
+    on the embedded database; bootstrap already made the indexes, so an upload only writes."""
+    log = CommandLog()
+    client: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri, event_listeners=[log])
+    try:
+        store = ArtifactStore(client[db.name])
+        upload(store, "m", "j", ArtifactType.MODEL, b"first")
+        log.sent.clear()
+        payload = bytes(range(256)) * 2000  # several chunks
+        artifact_id = upload(store, "m", "j", ArtifactType.MODEL, payload)
+        assert {name for name, _ in log.sent} <= {"insert"}, log.sent
+        assert ArtifactStore(db).download(artifact_id) == payload
+    finally:
+        client.close()
+    indexes = db["model_artifacts.chunks"].index_information()
+    assert indexes["files_id_1_n_1"]["unique"] is True
+
+
+def test_a_failed_upload_leaves_no_file_or_chunks(db: Db, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The failure is injected after the driver wrote everything (a lost answer to the last
+    insert, say): the upload is undone."""
+    closing = GridIn.close
+
+    def close_then_fail(self: GridIn) -> None:
+        closing(self)
+        raise AutoReconnect("connection lost")
+
+    monkeypatch.setattr(GridIn, "close", close_then_fail)
+    store = ArtifactStore(db)
+    with pytest.raises(AutoReconnect):
+        upload(store, "m", "j", ArtifactType.MODEL, bytes(600_000))
+    assert db["model_artifacts.files"].count_documents({}) == 0
+    assert db["model_artifacts.chunks"].count_documents({}) == 0
