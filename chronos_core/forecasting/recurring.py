@@ -31,10 +31,10 @@ DISABLED_ON_REQUEST = "disabled on request"
 
 
 def resolve_interval(interval_seconds: int | None, job: TrainingJob, settings: Settings) -> int:
-    """The forecast interval: the given one (at least the configured minimum) or, by default,
-    the job's sampling interval (raised to the minimum if shorter)."""
+    """The forecast interval: the given one (already passed through :func:`check_interval`)
+    or, by default, the job's sampling interval (raised to the minimum if shorter)."""
     if interval_seconds is not None:
-        return check_interval(interval_seconds, settings)
+        return interval_seconds
     if job.sampling_interval_seconds is None:
         raise InvalidInput(f"training job {job.id} has no sampling interval; give interval_seconds")
     minimum = settings.min_prediction_interval_seconds

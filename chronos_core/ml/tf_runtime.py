@@ -69,7 +69,7 @@ def configure(threads: int = 0, seed: int = 42, *, deterministic: bool = False) 
     - GPUs, if any, get memory growth so TensorFlow does not reserve all their memory.
     """
     global _configured
-    check_int(threads, "threads", low=0)  # 0: all cores
+    check_int(threads, "threads (0: all cores)", low=0)
     with _lock:
         tf = tensorflow_module()
         intra = threads or os.cpu_count() or 1

@@ -28,5 +28,5 @@ def test_library_versions(keras_runtime):
 
 @pytest.mark.parametrize("threads", [-1, 1.5, True])
 def test_bad_thread_counts_are_rejected(threads):
-    with pytest.raises(InvalidInput, match="threads must be an integer"):
+    with pytest.raises(InvalidInput, match=r"threads \(0: all cores\) must be an integer >= 0"):
         tf_runtime.configure(threads=threads)
