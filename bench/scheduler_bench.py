@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import multiprocessing
 import os
@@ -90,24 +89,14 @@ def _serve_sandbox(models: int, connection: Any, host: str = "127.0.0.1") -> Non
 
 
 def clone_models(db: Any, model_id: str, job_id: str, count: int) -> list[str]:
-    """``count`` models for Room0001.., each with a completed job and its own artifacts.
-
-    The copies' GridFS files are written as documents, 500 at a time, not through
-    ``ArtifactStore.upload``: before each upload the driver sends ``find_one({})`` to the files
-    and chunks collections, which the embedded database answers by reading them whole, so
-    1,000 copies took over 11 minutes that way (BENCHMARKS.md, the database benchmark). Each
-    copy is the trained file's own document with a new id, owner and checksum; the
-    forecasts read them through ``ArtifactStore`` like any other artifact."""
-    from bson import ObjectId
-
-    from chronos_core.clock import utc_now
+    """``count`` models for Room0001.., each with a completed job and its own artifacts: the
+    trained files uploaded again through ``ArtifactStore`` with a new owner (and a metadata
+    file naming it)."""
     from chronos_core.domain.enums import ArtifactType
     from chronos_core.domain.identifiers import new_id
     from chronos_core.domain.model import Model
     from chronos_core.storage.artifact_store import ArtifactStore
-    from chronos_core.storage.documents import bson_datetime
     from chronos_core.storage.model_repository import ModelRepository
-    from chronos_core.storage.schema import ARTIFACT_CHUNKS, ARTIFACT_FILES
     from chronos_core.storage.training_job_repository import TrainingJobRepository
 
     models = ModelRepository(db)
@@ -117,44 +106,20 @@ def clone_models(db: Any, model_id: str, job_id: str, count: int) -> list[str]:
     job = jobs.get(job_id)
     infos = {str(info.artifact_type): info for info in store.list_for_job(job_id)}
     blobs = {kind: store.download(info.id) for kind, info in infos.items()}
-    templates = {
-        kind: db[ARTIFACT_FILES].find_one({"_id": ObjectId(info.id)})
-        for kind, info in infos.items()
-    }
     metadata = json.loads(blobs[ArtifactType.METADATA.value])
-    files: list[dict[str, Any]] = []
-    chunks: list[dict[str, Any]] = []
+    owned = {"model_id", "training_job_id", "artifact_type", "content_type", "sha256", "size"}
 
     def copy(kind: str, payload: bytes, clone_id: str, clone_job_id: str) -> str:
-        template = templates[kind]
-        file_id, size = ObjectId(), int(template["chunkSize"])
-        files.append(
-            {
-                **template,
-                "_id": file_id,
-                "filename": f"{clone_id}_{kind}",
-                "length": len(payload),
-                "uploadDate": bson_datetime(utc_now()),
-                "metadata": {
-                    **template["metadata"],
-                    "model_id": clone_id,
-                    "training_job_id": clone_job_id,
-                    "sha256": hashlib.sha256(payload).hexdigest(),
-                    "size": len(payload),
-                },
-            }
+        info = infos[kind]
+        return store.upload(
+            payload,
+            f"{clone_id}_{kind}",
+            model_id=clone_id,
+            training_job_id=clone_job_id,
+            artifact_type=kind,
+            content_type=info.content_type or "application/octet-stream",
+            extra={k: v for k, v in info.metadata.items() if k not in owned},
         )
-        chunks.extend(
-            {"files_id": file_id, "n": n, "data": payload[start : start + size]}
-            for n, start in enumerate(range(0, len(payload), size))
-        )
-        return str(file_id)
-
-    def flush() -> None:
-        for name, documents in ((ARTIFACT_FILES, files), (ARTIFACT_CHUNKS, chunks)):
-            if documents:
-                db[name].insert_many(documents)
-                documents.clear()
 
     job_ids = []
     for i in range(1, count + 1):
@@ -169,8 +134,6 @@ def clone_models(db: Any, model_id: str, job_id: str, count: int) -> list[str]:
         }
         data = {**blobs, ArtifactType.METADATA.value: json.dumps(meta).encode()}
         ids = {kind: copy(kind, payload, clone.id, clone_job_id) for kind, payload in data.items()}
-        if len(files) >= 500:
-            flush()
         jobs.insert(
             job.model_copy(
                 update={
@@ -184,7 +147,6 @@ def clone_models(db: Any, model_id: str, job_id: str, count: int) -> list[str]:
             )
         )
         job_ids.append(clone_job_id)
-    flush()
     return job_ids
 
 
