@@ -51,7 +51,8 @@ TRAINING_JOB_INDEXES = [
     IndexModel([("next_prediction_at", ASCENDING)], name="next_prediction_at_idx"),
 ]
 
-# GridFS's own indexes, created up front (the driver would otherwise add them on first upload).
+# GridFS's own indexes, created up front: ArtifactStore.upload tells the driver they exist (its own
+# check, on every upload, is a full collection scan on the embedded database).
 ARTIFACT_FILE_INDEXES = [
     IndexModel(
         [("filename", ASCENDING), ("uploadDate", ASCENDING)], name="filename_1_uploadDate_1"
