@@ -211,7 +211,7 @@ def main() -> int:
     def upload(count: int, *, by_driver: bool = False) -> None:
         for _ in range(count):
             if by_driver:  # the driver's own upload: it checks for its indexes every time
-                bucket.upload_from_stream("model.keras", artifact, metadata={"size": 0})
+                bucket.upload_from_stream("model.keras", artifact)
                 continue
             store.upload(
                 artifact,
