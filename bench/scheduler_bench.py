@@ -95,7 +95,7 @@ def clone_models(db: Any, model_id: str, job_id: str, count: int) -> list[str]:
     from chronos_core.domain.enums import ArtifactType
     from chronos_core.domain.identifiers import new_id
     from chronos_core.domain.model import Model
-    from chronos_core.storage.artifact_store import ArtifactStore
+    from chronos_core.storage.artifact_store import CORE_METADATA_KEYS, ArtifactStore
     from chronos_core.storage.model_repository import ModelRepository
     from chronos_core.storage.training_job_repository import TrainingJobRepository
 
@@ -107,7 +107,6 @@ def clone_models(db: Any, model_id: str, job_id: str, count: int) -> list[str]:
     infos = {str(info.artifact_type): info for info in store.list_for_job(job_id)}
     blobs = {kind: store.download(info.id) for kind, info in infos.items()}
     metadata = json.loads(blobs[ArtifactType.METADATA.value])
-    owned = {"model_id", "training_job_id", "artifact_type", "content_type", "sha256", "size"}
 
     def copy(kind: str, payload: bytes, clone_id: str, clone_job_id: str) -> str:
         info = infos[kind]
@@ -118,7 +117,7 @@ def clone_models(db: Any, model_id: str, job_id: str, count: int) -> list[str]:
             training_job_id=clone_job_id,
             artifact_type=kind,
             content_type=info.content_type or "application/octet-stream",
-            extra={k: v for k, v in info.metadata.items() if k not in owned},
+            extra={k: v for k, v in info.metadata.items() if k not in CORE_METADATA_KEYS},
         )
 
     job_ids = []

@@ -29,7 +29,8 @@ from chronos_core.errors import ChronosError, InvalidInput, NotFound
 from chronos_core.storage.documents import find_in, to_bson
 from chronos_core.storage.schema import ARTIFACT_BUCKET, MODELS, TRAINING_JOBS
 
-_CORE_KEYS = frozenset(
+#: The metadata keys :meth:`ArtifactStore.upload` sets itself (its ``extra`` cannot override them).
+CORE_METADATA_KEYS = frozenset(
     {"model_id", "training_job_id", "artifact_type", "content_type", "sha256", "size"}
 )
 _JOB_ARTIFACT_FIELDS = (
@@ -147,7 +148,7 @@ class ArtifactStore:
                 f"artifact_type must be one of {allowed}, got {artifact_type!r}"
             ) from None
         extras = dict(extra or {})
-        clashing = sorted(_CORE_KEYS & extras.keys())
+        clashing = sorted(CORE_METADATA_KEYS & extras.keys())
         if clashing:
             raise InvalidInput(f"artifact metadata cannot override {', '.join(clashing)}")
         metadata = {
