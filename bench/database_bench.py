@@ -1,7 +1,8 @@
-"""Database benchmark: would batching a sweep's per-job writes save the embedded server's CPU?
+"""Database benchmark: the embedded server's CPU for a sweep's writes and a training's uploads.
 
-A warm sweep writes two documents per job one at a time: the claim (a compare-and-set
-``update_one`` on the job's slot) and the forecast (``insert_one``). This measures, side by side
+Would batching the writes save any? A warm sweep writes two documents per job one at a time:
+the claim (a compare-and-set ``update_one`` on the job's slot) and the forecast
+(``insert_one``). This measures, side by side
 on one temporary embedded database with the real indexes, the server's CPU for ``--jobs`` of
 each written one at a time and in batches of 32: the claims as one ``bulk_write`` of
 compare-and-set updates plus the read-back of a claim token (which jobs the batch won), the
