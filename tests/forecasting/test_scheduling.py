@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from forecast_test_data import INTERVAL, TENANT, sine
-from pymongo import MongoClient, monitoring
 
 from chronos_core.clock import utc_now
 from chronos_core.domain.enums import TrainingStatus
@@ -31,6 +30,7 @@ from chronos_core.storage.artifact_store import ArtifactStore
 from chronos_core.storage.forecast_repository import ForecastRepository
 from chronos_core.storage.training_job_repository import TrainingJobRepository
 from fiware_sandbox import Fault
+from tests.database_commands import counted_client
 
 pytestmark = pytest.mark.slow
 
@@ -325,22 +325,6 @@ def test_an_orion_outage_is_not_hammered_once_per_job(
         assert stored.publication.error
 
 
-class CommandCounter(monitoring.CommandListener):
-    """Counts the database commands a client sends (pymongo command monitoring)."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: Any) -> None:
-        self.names.append(event.command_name)
-
-    def succeeded(self, event: Any) -> None:
-        pass
-
-    def failed(self, event: Any) -> None:
-        pass
-
-
 def test_a_warm_sweep_costs_two_database_round_trips_per_job(
     db: Any, mongodb_uri: str, fsettings: Settings, sandbox: Any, completed_job: Any
 ) -> None:
@@ -349,12 +333,8 @@ def test_a_warm_sweep_costs_two_database_round_trips_per_job(
     assert run_sweep(db, settings=fsettings, cache=cache).outcomes["succeeded"] == 4
     for job in TrainingJobRepository(db).find_due_predictions(utc_now() + timedelta(hours=1)):
         due_now(db, job.job_id)
-    counter = CommandCounter()
-    client: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri, event_listeners=[counter])
-    try:
+    with counted_client(mongodb_uri) as (client, counter):
         report = run_sweep(client[db.name], settings=fsettings, cache=cache)
-    finally:
-        client.close()
     assert report.outcomes["succeeded"] == 4 and report.model_loads == 0
     # Per job: the claim (a plain update; the batch read the jobs in one query) and the forecast
     # insert. Per batch and IN_CHUNK successes: the publications in one write, the jobs'

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from gridfs import GridIn
-from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 from pymongo.errors import AutoReconnect
 
@@ -22,6 +21,7 @@ from chronos_core.errors import InvalidInput, NotFound
 from chronos_core.storage.artifact_store import ArtifactIntegrityError, ArtifactStore
 from chronos_core.storage.model_repository import ModelRepository
 from chronos_core.storage.training_job_repository import TrainingJobRepository
+from tests.database_commands import counted_client
 
 Db = Database[dict[str, Any]]
 
@@ -179,37 +179,14 @@ def test_find_orphans(db: Db, make_model: Callable[..., Model]) -> None:
     assert store.find_orphans(uploaded_before=utc_now() - timedelta(hours=1)) == []
 
 
-class CommandLog(monitoring.CommandListener):
-    """The (command, collection) pairs a client sends (pymongo command monitoring)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    def started(self, event: Any) -> None:
-        self.sent.append((event.command_name, str(event.command.get(event.command_name))))
-
-    def succeeded(self, event: Any) -> None:
-        pass
-
-    def failed(self, event: Any) -> None:
-        pass
-
-
 def test_an_upload_does_not_probe_for_the_indexes_bootstrap_made(db: Db, mongodb_uri: str) -> None:
     """pymongo's own check (a find_one on both collections per upload) is a full collection scan
     on the embedded database; bootstrap already made the indexes, so an upload only writes."""
-    log = CommandLog()
-    client: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri, event_listeners=[log])
-    try:
-        store = ArtifactStore(client[db.name])
-        upload(store, "m", "j", ArtifactType.MODEL, b"first")
-        log.sent.clear()
+    with counted_client(mongodb_uri) as (client, counter):
         payload = bytes(range(256)) * 2000  # several chunks
-        artifact_id = upload(store, "m", "j", ArtifactType.MODEL, payload)
-        assert {name for name, _ in log.sent} <= {"insert"}, log.sent
-        assert ArtifactStore(db).download(artifact_id) == payload
-    finally:
-        client.close()
+        artifact_id = upload(ArtifactStore(client[db.name]), "m", "j", ArtifactType.MODEL, payload)
+        assert set(counter.names) <= {"insert"}, counter.names
+    assert ArtifactStore(db).download(artifact_id) == payload
     indexes = db["model_artifacts.chunks"].index_information()
     assert indexes["files_id_1_n_1"]["unique"] is True
 
