@@ -6,9 +6,8 @@ first sweep loads N distinct models), and recurring forecasts are enabled for al
 benchmark runs:
 
 1. a first sweep with every job due and an empty model cache (N model loads);
-2. a second sweep with every job due again (the models come from the process cache; each
-   network is traced into a graph on this, its second forecast);
-3. a third sweep, the steady state of recurring forecasts.
+2. ``--warm`` more sweeps (2 by default) with every job due again, the models coming from the
+   process cache: the steady state of recurring forecasts.
 
 For each it reports the wall time, forecasts per second, model loads and outcomes, and checks
 that every forecast reached Orion. The FIWARE sandbox runs in a child process (its STH-Comet
@@ -18,12 +17,13 @@ embedded one and Prefect runs its test harness.
 ``--breakdown`` also reports where the time went: the CPU seconds of the database server, the
 FIWARE sandbox, the Prefect test server and this process (the flow and its batch threads), and
 the database commands sent, with the sum of their round trips, for each sweep and for the bare
-I/O of the same forecasts measured after them (as ``bench/serving_bench.py`` measures it),
-and the steady sweeps' wall time over the bare I/O's.
+I/O of the same forecasts (as ``bench/serving_bench.py`` measures it), measured right after each
+warm sweep, and each warm sweep's wall time over that of the bare I/O after it (with their
+median: the machine's speed drifts within a run, so each ratio is taken side by side).
 
     .venv/bin/python bench/scheduler_bench.py --models 200
     .venv/bin/python bench/scheduler_bench.py --models 200 --cpus 2 --concurrency 4
-    .venv/bin/python bench/scheduler_bench.py --models 1000 --breakdown
+    .venv/bin/python bench/scheduler_bench.py --models 1000 --breakdown --warm 4
 
 Run it from the repository root.
 """
@@ -36,6 +36,7 @@ import json
 import multiprocessing
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -298,10 +299,13 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=None, help="forecasts in parallel")
     parser.add_argument("--cpus", type=int, default=None, help="pin this process to N CPUs")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--warm", type=int, default=2, help="warm sweeps after the cold one")
     parser.add_argument(
         "--breakdown", action="store_true", help="CPU per process and database commands per sweep"
     )
     args = parser.parse_args()
+    if args.warm < 1:
+        parser.error(f"--warm must be at least 1, got {args.warm}")
     if args.cpus:
         os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cpus]))
 
@@ -372,16 +376,22 @@ def main() -> int:
         db = get_database()
         _, job_ids = train_and_clone(db, args.models, settings)
         results["first_sweep"] = sweep("sweep 1 (cold cache)", breakdown)
-        make_all_due(db)
-        results["second_sweep"] = sweep("sweep 2 (all due again)", breakdown)
-        make_all_due(db)
-        results["third_sweep"] = sweep("sweep 3 (all due again)", breakdown)
+        results["warm_sweeps"], results["bare_io"] = [], []
+        for number in range(2, args.warm + 2):
+            make_all_due(db)
+            results["warm_sweeps"].append(sweep(f"sweep {number} (all due again)", breakdown))
+            if breakdown:
+                results["bare_io"].append(bare_io_breakdown(db, job_ids, breakdown))
         if breakdown:
-            results["bare_io"] = bare_io_breakdown(db, job_ids, breakdown)
-            steady = [results[k]["wall_seconds"] for k in ("second_sweep", "third_sweep")]
-            ratios = [round(wall / results["bare_io"]["wall_seconds"], 2) for wall in steady]
-            results["steady_sweeps_over_bare_io"] = ratios
-            print(f"steady sweeps / bare I/O: {ratios}")
+            ratios = [
+                round(warm["wall_seconds"] / bare["wall_seconds"], 2)
+                for warm, bare in zip(results["warm_sweeps"], results["bare_io"], strict=True)
+            ]
+            results["warm_sweeps_over_bare_io"] = ratios
+            print(
+                f"warm sweeps / the bare I/O right after each: {ratios} "
+                f"(median {statistics.median(ratios):.2f})"
+            )
         with OrionClient(settings=settings) as orion:
             published = orion.count_entities(Tenant(*TENANT), entity_type="Forecast")
         results["forecast_entities_in_orion"] = published
