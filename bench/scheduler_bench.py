@@ -39,6 +39,7 @@ import platform
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -223,15 +224,17 @@ class Breakdown(monitoring.CommandListener):
         self.counts: Counter[str] = Counter()
         self.seconds: Counter[str] = Counter()
         self.counting = False
+        self._lock = threading.Lock()  # the batch threads report their commands at once
         monitoring.register(self)
 
     def started(self, event: Any) -> None:
         pass
 
     def succeeded(self, event: Any) -> None:
-        if self.counting:  # not locked: a rare lost update between threads would miss one command
-            self.counts[event.command_name] += 1
-            self.seconds[event.command_name] += event.duration_micros / 1e6
+        if self.counting:
+            with self._lock:
+                self.counts[event.command_name] += 1
+                self.seconds[event.command_name] += event.duration_micros / 1e6
 
     failed = succeeded
 
