@@ -379,16 +379,19 @@ def main() -> int:
         db = get_database()
         _, job_ids = train_and_clone(db, args.models, settings)
         results["first_sweep"] = sweep("sweep 1 (cold cache)", breakdown)
-        results["warm_sweeps"], results["bare_io"] = [], []
+        warm_sweeps: list[dict[str, Any]] = []
+        bare_io: list[dict[str, Any]] = []
         for number in range(2, args.warm + 2):
             make_all_due(db)
-            results["warm_sweeps"].append(sweep(f"sweep {number} (all due again)", breakdown))
+            warm_sweeps.append(sweep(f"sweep {number} (all due again)", breakdown))
             if breakdown:
-                results["bare_io"].append(bare_io_breakdown(db, job_ids, breakdown))
+                bare_io.append(bare_io_breakdown(db, job_ids, breakdown))
+        results["warm_sweeps"] = warm_sweeps
         if breakdown:
+            results["bare_io"] = bare_io
             ratios = [
                 round(warm["wall_seconds"] / bare["wall_seconds"], 2)
-                for warm, bare in zip(results["warm_sweeps"], results["bare_io"], strict=True)
+                for warm, bare in zip(warm_sweeps, bare_io, strict=True)
             ]
             results["warm_sweeps_over_bare_io"] = ratios
             print(
