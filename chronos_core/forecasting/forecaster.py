@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -51,7 +51,6 @@ from chronos_core.ml import tf_runtime
 from chronos_core.ml.inference import forecast as run_network
 from chronos_core.ml.inference import network_window_shape
 from chronos_core.ml.model_io import load_network
-from chronos_core.ml.preprocessing import ForecastWindow, latest_window
 from chronos_core.ml.scalers import StandardScaler
 from chronos_core.settings import Settings
 from chronos_core.storage.artifact_store import ArtifactIntegrityError, ArtifactStore
@@ -60,6 +59,9 @@ from chronos_core.storage.forecast_repository import ForecastRepository
 from chronos_core.storage.model_repository import ModelRepository
 from chronos_core.storage.schema import ARTIFACT_FILES
 from chronos_core.storage.training_job_repository import TrainingJobRepository
+
+if TYPE_CHECKING:
+    from chronos_core.ml.preprocessing import ForecastWindow
 
 Db = Database[dict[str, Any]]
 
@@ -317,6 +319,10 @@ def fetch_window(
     to fill (saying from when forecasts resume) and :class:`StaleData` when the newest is older
     than ``CHRONOS_FORECAST_STALENESS_SECONDS`` (if set).
     """
+    # Imported here: pandas is most of the import time of the sweep's flow-run process (a new
+    # process every minute), which only finds the due jobs; the batches run in the workers.
+    from chronos_core.ml.preprocessing import latest_window
+
     tenant = Tenant(spec.service, spec.service_path)
     client = sth or history_reader(settings)
     observations = client.fetch_last_n(
