@@ -14,7 +14,10 @@ during the sweep (the ``chronos serve`` runner, the forecast worker, the sweep's
 process). Then, with ``chronos serve`` stopped, the bare I/O cost of the same N forecasts alone:
 the STH-Comet read, the Orion upsert and the database writes of each, with the same
 concurrency and no model. ``--known K`` also measures the resident memory of a forecast worker
-process whose cache holds K distinct models.
+process whose cache holds K distinct models. ``--bare-each`` also measures the bare I/O right
+after each sweep (``chronos serve`` idle beside it) and gives each sweep's ratio to it, side by
+side. ``--breakdown`` adds the CPU seconds of every process: per sweep (from its flow-run
+process's start to its exit), in the bare I/O, and over one idle minute with nothing due.
 
     .venv/bin/python bench/serving_bench.py --models 200 --json serving-200.json
     .venv/bin/python bench/serving_bench.py --models 1000 --sweeps 3 --known 10000
@@ -31,15 +34,16 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager as ContextManager
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, cast
 
@@ -113,13 +117,51 @@ def role(pid: int) -> str:
     return "flow_run"
 
 
-class MemorySampler:
-    """Largest RSS per Chronos process role (serve, forecast worker, flow runs) over time."""
+def process_cpu(pid: int, *, reaped: bool = False) -> float:
+    """CPU seconds (user + system) used so far by ``pid``; with ``reaped``, also by its
+    children that have exited and been waited for (the sweeps' flow-run processes)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = sum(int(f) for f in fields[11 : 15 if reaped else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, root_pid: int, every: float = 0.25) -> None:
+
+class CpuRoles:
+    """CPU seconds per process role: ``chronos serve`` with the flow runs it started and
+    reaped, the forecast worker, the Prefect server, the database and the FIWARE sandbox."""
+
+    def __init__(self, serve_pid: int | None, others: dict[str, int]) -> None:
+        self.serve_pid = serve_pid
+        self.others = others
+
+    def read(self) -> dict[str, float]:
+        cpu = {name: process_cpu(pid) for name, pid in self.others.items()}
+        if self.serve_pid is not None:
+            cpu["chronos_serve_and_flow_runs"] = process_cpu(self.serve_pid, reaped=True)
+            workers = [p for p in descendants(self.serve_pid) if role(p) == "forecast_worker"]
+            cpu["forecast_worker"] = sum(process_cpu(p) for p in workers)
+        return cpu
+
+    @staticmethod
+    def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        spent = {name: round(after[name] - before.get(name, 0.0), 2) for name in after}
+        spent["all"] = round(sum(spent.values()), 2)
+        return spent
+
+
+class MemorySampler:
+    """Largest RSS per Chronos process role (serve, forecast worker, flow runs) over time;
+    with ``cpu``, also the CPU per role when the sweep's flow-run process first appears."""
+
+    def __init__(self, root_pid: int, every: float = 0.25, cpu: CpuRoles | None = None) -> None:
         self.root_pid = root_pid
         self.every = every
         self.peaks: dict[str, float] = {}
+        self.cpu = cpu
+        self.cpu_at_flow_run: dict[str, float] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -131,6 +173,8 @@ class MemorySampler:
                     continue
                 name = role(pid)
                 self.peaks[name] = max(self.peaks.get(name, 0.0), value)
+                if name == "flow_run" and self.cpu and self.cpu_at_flow_run is None:
+                    self.cpu_at_flow_run = self.cpu.read()
             self._stop.wait(self.every)
 
     def __enter__(self) -> MemorySampler:
@@ -194,14 +238,25 @@ def sweep_artifact(flow_run_id: Any) -> tuple[list[dict[str, Any]], str]:
     return rows, artifacts[0].description or ""
 
 
-def observe_sweep(index: int, db: Any, serve_pid: int, timeout: float) -> dict[str, Any]:
-    """Make every job due, then wait for the next scheduled sweep to finish; its figures."""
+def _wait_for_flow_runs_to_exit(serve_pid: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(role(p) != "flow_run" for p in descendants(serve_pid)):
+            return
+        time.sleep(0.1)
+
+
+def observe_sweep(
+    index: int, db: Any, serve_pid: int, timeout: float, cpu: CpuRoles | None = None
+) -> dict[str, Any]:
+    """Make every job due, then wait for the next scheduled sweep to finish; its figures (with
+    ``cpu``, the CPU per role from the flow-run process's start to its exit)."""
     from prefect.types._datetime import now
 
     marker = now("UTC")
     make_all_due(db)
     deadline = time.monotonic() + timeout
-    with MemorySampler(serve_pid) as sampler:
+    with MemorySampler(serve_pid, cpu=cpu) as sampler:
         while time.monotonic() < deadline:
             runs = [r for r in finished_sweeps(marker) if r.start_time and r.start_time > marker]
             if runs:
@@ -209,6 +264,11 @@ def observe_sweep(index: int, db: Any, serve_pid: int, timeout: float) -> dict[s
             time.sleep(1.0)
         else:
             raise SystemExit(f"no scheduled sweep finished within {timeout:.0f} s")
+        if cpu is not None:
+            _wait_for_flow_runs_to_exit(serve_pid)
+    cpu_seconds = None
+    if cpu is not None and sampler.cpu_at_flow_run is not None:
+        cpu_seconds = CpuRoles.spent(sampler.cpu_at_flow_run, cpu.read())
     run = runs[0]
     rows, note = sweep_artifact(run.id)
     match = re.search(r"in ([0-9.]+) s", note)
@@ -228,13 +288,76 @@ def observe_sweep(index: int, db: Any, serve_pid: int, timeout: float) -> dict[s
         "cache_hits": sum((not r["model_loaded"]) and bool(r["forecast_id"]) for r in rows),
         "rss_mb": {k: round(v, 1) for k, v in sorted(sampler.peaks.items())},
     }
+    if cpu_seconds is not None:
+        result["cpu_seconds"] = cpu_seconds
     print(
         f"sweep {index} ({result['executor']}): {forecasts} forecasts in {result['wall_s']} s "
         f"(sweep {result['sweep_s']} s), {result['forecasts_per_s']} forecasts/s, model loads "
-        f"{result['model_loads']}, cache hits {result['cache_hits']}, RSS MB {result['rss_mb']}",
+        f"{result['model_loads']}, cache hits {result['cache_hits']}, RSS MB {result['rss_mb']}"
+        + (f", CPU s {cpu_seconds}" if cpu_seconds is not None else ""),
         flush=True,
     )
     return result
+
+
+def bare_io_beside(
+    db: Any, job_ids: list[str], helpers: dict[str, int], sweep: dict[str, Any], breakdown: bool
+) -> dict[str, Any]:
+    """The bare I/O of the same forecasts right after a sweep, ``chronos serve`` idle beside
+    it (the sweep has just moved every job to its next slot, a minute away): the sweep's wall
+    time over it, taken side by side (this host's speed drifts from one hour to the next)."""
+    cpu: dict[str, float] = {}
+    measured = (lambda: _cpu_of(helpers, cpu)) if breakdown else nullcontext
+    seconds, _count = bare_io(db, job_ids, timed=measured)
+    result: dict[str, Any] = {
+        "bare_io_after_s": round(seconds, 2),
+        "over_bare_io": round(sweep["wall_s"] / seconds, 2) if sweep["wall_s"] else None,
+    }
+    if breakdown:
+        result["bare_io_after_cpu_seconds"] = cpu
+    print(
+        f"  bare I/O right after: {result['bare_io_after_s']} s, sweep / bare I/O "
+        f"{result['over_bare_io']}" + (f", CPU s {cpu}" if breakdown else ""),
+        flush=True,
+    )
+    return result
+
+
+def idle_cpu(db: Any, cpu: CpuRoles, later: Any, seconds: float = 60.0) -> dict[str, float]:
+    """CPU per role over one minute with nothing due: what serving costs on its own (the
+    runner's polls, the worker's subscription, the server's services, one empty sweep)."""
+    from chronos_core.storage.schema import TRAINING_JOBS
+
+    db[TRAINING_JOBS].update_many({}, {"$set": {"next_prediction_at": later}})
+    _wait_for_flow_runs_to_exit(cpu.serve_pid or 0)
+    before = cpu.read()
+    time.sleep(seconds)
+    spent = CpuRoles.spent(before, cpu.read())
+    print(f"idle minute, CPU s: {spent}", flush=True)
+    return spent
+
+
+def _child_running(parent: int, command: str) -> int:
+    """The pid of ``parent``'s descendant whose command line holds ``command`` (0 if none)."""
+    for pid in descendants(parent):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if command in handle.read().replace(b"\0", b" ").decode(errors="replace"):
+                    return pid
+        except OSError:
+            continue
+    return 0
+
+
+@contextmanager
+def _cpu_of(helpers: dict[str, int], into: dict[str, float]) -> Iterator[None]:
+    """CPU per helper process and this one (which runs the bare I/O) while the block runs."""
+    roles = CpuRoles(None, helpers)
+    before = roles.read() | {"this_process": time.process_time()}
+    try:
+        yield
+    finally:
+        into.update(CpuRoles.spent(before, roles.read() | {"this_process": time.process_time()}))
 
 
 # --------------------------------------------------------------------------- bare I/O
@@ -378,6 +501,16 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--sweep-timeout", type=float, default=600.0)
     parser.add_argument(
+        "--bare-each",
+        action="store_true",
+        help="also measure the bare I/O right after each sweep, chronos serve idle beside it",
+    )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also report the CPU seconds of every process per sweep and in the bare I/O",
+    )
+    parser.add_argument(
         "--reuse",
         type=Path,
         default=None,
@@ -458,12 +591,36 @@ def main() -> int:
                 raise SystemExit("chronos serve did not start its forecast worker")
             time.sleep(0.5)
         print("chronos serve and its forecast worker are up", flush=True)
+        helpers = {
+            "database": database.pid,
+            "prefect_server": _child_running(os.getpid(), "prefect server start"),
+            "sandbox": sandbox.pid or 0,
+        }
+        cpu = CpuRoles(serving.pid, helpers) if args.breakdown else None
         for index in range(1, args.sweeps + 1):
-            results["sweeps"].append(observe_sweep(index, db, serving.pid, args.sweep_timeout))
+            observed = observe_sweep(index, db, serving.pid, args.sweep_timeout, cpu=cpu)
+            if args.bare_each:
+                observed |= bare_io_beside(db, job_ids, helpers, observed, args.breakdown)
+            results["sweeps"].append(observed)
+        if args.bare_each and args.sweeps > 1:
+            ratios = [s["over_bare_io"] for s in results["sweeps"][1:]]
+            results["warm_sweeps_over_bare_io"] = round(statistics.median(ratios), 2)
+            print(
+                f"warm sweeps over the bare I/O after each: {ratios}, median "
+                f"{results['warm_sweeps_over_bare_io']}",
+                flush=True,
+            )
+        if cpu is not None:
+            results["idle_cpu_seconds_per_minute"] = idle_cpu(db, cpu, later)
         serving.send_signal(signal.SIGTERM)
         serving.wait(timeout=120)
         serving = None
-        seconds, results["bare_io_forecasts"] = bare_io(db, job_ids)
+        bare_cpu: dict[str, float] = {}
+        measured = (lambda: _cpu_of(helpers, bare_cpu)) if args.breakdown else nullcontext
+        seconds, results["bare_io_forecasts"] = bare_io(db, job_ids, timed=measured)
+        if args.breakdown:
+            results["bare_io_cpu_seconds"] = bare_cpu
+            print(f"bare I/O CPU s: {bare_cpu}", flush=True)
         results["bare_io_s"] = round(seconds, 2)
         print(
             f"bare I/O of {results['bare_io_forecasts']} forecasts: {results['bare_io_s']} s",
