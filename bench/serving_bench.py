@@ -58,6 +58,7 @@ from scheduler_bench import (  # noqa: E402
     make_all_due,
     train_and_clone,
 )
+from training_bench import process_cpu  # noqa: E402
 
 DEPLOYMENT = "run-due-forecasts/every-minute"
 #: Known models loaded through the real weights path by ``--known`` (the rest are copies).
@@ -115,18 +116,6 @@ def role(pid: int) -> str:
     if "cli.main" in command and "serve" in command:
         return "chronos_serve"
     return "flow_run"
-
-
-def process_cpu(pid: int, *, reaped: bool = False) -> float:
-    """CPU seconds (user + system) used so far by ``pid``; with ``reaped``, also by its
-    children that have exited and been waited for (the sweeps' flow-run processes)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    ticks = sum(int(f) for f in fields[11 : 15 if reaped else 13])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class CpuRoles:

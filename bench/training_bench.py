@@ -150,14 +150,16 @@ class RssSampler:
         return max(self.samples, key=lambda sample: sample[1]) if self.samples else (0.0, 0.0)
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by process ``pid``; 0 once it is gone."""
+def process_cpu(pid: int, *, reaped: bool = False) -> float:
+    """CPU seconds (user + system) used so far by process ``pid``, 0 once it is gone; with
+    ``reaped``, also by its children that have exited and been waited for."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = sum(int(f) for f in fields[11 : 15 if reaped else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def helper_pids(extra_pids: tuple[int, ...] = ()) -> tuple[int, ...]:
