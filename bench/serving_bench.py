@@ -290,17 +290,27 @@ def observe_sweep(
 
 
 def bare_io_beside(
-    db: Any, job_ids: list[str], helpers: dict[str, int], sweep: dict[str, Any], breakdown: bool
+    db: Any,
+    job_ids: list[str],
+    helpers: dict[str, int],
+    sweep: dict[str, Any],
+    breakdown: bool,
+    serve_pid: int,
 ) -> dict[str, Any]:
     """The bare I/O of the same forecasts right after a sweep, ``chronos serve`` idle beside
     it (the sweep has just moved every job to its next slot, a minute away): the sweep's wall
-    time over it, taken side by side (this host's speed drifts from one hour to the next)."""
+    time over it, taken side by side (this host's speed drifts from one hour to the next).
+    ``bare_io_overlapped`` says whether the next scheduled sweep started before it ended."""
     cpu: dict[str, float] = {}
     measured = (lambda: _cpu_of(helpers, cpu)) if breakdown else nullcontext
     seconds, _count = bare_io(db, job_ids, timed=measured)
+    overlapped = any(role(p) == "flow_run" for p in descendants(serve_pid))
+    if overlapped:
+        print("  warning: the next sweep started during this bare I/O", flush=True)
     result: dict[str, Any] = {
         "bare_io_after_s": round(seconds, 2),
         "over_bare_io": round(sweep["wall_s"] / seconds, 2) if sweep["wall_s"] else None,
+        "bare_io_overlapped": overlapped,
     }
     if breakdown:
         result["bare_io_after_cpu_seconds"] = cpu
@@ -589,7 +599,9 @@ def main() -> int:
         for index in range(1, args.sweeps + 1):
             observed = observe_sweep(index, db, serving.pid, args.sweep_timeout, cpu=cpu)
             if args.bare_each:
-                observed |= bare_io_beside(db, job_ids, helpers, observed, args.breakdown)
+                observed |= bare_io_beside(
+                    db, job_ids, helpers, observed, args.breakdown, serving.pid
+                )
             results["sweeps"].append(observed)
         if args.bare_each and args.sweeps > 1:
             ratios = [s["over_bare_io"] for s in results["sweeps"][1:]]
