@@ -198,6 +198,15 @@ def make_all_due(db: Any) -> None:
     )
 
 
+def make_none_due(db: Any) -> None:
+    """Move every job's next forecast a year on: no sweep finds anything due."""
+    from chronos_core.clock import utc_now
+    from chronos_core.storage.schema import TRAINING_JOBS
+
+    later = utc_now().replace(year=utc_now().year + 1)
+    db[TRAINING_JOBS].update_many({}, {"$set": {"next_prediction_at": later}})
+
+
 # --------------------------------------------------------------------------- report
 
 

@@ -56,6 +56,7 @@ from scheduler_bench import (  # noqa: E402
     _serve_sandbox,
     machine,
     make_all_due,
+    make_none_due,
     train_and_clone,
 )
 from training_bench import process_cpu  # noqa: E402
@@ -322,16 +323,30 @@ def bare_io_beside(
     return result
 
 
-def idle_cpu(db: Any, cpu: CpuRoles, later: Any, seconds: float = 60.0) -> dict[str, float]:
-    """CPU per role over one minute with nothing due: what serving costs on its own (the
-    runner's polls, the worker's subscription, the server's services, one empty sweep)."""
-    from chronos_core.storage.schema import TRAINING_JOBS
+def _next_sweep_process_done(serve_pid: int, timeout: float = 120.0) -> None:
+    """Wait until a sweep's flow-run process has started and been reaped (its CPU is then
+    counted in ``chronos serve``'s children's time)."""
+    deadline = time.monotonic() + timeout
+    while all(role(p) != "flow_run" for p in descendants(serve_pid)):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no scheduled sweep started within {timeout:.0f} s")
+        time.sleep(0.1)
+    _wait_for_flow_runs_to_exit(serve_pid)
 
-    db[TRAINING_JOBS].update_many({}, {"$set": {"next_prediction_at": later}})
-    _wait_for_flow_runs_to_exit(cpu.serve_pid or 0)
-    before = cpu.read()
-    time.sleep(seconds)
+
+def idle_cpu(db: Any, cpu: CpuRoles) -> dict[str, float]:
+    """CPU per role per minute with nothing due: what serving costs on its own (the runner's
+    polls, the worker's subscription, the server's services, one empty sweep). Measured from
+    one sweep process's exit to the next one's, so the window holds exactly one sweep."""
+    serve_pid = cpu.serve_pid or 0
+    make_none_due(db)
+    _wait_for_flow_runs_to_exit(serve_pid)
+    _next_sweep_process_done(serve_pid)
+    started, before = time.monotonic(), cpu.read()
+    _next_sweep_process_done(serve_pid)
+    per_minute = 60.0 / (time.monotonic() - started)
     spent = CpuRoles.spent(before, cpu.read())
+    spent = {name: round(value * per_minute, 2) for name, value in spent.items()}
     print(f"idle minute, CPU s: {spent}", flush=True)
     return spent
 
@@ -573,10 +588,7 @@ def main() -> int:
                 for d in db[TRAINING_JOBS].find({"prediction_config.enabled": True}, {"id": 1})
             ]
             job_id = next(iter(db[TRAINING_JOBS].find({"prediction_config.enabled": False})))["id"]
-        from chronos_core.clock import utc_now
-
-        later = utc_now().replace(year=utc_now().year + 1)
-        db[TRAINING_JOBS].update_many({}, {"$set": {"next_prediction_at": later}})
+        make_none_due(db)
         db[TRAINING_JOBS].update_many(
             {"id": job_id}, {"$set": {"prediction_config.enabled": False}}
         )
@@ -612,7 +624,7 @@ def main() -> int:
                 flush=True,
             )
         if cpu is not None:
-            results["idle_cpu_seconds_per_minute"] = idle_cpu(db, cpu, later)
+            results["idle_cpu_seconds_per_minute"] = idle_cpu(db, cpu)
         serving.send_signal(signal.SIGTERM)
         serving.wait(timeout=120)
         serving = None
