@@ -17,7 +17,8 @@ concurrency and no model. ``--known K`` also measures the resident memory of a f
 process whose cache holds K distinct models. ``--bare-each`` also measures the bare I/O right
 after each sweep (``chronos serve`` idle beside it) and gives each sweep's ratio to it, side by
 side. ``--breakdown`` adds the CPU seconds of every process: per sweep (from its flow-run
-process's start to its exit), in the bare I/O, and over one idle minute with nothing due.
+process's start to its exit), in the bare I/O, and per minute with nothing due (from one empty
+sweep's exit to the next one's).
 
     .venv/bin/python bench/serving_bench.py --models 200 --json serving-200.json
     .venv/bin/python bench/serving_bench.py --models 1000 --sweeps 3 --known 10000
