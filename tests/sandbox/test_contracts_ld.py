@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_contracts import _check, _request_body, _send, match, substitute
+from test_contracts import ANSWER_TIMEOUT_S, _check, _request_body, _send, match, substitute
 
 from fiware_sandbox import FiwareSandbox, NotificationRecorder
 
@@ -42,7 +42,7 @@ def replay(sequence: str) -> dict[str, list[str]]:
     troe = sequence.endswith("-troe")
     with (
         FiwareSandbox(**only_ld, orion_ld_troe=troe) as sandbox,
-        httpx.Client(timeout=5.0) as client,
+        httpx.Client(timeout=ANSWER_TIMEOUT_S) as client,
     ):
         for name in list(client.headers):
             del client.headers[name]
@@ -60,7 +60,7 @@ def replay(sequence: str) -> dict[str, list[str]]:
                 substitute(request["target"], binds),
                 request["headers"],
                 _request_body(request),
-                5.0,
+                ANSWER_TIMEOUT_S,
             )
             results[case["name"]] = _check(case, response, binds)
         for index, expected in enumerate(captured):

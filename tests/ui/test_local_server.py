@@ -16,7 +16,7 @@ def test_ui_settings_name_the_api_on_the_servers_own_port(
     server = local_prefect_server
     assert server.port != 4200
     # What the browser asks for before it calls any API: a page title proves nothing.
-    ui_settings = httpx.get(f"{server.ui_url}/ui-settings", timeout=5.0)
+    ui_settings = httpx.get(f"{server.ui_url}/ui-settings", timeout=60.0)
     assert ui_settings.json()["api_url"] == f"http://127.0.0.1:{server.port}/api"
 
 
