@@ -12,10 +12,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 
 from chronos_core.settings import Settings
+from tests import patient_http
 
 Invoke = Callable[..., Any]  # the `chronos` fixture (tests/cli/conftest.py)
 
@@ -98,7 +98,7 @@ def test_sandbox_serves_until_stopped(chronos: Invoke, monkeypatch: pytest.Monke
         def probe(urls: dict[str, str]) -> None:
             on_ready(urls)
             answers.update(
-                {key: httpx.get(f"{url}/version").status_code for key, url in urls.items()}
+                {key: patient_http.get(f"{url}/version").status_code for key, url in urls.items()}
             )
             stop.set()
 
@@ -127,10 +127,10 @@ def test_sandbox_ngsi_ld_serves_the_ld_parts_and_prints_ld_exports(
         def probe(urls: dict[str, str]) -> None:
             on_ready(urls)
             ld = urls["orion_ld_url"]
-            answers["orion_ld"] = httpx.get(f"{ld}/version").status_code
-            answers["context"] = httpx.get(f"{ld}/chronos/context.jsonld").status_code
+            answers["orion_ld"] = patient_http.get(f"{ld}/version").status_code
+            answers["context"] = patient_http.get(f"{ld}/chronos/context.jsonld").status_code
             temporal = f"{urls['ngsi_ld_temporal_url']}/ngsi-ld/v1/temporal/entities/urn:x:y"
-            answers["temporal"] = httpx.get(temporal).status_code
+            answers["temporal"] = patient_http.get(temporal).status_code
             stop.set()
 
         real_run_sandbox(*args[:4], probe, stop_event=stop, **kwargs)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import httpx
 import pytest
 from fiware_test_data import START, TENANT
 
@@ -28,6 +27,7 @@ from chronos_core.fiware.orion import OrionClient, build_sth_subscription
 from chronos_core.fiware.sth_comet import SthCometClient
 from chronos_core.settings import Settings
 from fiware_sandbox import Fault, FiwareSandbox
+from tests import patient_http
 
 
 def room(entity_id: str, temperature: float) -> dict:
@@ -98,7 +98,7 @@ def test_upsert_creates_then_updates(sandbox: FiwareSandbox, settings: Settings)
 
 def test_counts_and_lists_read_every_page(sandbox: FiwareSandbox, settings: Settings) -> None:
     rooms = [room(f"Room{i:03d}", i) for i in range(250)]
-    httpx.post(
+    patient_http.post(
         f"{sandbox.orion_url}/v2/op/update",
         headers={"Fiware-Service": TENANT.service, "Fiware-ServicePath": TENANT.servicepath},
         json={"actionType": "append", "entities": rooms},

@@ -23,14 +23,13 @@ import httpx
 import pytest
 
 from fiware_sandbox import FiwareSandbox, NotificationRecorder
+from tests.waiting import ANSWER_SECONDS
 
 RECORDINGS = Path(__file__).parent / "recordings"
 PLACEHOLDER = re.compile(r"<[a-z0-9-]+>")
 ABSENT_UNLESS_LISTED = ("fiware-total-count", "location", "content-type")
 RECEIVER_URL = "http://127.0.0.1:9931"  # the subscription receiver of the Orion recordings
 HANG_TIMEOUT_S = 0.5  # a case that expects no answer: it always reaches this
-# A case that expects an answer: generous, so that a busy machine does not fail it.
-ANSWER_TIMEOUT_S = 60.0
 
 
 def match(
@@ -227,7 +226,7 @@ def replay(suite_name: str) -> dict[str, list[str]]:
     recorder = NotificationRecorder()
     with (
         FiwareSandbox(**suite.sandbox_options) as sandbox,
-        httpx.Client(timeout=ANSWER_TIMEOUT_S) as client,
+        httpx.Client(timeout=ANSWER_SECONDS) as client,
     ):
         for name in list(client.headers):
             del client.headers[name]
@@ -261,13 +260,13 @@ def replay(suite_name: str) -> dict[str, list[str]]:
                     target,
                     request["headers"],
                     body,
-                    ANSWER_TIMEOUT_S,
+                    ANSWER_SECONDS,
                 )
                 problems = _check(case, response, binds)
             if case["name"] == "notify_legacy_accepted":
                 for headers, seed_body in _seed_notifications(case):
                     seeded = _send(
-                        client, base, "POST", "/notify", headers, seed_body, ANSWER_TIMEOUT_S
+                        client, base, "POST", "/notify", headers, seed_body, ANSWER_SECONDS
                     )
                     if seeded.status_code != 200:
                         problems.append(f"seed notification answered {seeded.status_code}")

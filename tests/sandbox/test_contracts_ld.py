@@ -15,9 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_contracts import ANSWER_TIMEOUT_S, _check, _request_body, _send, match, substitute
+from test_contracts import _check, _request_body, _send, match, substitute
 
 from fiware_sandbox import FiwareSandbox, NotificationRecorder
+from tests.waiting import ANSWER_SECONDS
 
 RECORDING = json.loads(
     (Path(__file__).parent / "recordings" / "orion-ld.json").read_text(encoding="utf-8")
@@ -42,7 +43,7 @@ def replay(sequence: str) -> dict[str, list[str]]:
     troe = sequence.endswith("-troe")
     with (
         FiwareSandbox(**only_ld, orion_ld_troe=troe) as sandbox,
-        httpx.Client(timeout=ANSWER_TIMEOUT_S) as client,
+        httpx.Client(timeout=ANSWER_SECONDS) as client,
     ):
         for name in list(client.headers):
             del client.headers[name]
@@ -60,7 +61,7 @@ def replay(sequence: str) -> dict[str, list[str]]:
                 substitute(request["target"], binds),
                 request["headers"],
                 _request_body(request),
-                ANSWER_TIMEOUT_S,
+                ANSWER_SECONDS,
             )
             results[case["name"]] = _check(case, response, binds)
         for index, expected in enumerate(captured):

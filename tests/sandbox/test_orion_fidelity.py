@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from fiware_sandbox import FiwareSandbox
 from fiware_sandbox.orion import rendered_numbers
+from tests import patient_http
 
 HEADERS = {"Fiware-Service": "smartcity", "Fiware-ServicePath": "/rooms"}
 TENANT = ("smartcity", "/rooms")
@@ -48,16 +48,16 @@ def test_orion_renders_numbers_with_at_most_9_decimals(
         "temperature": {"type": "Number", "value": sent},
         "series": {"type": "StructuredValue", "value": {"points": [{"value": sent}]}},
     }
-    answer = httpx.post(f"{sandbox.orion_url}/v2/entities", headers=HEADERS, json=entity)
+    answer = patient_http.post(f"{sandbox.orion_url}/v2/entities", headers=HEADERS, json=entity)
     assert answer.status_code == 201, answer.text
-    got = httpx.get(f"{sandbox.orion_url}/v2/entities/Room1", headers=HEADERS).json()
+    got = patient_http.get(f"{sandbox.orion_url}/v2/entities/Room1", headers=HEADERS).json()
     assert got["temperature"]["value"] == rendered
     assert got["series"]["value"]["points"][0]["value"] == rendered
-    key_values = httpx.get(
+    key_values = patient_http.get(
         f"{sandbox.orion_url}/v2/entities/Room1", params={"options": "keyValues"}, headers=HEADERS
     ).json()
     assert key_values["temperature"] == rendered
-    text = httpx.get(
+    text = patient_http.get(
         f"{sandbox.orion_url}/v2/entities/Room1/attrs/temperature/value",
         headers={**HEADERS, "Accept": "text/plain"},
     ).text
@@ -70,7 +70,7 @@ def test_rendering_leaves_other_values_alone() -> None:
 
 
 def _subscribe_sth(sandbox: FiwareSandbox) -> None:
-    answer = httpx.post(
+    answer = patient_http.post(
         f"{sandbox.orion_url}/v2/subscriptions",
         headers=HEADERS,
         json={
@@ -89,7 +89,7 @@ def _subscribe_sth(sandbox: FiwareSandbox) -> None:
 
 
 def _sth_values(sandbox: FiwareSandbox) -> list:
-    answer = httpx.get(f"{sandbox.sth_url}{RAW_PATH}?lastN=10", headers=HEADERS)
+    answer = patient_http.get(f"{sandbox.sth_url}{RAW_PATH}?lastN=10", headers=HEADERS)
     return answer.json()["contextResponses"][0]["contextElement"]["attributes"][0]["values"]
 
 
@@ -98,7 +98,7 @@ def test_delivery_to_sth_can_lag_behind_the_accepted_update(sandbox: FiwareSandb
     sandbox.orion.hold_deliveries()  # what a lagging delivery looks like, whatever the load
     _subscribe_sth(sandbox)
     for value in (20.5, 21.123456789123):
-        answer = httpx.post(
+        answer = patient_http.post(
             f"{sandbox.orion_url}/v2/entities",
             params={"options": "upsert"},
             headers=HEADERS,

@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from fiware_sandbox import FiwareSandbox, SandboxStartError, run_sandbox
+from tests import patient_http
+from tests.waiting import BOUND_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_disabled_services_have_no_url() -> None:
     with FiwareSandbox(orion_port=None, iot_agent_port=None) as sandbox:
         assert list(sandbox.urls) == ["sth_url"]
-        assert httpx.get(f"{sandbox.sth_url}/version").json() == {"version": "2.11.0-next"}
+        assert patient_http.get(f"{sandbox.sth_url}/version").json() == {"version": "2.11.0-next"}
         with pytest.raises(RuntimeError, match="orion service is disabled"):
             _ = sandbox.orion_url
     with pytest.raises(RuntimeError, match="not started"):
@@ -39,34 +41,37 @@ def test_a_taken_port_is_a_clear_error() -> None:
 
 def test_run_sandbox_until_stopped() -> None:
     ready: list[dict[str, str]] = []
+    is_ready = threading.Event()
     seeded = threading.Event()
     stop = threading.Event()
+
+    def on_ready(urls: dict[str, str]) -> None:
+        ready.append(urls)
+        is_ready.set()
+
     thread = threading.Thread(
         target=run_sandbox,
         kwargs={
             "sth_port": 0,
             "orion_port": 0,
             "iot_agent_port": None,
-            "on_ready": ready.append,
+            "on_ready": on_ready,
             "setup": lambda sandbox: seeded.set(),
             "stop_event": stop,
         },
     )
     thread.start()
     try:
-        for _ in range(100):
-            if ready:
-                break
-            threading.Event().wait(0.05)
+        assert is_ready.wait(BOUND_SECONDS)
         assert seeded.is_set()
         assert sorted(ready[0]) == ["orion_url", "sth_url"]
-        assert httpx.get(f"{ready[0]['orion_url']}/version").status_code == 200
+        assert patient_http.get(f"{ready[0]['orion_url']}/version").status_code == 200
     finally:
         stop.set()
-        thread.join(timeout=5)
+        thread.join(timeout=BOUND_SECONDS)
     assert not thread.is_alive()
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{ready[0]['sth_url']}/version")
+        patient_http.get(f"{ready[0]['sth_url']}/version")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -88,9 +93,9 @@ def test_run_sandbox_stops_on_signals(signum: int) -> None:
     try:
         assert process.stdout is not None
         urls = json.loads(process.stdout.readline())
-        assert httpx.get(f"{urls['iot_agent_url']}/iot/about").status_code == 200
+        assert patient_http.get(f"{urls['iot_agent_url']}/iot/about").status_code == 200
         process.send_signal(signum)
-        assert process.wait(timeout=10) == 0
+        assert process.wait(timeout=BOUND_SECONDS) == 0
         assert process.stdout.read().strip() == "stopped"
     finally:
         if process.poll() is None:

@@ -13,6 +13,7 @@ import pytest
 from chronos_core.errors import InvalidInput
 from fiware_sandbox import Fault, FiwareSandbox, NotificationRecorder, ServiceServer
 from fiware_sandbox.wire import encode_json, js_number
+from tests import patient_http
 
 TENANT = ("smartcity", "/rooms")
 HEADERS = {"Fiware-Service": "smartcity", "Fiware-ServicePath": "/rooms"}
@@ -34,7 +35,7 @@ def empty(sandbox: FiwareSandbox):
 
 
 def sth_values(sandbox: FiwareSandbox, query: str, path: str = RAW_PATH) -> list:
-    answer = httpx.get(f"{sandbox.sth_url}{path}?{query}", headers=HEADERS)
+    answer = patient_http.get(f"{sandbox.sth_url}{path}?{query}", headers=HEADERS)
     assert answer.status_code == 200, answer.text
     return answer.json()["contextResponses"][0]["contextElement"]["attributes"][0]["values"]
 
@@ -110,7 +111,7 @@ def test_aggregates_of_seeded_data(sandbox: FiwareSandbox) -> None:
 
 
 def subscribe(sandbox: FiwareSandbox, url: str, attrs_format: str, **extra) -> str:
-    answer = httpx.post(
+    answer = patient_http.post(
         f"{sandbox.orion_url}/v2/subscriptions",
         headers=HEADERS,
         json={
@@ -132,7 +133,7 @@ def subscribe(sandbox: FiwareSandbox, url: str, attrs_format: str, **extra) -> s
 
 def set_temperature(sandbox: FiwareSandbox, value: float, minute: int) -> None:
     stamp = (START + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    answer = httpx.post(
+    answer = patient_http.post(
         f"{sandbox.orion_url}/v2/entities",
         params={"options": "upsert"},
         headers=HEADERS,
@@ -150,7 +151,9 @@ def set_temperature(sandbox: FiwareSandbox, value: float, minute: int) -> None:
 
 
 def subscription(sandbox: FiwareSandbox, sub_id: str) -> dict:
-    return httpx.get(f"{sandbox.orion_url}/v2/subscriptions/{sub_id}", headers=HEADERS).json()
+    return patient_http.get(
+        f"{sandbox.orion_url}/v2/subscriptions/{sub_id}", headers=HEADERS
+    ).json()
 
 
 def test_legacy_subscription_feeds_sth(sandbox: FiwareSandbox) -> None:
@@ -220,17 +223,17 @@ def test_faults_match_method_and_path_and_are_consumed_in_order(sandbox: FiwareS
         method="GET",
         path_contains="/v2/entities",
     )
-    assert httpx.get(f"{sandbox.orion_url}/version").status_code == 200  # not matching
-    assert httpx.get(f"{sandbox.orion_url}/v2/entities", headers=HEADERS).status_code == 503
-    assert httpx.get(f"{sandbox.orion_url}/v2/entities", headers=HEADERS).content == b"nope"
-    assert httpx.get(f"{sandbox.orion_url}/v2/entities", headers=HEADERS).json() == []
+    assert patient_http.get(f"{sandbox.orion_url}/version").status_code == 200  # not matching
+    assert patient_http.get(f"{sandbox.orion_url}/v2/entities", headers=HEADERS).status_code == 503
+    assert patient_http.get(f"{sandbox.orion_url}/v2/entities", headers=HEADERS).content == b"nope"
+    assert patient_http.get(f"{sandbox.orion_url}/v2/entities", headers=HEADERS).json() == []
     sandbox.iot_agent.inject_faults(Fault.drop())
     with pytest.raises(httpx.RemoteProtocolError):
-        httpx.get(f"{sandbox.iot_agent_url}/iot/about")
+        patient_http.get(f"{sandbox.iot_agent_url}/iot/about")
     sandbox.iot_agent.inject_faults(Fault.truncated_body())
     with pytest.raises(httpx.RemoteProtocolError):
-        httpx.get(f"{sandbox.iot_agent_url}/iot/about")
-    assert httpx.get(f"{sandbox.iot_agent_url}/iot/about").json()["libVersion"] == "4.14.0"
+        patient_http.get(f"{sandbox.iot_agent_url}/iot/about")
+    assert patient_http.get(f"{sandbox.iot_agent_url}/iot/about").json()["libVersion"] == "4.14.0"
 
 
 # --------------------------------------------------------------------------- encoding
@@ -271,15 +274,16 @@ def test_sth_deletes_by_attribute_entity_and_tenant(sandbox: FiwareSandbox) -> N
         for attribute in ("temperature", "humidity"):
             sandbox.sth.seed(TENANT, "Room", entity_id, attribute, [(START, 1.0)])
     sth = sandbox.sth_url
-    v2_without_type = httpx.delete(f"{sth}/STH/v2/entities/Room1", headers=HEADERS)
+    v2_without_type = patient_http.delete(f"{sth}/STH/v2/entities/Room1", headers=HEADERS)
     assert v2_without_type.status_code == 400
     assert v2_without_type.json()["error"] == "BadRequest"
     assert (
-        httpx.delete(f"{sth}/STH/v2/entities/Room1?type=Room", headers=HEADERS).status_code == 204
+        patient_http.delete(f"{sth}/STH/v2/entities/Room1?type=Room", headers=HEADERS).status_code
+        == 204
     )
     assert sandbox.sth.count(TENANT, "Room", "Room1", "humidity") == 0
     assert sandbox.sth.count(TENANT, "Room", "Room2", "humidity") == 1
-    assert httpx.delete(f"{sth}/STH/v1/contextEntities", headers=HEADERS).status_code == 204
+    assert patient_http.delete(f"{sth}/STH/v1/contextEntities", headers=HEADERS).status_code == 204
     assert sandbox.sth.count(TENANT, "Room", "Room2", "humidity") == 0
 
 
@@ -287,17 +291,17 @@ def test_iot_agent_group_updates_need_resource_and_apikey(sandbox: FiwareSandbox
     headers = {"Fiware-Service": "smartcity", "Fiware-ServicePath": "/sensors"}
     url = f"{sandbox.iot_agent_url}/iot/services"
     group = {"apikey": "k1", "resource": "/iot/d", "entity_type": "Room"}
-    assert httpx.post(url, headers=headers, json={"services": [group]}).status_code == 201
-    refused = httpx.delete(url, headers=headers)
+    assert patient_http.post(url, headers=headers, json={"services": [group]}).status_code == 201
+    refused = patient_http.delete(url, headers=headers)
     assert (refused.status_code, refused.json()["name"]) == (400, "MISSING_ATTRIBUTES")
-    updated = httpx.put(
+    updated = patient_http.put(
         url,
         params={"resource": "/iot/d", "apikey": "k1"},
         headers=headers,
         json={"entity_type": "Office"},
     )
     assert updated.status_code == 204
-    assert httpx.get(url, headers=headers).json()["services"][0]["entity_type"] == "Office"
-    gone = httpx.delete(url, params={"resource": "/iot/d", "apikey": "k1"}, headers=headers)
+    assert patient_http.get(url, headers=headers).json()["services"][0]["entity_type"] == "Office"
+    gone = patient_http.delete(url, params={"resource": "/iot/d", "apikey": "k1"}, headers=headers)
     assert gone.status_code == 204
-    assert httpx.get(url, headers=headers).json() == {"count": 0, "services": []}
+    assert patient_http.get(url, headers=headers).json() == {"count": 0, "services": []}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from cli.local_server import LocalPrefectServer
+from tests import patient_http
 
 pytestmark = pytest.mark.slow
 
@@ -16,7 +16,7 @@ def test_ui_settings_name_the_api_on_the_servers_own_port(
     server = local_prefect_server
     assert server.port != 4200
     # What the browser asks for before it calls any API: a page title proves nothing.
-    ui_settings = httpx.get(f"{server.ui_url}/ui-settings", timeout=60.0)
+    ui_settings = patient_http.get(f"{server.ui_url}/ui-settings")
     assert ui_settings.json()["api_url"] == f"http://127.0.0.1:{server.port}/api"
 
 
