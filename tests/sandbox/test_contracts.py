@@ -237,31 +237,16 @@ def replay(suite_name: str) -> dict[str, list[str]]:
             request = case["request"]
             target = substitute(request["target"], binds)
             body = _request_body(request)
+            call = (client, base, request["method"], target, request["headers"], body)
             problems: list[str] = []
             if case["response"]["status"] is None:
                 try:
-                    response = _send(
-                        client,
-                        base,
-                        request["method"],
-                        target,
-                        request["headers"],
-                        body,
-                        HANG_TIMEOUT_S,
-                    )
+                    response = _send(*call, HANG_TIMEOUT_S)
                     problems.append(f"expected no answer, got {response.status_code}")
                 except httpx.TimeoutException:
                     pass
             else:
-                response = _send(
-                    client,
-                    base,
-                    request["method"],
-                    target,
-                    request["headers"],
-                    body,
-                    ANSWER_SECONDS,
-                )
+                response = _send(*call, ANSWER_SECONDS)
                 problems = _check(case, response, binds)
             if case["name"] == "notify_legacy_accepted":
                 for headers, seed_body in _seed_notifications(case):
