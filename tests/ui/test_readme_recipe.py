@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from cli.local_server import LocalPrefectServer
+from tests import patient_http
 from tests.ui.schema_checks import missing_help
-from tests.waiting import wait_for
+from tests.waiting import BOUND_SECONDS, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ def prefect_command(line: str) -> list[str]:
 
 
 def workers_of(api_url: str, pool: str) -> list[dict[str, object]]:
-    response = httpx.post(f"{api_url}/work_pools/{pool}/workers/filter", json={}, timeout=10)
+    response = patient_http.post(f"{api_url}/work_pools/{pool}/workers/filter", json={})
     response.raise_for_status()
     return list(response.json())
 
@@ -62,24 +62,33 @@ def test_several_machines_recipe_runs_as_written(
             # The deployed schedules make a sweep due every minute. A worker that took one would
             # finish it before stopping (a minute or more on a loaded machine), so the pool
             # hands out no runs here: the worker polls and stays idle.
-            httpx.patch(
+            patient_http.patch(
                 f"{local_prefect_server.api_url}/work_pools/chronos",
                 json={"concurrency_limit": 0},
-                timeout=10,
             ).raise_for_status()
-            worker = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-            )
+            # Its output goes to a file, shown if the test fails (an unread pipe could fill up).
+            output = tmp_path / "worker.log"
+            with output.open("wb") as sink:
+                worker = subprocess.Popen(
+                    command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
+                )
             try:
 
-                def polling(worker: subprocess.Popen[bytes] = worker) -> bool:
-                    assert worker.poll() is None, worker.stdout.read()  # type: ignore[union-attr]
+                def polling(worker: subprocess.Popen[bytes] = worker, log: Path = output) -> bool:
+                    assert worker.poll() is None, log.read_text("utf-8", "replace")
                     return bool(workers_of(local_prefect_server.api_url, "chronos"))
 
                 wait_for(polling, "the worker to poll its pool")
-                # docs/operations.md: one SIGTERM stops an idle worker.
+                # docs/operations.md: one SIGTERM stops an idle worker. On a loaded machine its
+                # exit takes a while: Prefect drains the worker's queued events to the server.
                 worker.send_signal(signal.SIGTERM)
-                worker.wait(timeout=60)
+                try:
+                    worker.wait(timeout=BOUND_SECONDS)
+                except subprocess.TimeoutExpired:
+                    pytest.fail(
+                        "one SIGTERM did not stop the idle worker:\n"
+                        + output.read_text("utf-8", "replace")
+                    )
             finally:
                 if worker.poll() is None:
                     worker.kill()
@@ -89,8 +98,8 @@ def test_several_machines_recipe_runs_as_written(
             command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
         )
         assert result.returncode == 0, f"{line}\n{result.stdout}\n{result.stderr}"
-    deployments = httpx.post(
-        f"{local_prefect_server.api_url}/deployments/filter", json={}, timeout=10
+    deployments = patient_http.post(
+        f"{local_prefect_server.api_url}/deployments/filter", json={}
     ).json()
     assert len(deployments) >= 12
     assert {d["work_pool_name"] for d in deployments} == {"chronos"}
