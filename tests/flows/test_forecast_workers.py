@@ -25,7 +25,7 @@ from chronos_core.storage.forecast_repository import ForecastRepository
 from chronos_core.storage.training_job_repository import TrainingJobRepository
 from flows.predictions import run_due_forecasts
 from tasks.forecasting import subscribed_forecast_workers
-from tests.waiting import wait_for
+from tests.waiting import BOUND_SECONDS, wait_for
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 __all__ = ["job", "trained"]  # fixtures
@@ -78,7 +78,7 @@ def start(processes: list[subprocess.Popen[bytes]], *args: str) -> subprocess.Po
 
 def stop(process: subprocess.Popen[bytes]) -> int:
     process.send_signal(signal.SIGTERM)
-    return process.wait(timeout=120)
+    return process.wait(timeout=BOUND_SECONDS)
 
 
 def sweep_table(flow_run_id: Any) -> tuple[list[dict[str, Any]], str]:
